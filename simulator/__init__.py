@@ -1,0 +1,3 @@
+"""edgesim: hardware-aware cost simulator for deep learning on edge devices."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,270 @@
+"""The op graph every part of edgesim shares: tensors, ops, and their execution order.
+
+Nodes are operations, edges are tensors (a networkx MultiDiGraph keyed by tensor name). Weight tensors carry
+the fields that compression passes rewrite -- sparsity mask, quantization parameters, codebook -- so that passes,
+the estimator and the executors all read one structure. Graphs are treated as values: passes build new graphs
+(see :meth:`Graph.replace`) and never mutate the one they were given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from simulator.errors import EdgesimError
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class QuantParams:
+    """Affine quantization ``real = (q - zero_point) * scale``.
+
+    ``scale`` and ``zero_point`` are 0-d for per-tensor quantization, or 1-d along ``axis`` for per-channel.
+    ``bits`` may be anything from 1 to 32; ``symmetric`` means the zero point is fixed at 0, which is what
+    saves the zero-point correction terms in integer kernels.
+    """
+
+    bits: int
+    scale: np.ndarray
+    zero_point: np.ndarray
+    symmetric: bool = True
+    axis: int | None = None
+    signed: bool = True
+
+    @property
+    def per_channel(self) -> bool:
+        return self.axis is not None
+
+    @property
+    def qmin(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+
+@dataclass(frozen=True, eq=False)
+class Codebook:
+    """Weight sharing: every weight is ``centroids[indices]`` (Deep Compression, Han et al. 2016)."""
+
+    centroids: np.ndarray
+    indices: np.ndarray
+
+    @property
+    def index_bits(self) -> int:
+        return max(1, math.ceil(math.log2(len(self.centroids))))
+
+
+@dataclass(eq=False)
+class Tensor:
+    """A named tensor: shape, numpy dtype name and, for constants, its values.
+
+    Constant values may be given lazily through ``factory`` (the zoo's seeded weights), so that counting the
+    cost of VGG-16 never allocates its 138 M weights.
+    """
+
+    name: str
+    shape: Shape | None = None
+    dtype: str = "float32"
+    constant: bool = False
+    factory: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    mask: np.ndarray | None = field(default=None, repr=False)
+    quant: QuantParams | None = None
+    codebook: Codebook | None = field(default=None, repr=False)
+    _data: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_array(cls, name: str, array: np.ndarray, **fields: Any) -> Tensor:
+        array = np.asarray(array)
+        return cls(name, tuple(int(d) for d in array.shape), array.dtype.name, True, _data=array, **fields)
+
+    @property
+    def data(self) -> np.ndarray:
+        """The constant's values (materialised on first use)."""
+        if not self.constant:
+            raise ValueError(f"tensor {self.name!r} is an activation and has no constant values")
+        if self._data is None:
+            assert self.factory is not None, self.name
+            self._data = np.asarray(self.factory())
+        return self._data
+
+    @property
+    def size(self) -> int:
+        assert self.shape is not None, self.name
+        return math.prod(self.shape)
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the tensor in its in-memory dtype."""
+        return self.size * self.itemsize
+
+    @property
+    def stored_bits(self) -> int:
+        """Bits per element as stored: the quantized width when quantized, else the dtype's."""
+        return self.quant.bits if self.quant is not None else 8 * self.itemsize
+
+
+@dataclass(eq=False)
+class Node:
+    """One operation. ``inputs``/``outputs`` are tensor names; an empty name is an omitted optional input."""
+
+    name: str
+    op_type: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        return self.attrs.get(key, default)
+
+
+class Graph:
+    """An op graph with a deterministic execution order.
+
+    The order is a topological sort with ties broken by the order nodes were given in (the model file's), so
+    the same model always executes, plans memory and prints in the same order.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        nodes: Sequence[Node],
+        tensors: dict[str, Tensor],
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        warnings: Sequence[str] = (),
+    ):
+        self.name = name
+        self.nodes: list[Node] = list(nodes)
+        self.tensors = dict(tensors)
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.warnings = list(warnings)
+        self._check_names()
+
+    def _check_names(self) -> None:
+        seen_nodes: set[str] = set()
+        for node in self.nodes:
+            if node.name in seen_nodes:
+                raise EdgesimError(f"two nodes are named {node.name!r}; node names must be unique")
+            seen_nodes.add(node.name)
+        for name in self.inputs:
+            if name not in self.tensors:
+                raise EdgesimError(f"graph input {name!r} has no tensor description")
+
+    # -- structure -------------------------------------------------------------------------------------
+
+    @cached_property
+    def producers(self) -> dict[str, Node]:
+        """Tensor name -> the node that writes it."""
+        out: dict[str, Node] = {}
+        for node in self.nodes:
+            for name in node.outputs:
+                if not name:
+                    continue
+                if name in out:
+                    raise EdgesimError(
+                        f"tensor {name!r} is written by both {out[name].name!r} and {node.name!r}; "
+                        "every tensor needs exactly one producer"
+                    )
+                if name in self.tensors and self.tensors[name].constant:
+                    raise EdgesimError(f"node {node.name!r} writes {name!r}, which is also a constant")
+                out[name] = node
+        return out
+
+    @cached_property
+    def consumers(self) -> dict[str, list[Node]]:
+        """Tensor name -> nodes that read it, in node order."""
+        out: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            for name in dict.fromkeys(n for n in node.inputs if n):
+                out.setdefault(name, []).append(node)
+        return out
+
+    @cached_property
+    def nx_graph(self) -> nx.MultiDiGraph:
+        """Nodes are op names, edges producer -> consumer keyed by the tensor they carry."""
+        g = nx.MultiDiGraph()
+        for node in self.nodes:
+            g.add_node(node.name, node=node)
+        producers = self.producers
+        for node in self.nodes:
+            for name in node.inputs:
+                if not name:
+                    continue
+                if name in producers:
+                    g.add_edge(producers[name].name, node.name, key=name)
+                elif name not in self.tensors:
+                    raise EdgesimError(
+                        f"node {node.name!r} ({node.op_type}) reads {name!r}, which no node, input or "
+                        "initializer defines; the model is incomplete or corrupt"
+                    )
+        return g
+
+    @cached_property
+    def order(self) -> list[Node]:
+        """Deterministic execution order (topological, ties broken by position in the model)."""
+        g = self.nx_graph
+        position = {node.name: i for i, node in enumerate(self.nodes)}
+        try:
+            names = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
+        except nx.NetworkXUnfeasible:
+            cycle = nx.find_cycle(g)
+            path = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+            raise EdgesimError(f"the graph has a cycle ({path}); an op graph must be acyclic") from None
+        return [g.nodes[name]["node"] for name in names]
+
+    def tensor(self, name: str) -> Tensor:
+        return self.tensors[name]
+
+    def node(self, name: str) -> Node:
+        return self.nx_graph.nodes[name]["node"]
+
+    def input_tensors(self, node: Node) -> list[Tensor | None]:
+        return [self.tensors[n] if n else None for n in node.inputs]
+
+    def output_tensors(self, node: Node) -> list[Tensor]:
+        return [self.tensors[n] for n in node.outputs if n]
+
+    # -- building new graphs ---------------------------------------------------------------------------
+
+    def replace(
+        self,
+        nodes: Iterable[Node] | None = None,
+        tensors: dict[str, Tensor] | None = None,
+        outputs: Sequence[str] | None = None,
+        warnings: Sequence[str] | None = None,
+    ) -> Graph:
+        """A new graph with some parts swapped; unused tensors are dropped."""
+        new_nodes = list(self.nodes if nodes is None else nodes)
+        new_tensors = dict(self.tensors if tensors is None else tensors)
+        new_outputs = list(self.outputs if outputs is None else outputs)
+        used = set(self.inputs) | set(new_outputs)
+        for node in new_nodes:
+            used.update(n for n in node.inputs if n)
+            used.update(n for n in node.outputs if n)
+        new_tensors = {k: v for k, v in new_tensors.items() if k in used}
+        return Graph(
+            self.name,
+            new_nodes,
+            new_tensors,
+            self.inputs,
+            new_outputs,
+            self.warnings if warnings is None else warnings,
+        )
+
+    def copy_tensor(self, name: str, **changes: Any) -> Tensor:
+        """A copy of a tensor with some fields changed (values are shared, never written in place)."""
+        return replace(self.tensors[name], **changes)

@@ -1,0 +1,192 @@
+"""ONNX -> op graph, through the onnx package.
+
+Initializers stay lazy (decoded on first use), so inspecting a model never copies its weights. External data
+is read only from inside the model's own directory: a model file is untrusted input, and a location such as
+``../../etc/passwd`` must not make edgesim read files the user never named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
+from onnx.helper import get_attribute_value, tensor_dtype_to_np_dtype
+
+from simulator.errors import EdgesimError
+from simulator.graph import Graph, Node, Shape, Tensor
+
+_STANDARD_DOMAINS = ("", "ai.onnx")
+
+
+def read_onnx(path: Path) -> onnx.ModelProto:
+    """Parse and sanity-check an ONNX file; external data is loaded only from inside its directory."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EdgesimError(f"not a valid ONNX model ({reason}); check the file is complete and re-export it")
+    if not model.HasField("graph") or len(model.graph.node) == 0:
+        raise EdgesimError("the file holds no ONNX graph (no nodes); check it is a complete .onnx model")
+    base = path.resolve().parent
+    for tensor in model.graph.initializer:
+        if uses_external_data(tensor):
+            _check_location(tensor, base)
+            load_external_data_for_tensor(tensor, str(base))
+    return model
+
+
+def _check_location(tensor: onnx.TensorProto, base: Path) -> None:
+    info = {entry.key: entry.value for entry in tensor.external_data}
+    location = info.get("location", "")
+    target = (base / location).resolve()
+    if not location or Path(location).is_absolute() or not target.is_relative_to(base):
+        raise EdgesimError(
+            f"initializer {tensor.name!r} points at external data {location!r} outside the model's directory; "
+            "edgesim only reads external data stored beside the model"
+        )
+    if not target.is_file():
+        raise EdgesimError(
+            f"initializer {tensor.name!r} needs external data file {location!r}, which is missing; "
+            "copy it next to the model"
+        )
+
+
+def _np_dtype(elem_type: int, what: str) -> str:
+    try:
+        return np.dtype(tensor_dtype_to_np_dtype(elem_type)).name
+    except (KeyError, TypeError, ValueError):
+        raise EdgesimError(f"{what} has element type {elem_type}, which edgesim does not handle") from None
+
+
+def _input_shape(vi: onnx.ValueInfoProto, bound: dict[str, Shape]) -> Shape:
+    name = vi.name
+    tensor_type = vi.type.tensor_type
+    declared = list(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
+    if name in bound:
+        shape = tuple(bound[name])
+        if declared is not None and len(declared) != len(shape):
+            raise EdgesimError(
+                f"--input-shape gives {name} rank {len(shape)} but the model declares rank {len(declared)}"
+            )
+        return shape
+    if declared is None:
+        raise EdgesimError(
+            f"input {name!r} has no declared shape; bind it with --input-shape {name}=D0,D1,..."
+        )
+    dims = []
+    for i, dim in enumerate(declared):
+        if dim.HasField("dim_value") and dim.dim_value > 0:
+            dims.append(int(dim.dim_value))
+        else:
+            label = f" ({dim.dim_param!r})" if dim.dim_param else ""
+            example = ",".join(str(d.dim_value) if d.dim_value > 0 else "1" for d in declared)
+            raise EdgesimError(
+                f"input {name!r} dim {i}{label} is dynamic; bind it with --input-shape {name}={example}"
+            )
+    return tuple(dims)
+
+
+def _attributes(node: onnx.NodeProto) -> dict:
+    attrs = {}
+    for attr in node.attribute:
+        value = get_attribute_value(attr)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, onnx.TensorProto):
+            if uses_external_data(value):
+                raise EdgesimError(f"node {node.name!r} has an attribute tensor stored outside the model")
+            value = numpy_helper.to_array(value)
+        elif isinstance(value, list) and value and isinstance(value[0], bytes):
+            value = [v.decode("utf-8", "replace") for v in value]
+        attrs[attr.name] = value
+    return attrs
+
+
+def _initializer(proto: onnx.TensorProto) -> Tensor:
+    dtype = _np_dtype(proto.data_type, f"initializer {proto.name!r}")
+    return Tensor(
+        proto.name,
+        tuple(int(d) for d in proto.dims),
+        dtype,
+        constant=True,
+        factory=lambda: numpy_helper.to_array(proto),
+    )
+
+
+def _shape_hints(model: onnx.ModelProto) -> dict[str, tuple[Shape, str]]:
+    """Static shapes onnx's own inference can give, for outputs of ops edgesim does not model."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # onnx raises many types here; hints are best effort
+        inferred = model
+    hints = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        tensor_type = vi.type.tensor_type
+        if not tensor_type.HasField("shape"):
+            continue
+        dims = [d.dim_value for d in tensor_type.shape.dim]
+        if all(d > 0 for d in dims):
+            hints[vi.name] = (tuple(dims), np.dtype(tensor_dtype_to_np_dtype(tensor_type.elem_type)).name)
+    return hints
+
+
+def onnx_to_graph(
+    model: onnx.ModelProto, name: str, input_shapes: dict[str, Shape] | None = None
+) -> tuple[Graph, bool]:
+    """The raw op graph of a model (shapes of inputs and constants only) and whether it uses unknown ops."""
+    from simulator.ops import get_op
+
+    bound = dict(input_shapes or {})
+    g = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in _STANDARD_DOMAINS), 0)
+    tensors: dict[str, Tensor] = {}
+    for proto in g.initializer:
+        tensors[proto.name] = _initializer(proto)
+    inputs = []
+    for vi in g.input:
+        if vi.name in tensors:
+            continue  # old exporters list initializers as inputs too
+        if not vi.type.HasField("tensor_type"):
+            raise EdgesimError(f"input {vi.name!r} is not a tensor; edgesim models tensor inputs only")
+        dtype = _np_dtype(vi.type.tensor_type.elem_type, f"input {vi.name!r}")
+        tensors[vi.name] = Tensor(vi.name, _input_shape(vi, bound), dtype)
+        inputs.append(vi.name)
+    unknown_bound = sorted(set(bound) - set(inputs))
+    if unknown_bound:
+        raise EdgesimError(
+            f"--input-shape names {', '.join(unknown_bound)}, but the model's inputs are {', '.join(inputs)}"
+        )
+    nodes = []
+    names: set[str] = set()
+    has_unknown = False
+    for i, proto in enumerate(g.node):
+        node_name = proto.name or f"{proto.op_type}_{i}"
+        while node_name in names:
+            node_name = f"{node_name}_{i}"
+        names.add(node_name)
+        attrs = _attributes(proto)
+        op_type = proto.op_type if proto.domain in _STANDARD_DOMAINS else f"{proto.domain}.{proto.op_type}"
+        if op_type == "Softmax" and opset < 13:
+            attrs.setdefault("axis", 1)
+        has_unknown |= get_op(op_type) is None
+        nodes.append(Node(node_name, op_type, list(proto.input), list(proto.output), attrs))
+    outputs = [o.name for o in g.output]
+    return Graph(g.name or name, nodes, tensors, inputs, outputs), has_unknown
+
+
+def load_onnx(
+    path: Path, input_shapes: dict[str, Shape] | None = None, *, allow_unknown: bool = False
+) -> Graph:
+    """Read an ONNX file into a shape-inferred op graph with constants folded and batch norm folded."""
+    from simulator.passes.fold_batchnorm import fold_batchnorm
+    from simulator.passes.infer_shapes import infer_shapes
+
+    model = read_onnx(path)
+    graph, has_unknown = onnx_to_graph(model, path.stem, input_shapes)
+    hints = _shape_hints(model) if has_unknown and allow_unknown else None
+    graph = infer_shapes(graph, allow_unknown=allow_unknown, hints=hints)
+    return fold_batchnorm(graph)

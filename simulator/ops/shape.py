@@ -1,0 +1,381 @@
+"""Data movement: ops that rearrange, select or copy elements without arithmetic. Their cost is the bytes
+they move (and nothing at all when the runtime does them in place, as reshapes)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulator.graph import Node, Shape, Tensor
+from simulator.ops.registry import (
+    OpDef,
+    broadcast,
+    constant_ints,
+    fail,
+    normalize_axis,
+    register,
+    shape_of,
+)
+
+
+class _Movement(OpDef):
+    op_class = "data_movement"
+
+    def ops(self, node, inputs, outputs):
+        return 0
+
+
+class _View(_Movement):
+    """Same elements, new shape: runtimes alias the buffer."""
+
+    in_place = True
+
+
+@register
+class Identity(_View):
+    op_type = "Identity"
+
+    def run(self, node, x):
+        return [x]
+
+
+@register
+class Dropout(_View):
+    """Inference-time Dropout is the identity; the optional mask output is all true."""
+
+    op_type = "Dropout"
+    max_inputs = 3
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        return [(x, inputs[0].dtype), (x, "bool")][: len(node.outputs)]
+
+    def run(self, node, x, *_):
+        return [x, np.ones(x.shape, dtype=bool)][: len(node.outputs)]
+
+
+def reshape_target(node: Node, x: Shape, requested: list[int]) -> Shape:
+    """ONNX Reshape: 0 copies the input dim (unless allowzero), one -1 is inferred."""
+    allow_zero = bool(node.attr("allowzero", 0))
+    out = [x[i] if (d == 0 and not allow_zero and i < len(x)) else d for i, d in enumerate(requested)]
+    if out.count(-1) > 1:
+        raise fail(node, f"shape {requested} has more than one -1")
+    total = math.prod(x)
+    if -1 in out:
+        known = math.prod(d for d in out if d != -1)
+        if known == 0 or total % known:
+            raise fail(node, f"cannot reshape {x} ({total} elements) to {requested}")
+        out[out.index(-1)] = total // known
+    if math.prod(out) != total or min(out, default=0) < 0:
+        raise fail(node, f"cannot reshape {x} ({total} elements) to {requested}")
+    return tuple(out)
+
+
+@register
+class Reshape(_View):
+    op_type = "Reshape"
+    min_inputs = max_inputs = 2
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        return [(reshape_target(node, x, constant_ints(node, inputs[1], "shape")), inputs[0].dtype)]
+
+    def run(self, node, x, shape):
+        return [x.reshape(reshape_target(node, x.shape, [int(v) for v in shape]))]
+
+
+@register
+class Flatten(_View):
+    op_type = "Flatten"
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        axis = int(node.attr("axis", 1))
+        axis = axis + len(x) if axis < 0 else axis
+        if not 0 <= axis <= len(x):
+            raise fail(node, f"axis {node.attr('axis')} is out of range for rank {len(x)}")
+        return [((math.prod(x[:axis]), math.prod(x[axis:])), inputs[0].dtype)]
+
+    def run(self, node, x):
+        return [x.reshape(self.infer(node, [_shape_only(x)])[0][0])]
+
+
+def _squeeze_axes(node: Node, inputs, x: Shape) -> list[int] | None:
+    axes = node.attr("axes")
+    if axes is None and len(inputs) > 1 and inputs[1] is not None:
+        axes = constant_ints(node, inputs[1], "axes")
+    return axes
+
+
+@register
+class Squeeze(_View):
+    op_type = "Squeeze"
+    max_inputs = 2
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        axes = _squeeze_axes(node, inputs, x)
+        if axes is None:
+            return [(tuple(d for d in x if d != 1), inputs[0].dtype)]
+        axes = {normalize_axis(node, a, len(x)) for a in axes}
+        for a in axes:
+            if x[a] != 1:
+                raise fail(node, f"cannot squeeze axis {a} of {x}: its size is {x[a]}, not 1")
+        return [(tuple(d for i, d in enumerate(x) if i not in axes), inputs[0].dtype)]
+
+    def run(self, node, x, axes=None):
+        return [x.reshape(self.infer(node, [_shape_only(x), _const(axes)])[0][0])]
+
+
+@register
+class Unsqueeze(_View):
+    op_type = "Unsqueeze"
+    max_inputs = 2
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        axes = _squeeze_axes(node, inputs, x)
+        if axes is None:
+            raise fail(node, "the axes to insert are missing")
+        rank = len(x) + len(axes)
+        axes = sorted(normalize_axis(node, a, rank) for a in axes)
+        if len(set(axes)) != len(axes):
+            raise fail(node, f"axes {axes} repeat")
+        out = list(x)
+        for a in axes:
+            out.insert(a, 1)
+        return [(tuple(out), inputs[0].dtype)]
+
+    def run(self, node, x, axes=None):
+        return [x.reshape(self.infer(node, [_shape_only(x), _const(axes)])[0][0])]
+
+
+@register
+class Transpose(_Movement):
+    op_type = "Transpose"
+
+    def perm(self, node: Node, rank: int) -> list[int]:
+        perm = node.attr("perm", list(range(rank))[::-1])
+        if sorted(perm) != list(range(rank)):
+            raise fail(node, f"perm {perm} is not a permutation of 0..{rank - 1}")
+        return list(perm)
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        return [(tuple(x[p] for p in self.perm(node, len(x))), inputs[0].dtype)]
+
+    def run(self, node, x):
+        return [np.transpose(x, self.perm(node, x.ndim))]
+
+
+@register
+class Concat(_Movement):
+    op_type = "Concat"
+    max_inputs = 1 << 16
+
+    def infer(self, node, inputs):
+        shapes = [shape_of(node, t, f"input {i}") for i, t in enumerate(inputs)]
+        rank = len(shapes[0])
+        axis = normalize_axis(node, int(node.attr("axis", 1)), rank)
+        for s in shapes[1:]:
+            if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != axis):
+                raise fail(node, f"inputs {shapes} differ outside the concat axis {axis}")
+        out = list(shapes[0])
+        out[axis] = sum(s[axis] for s in shapes)
+        return [(tuple(out), inputs[0].dtype)]
+
+    def run(self, node, *xs):
+        return [np.concatenate(xs, axis=int(node.attr("axis", 1)))]
+
+
+def _pad_amounts(node: Node, inputs, rank: int) -> list[int]:
+    """Begin and end pads for every axis, ONNX order [b0, b1, ..., e0, e1, ...]."""
+    pads = node.attr("pads")
+    if pads is None:
+        pads = constant_ints(node, inputs[1] if len(inputs) > 1 else None, "pads")
+    axes = None
+    if len(inputs) > 3 and inputs[3] is not None:
+        axes = [normalize_axis(node, a, rank) for a in constant_ints(node, inputs[3], "axes")]
+    axes = list(range(rank)) if axes is None else axes
+    if len(pads) != 2 * len(axes):
+        raise fail(node, f"{len(pads)} pad values for {len(axes)} axes")
+    full = [0] * (2 * rank)
+    for i, a in enumerate(axes):
+        full[a], full[a + rank] = pads[i], pads[i + len(axes)]
+    return full
+
+
+@register
+class Pad(_Movement):
+    op_type = "Pad"
+    max_inputs = 4
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        pads = _pad_amounts(node, inputs, len(x))
+        out = tuple(d + pads[i] + pads[i + len(x)] for i, d in enumerate(x))
+        if min(out) < 0:
+            raise fail(node, f"pads {pads} crop {x} below zero")
+        return [(out, inputs[0].dtype)]
+
+
+@register
+class Resize(_Movement):
+    """Opset 10: (X, scales). Opset 11+: (X, roi, scales, sizes); sizes win when given."""
+
+    op_type = "Resize"
+    max_inputs = 4
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        if len(inputs) == 2:
+            scales_t, sizes_t = inputs[1], None
+        else:
+            scales_t = inputs[2] if len(inputs) > 2 else None
+            sizes_t = inputs[3] if len(inputs) > 3 else None
+        axes = node.attr("axes", list(range(len(x))))
+        axes = [normalize_axis(node, a, len(x)) for a in axes]
+        out = list(x)
+        if sizes_t is not None and sizes_t.shape != (0,):
+            sizes = constant_ints(node, sizes_t, "sizes")
+            for a, s in zip(axes, sizes, strict=True):
+                out[a] = s
+        elif scales_t is not None and scales_t.shape != (0,):
+            if not scales_t.constant:
+                raise fail(node, "its scales are computed at run time; export the model with static shapes")
+            scales = [float(v) for v in np.asarray(scales_t.data).reshape(-1)]
+            for a, s in zip(axes, scales, strict=True):
+                out[a] = int(math.floor(x[a] * s))
+        else:
+            raise fail(node, "neither scales nor sizes is given")
+        return [(tuple(out), inputs[0].dtype)]
+
+    def ops(self, node, inputs, outputs):
+        # interpolation: a few multiply-adds per output element (linear), none for nearest
+        return 0 if node.attr("mode", "nearest") == "nearest" else 4 * outputs[0].size
+
+
+def slice_ranges(node: Node, x: Shape, starts, ends, axes, steps) -> list[slice]:
+    rank = len(x)
+    axes = list(range(len(starts))) if axes is None else [normalize_axis(node, a, rank) for a in axes]
+    steps = [1] * len(starts) if steps is None else list(steps)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise fail(node, "starts, ends, axes and steps differ in length")
+    if 0 in steps:
+        raise fail(node, "a slice step is 0")
+    slices = [slice(None)] * rank
+    for a, b, e, s in zip(axes, starts, ends, steps, strict=True):
+        # Python's slice clamping is ONNX's (starts/ends clamped to the axis, huge values allowed)
+        slices[a] = slice(b, e, s)
+    return slices
+
+
+@register
+class Slice(_Movement):
+    op_type = "Slice"
+    max_inputs = 5
+
+    def _slices(self, node, inputs, x):
+        if node.attr("starts") is not None:  # opset < 10
+            starts, ends, axes, steps = node.attr("starts"), node.attr("ends"), node.attr("axes"), None
+        else:
+
+            def opt(i, what):
+                return (
+                    constant_ints(node, inputs[i], what)
+                    if len(inputs) > i and inputs[i] is not None
+                    else None
+                )
+
+            starts, ends = opt(1, "starts"), opt(2, "ends")
+            axes, steps = opt(3, "axes"), opt(4, "steps")
+        return slice_ranges(node, x, starts, ends, axes, steps)
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        slices = self._slices(node, inputs, x)
+        return [(tuple(len(range(d)[s]) for d, s in zip(x, slices, strict=True)), inputs[0].dtype)]
+
+    def run(self, node, x, *rest):
+        inputs = [_shape_only(x), *(_const(r) for r in rest)]
+        return [x[tuple(self._slices(node, inputs, x.shape))]]
+
+
+@register
+class Gather(_Movement):
+    op_type = "Gather"
+    # an embedding table (constant data, run-time indices) is a parameter
+    weight_inputs = (0,)
+    min_inputs = max_inputs = 2
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "data")
+        idx = shape_of(node, inputs[1], "indices")
+        axis = normalize_axis(node, int(node.attr("axis", 0)), len(x))
+        return [((*x[:axis], *idx, *x[axis + 1 :]), inputs[0].dtype)]
+
+    def weight_slots(self, node, inputs):
+        return [] if inputs[1].constant else super().weight_slots(node, inputs)
+
+    def run(self, node, x, indices):
+        return [np.take(x, indices, axis=int(node.attr("axis", 0)))]
+
+
+@register
+class Shape(_Movement):
+    """Known whenever the input's shape is, so it always folds to a constant."""
+
+    op_type = "Shape"
+
+    def infer(self, node, inputs):
+        return [((len(self._dims(node, inputs[0].shape)),), "int64")]
+
+    def _dims(self, node: Node, shape: Shape) -> list[int]:
+        start, end = node.attr("start", 0), node.attr("end")
+        return list(shape[slice(start, end)])
+
+    def fold(self, node, inputs):
+        shape = shape_of(node, inputs[0], "input")
+        return [np.array(self._dims(node, shape), dtype=np.int64)]
+
+
+@register
+class Cast(_Movement):
+    op_type = "Cast"
+
+    def dtype(self, node: Node) -> str:
+        to = node.attr("to")
+        if isinstance(to, int):
+            from onnx.helper import tensor_dtype_to_np_dtype
+
+            return np.dtype(tensor_dtype_to_np_dtype(to)).name
+        return np.dtype(to).name
+
+    def infer(self, node, inputs):
+        return [(shape_of(node, inputs[0], "input"), self.dtype(node))]
+
+    def run(self, node, x):
+        return [x.astype(self.dtype(node))]
+
+
+@register
+class Expand(_Movement):
+    op_type = "Expand"
+    min_inputs = max_inputs = 2
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        return [(broadcast(node, [x, tuple(constant_ints(node, inputs[1], "shape"))]), inputs[0].dtype)]
+
+    def run(self, node, x, shape):
+        return [x * np.ones([int(v) for v in shape], dtype=x.dtype)]
+
+
+def _shape_only(x: np.ndarray) -> Tensor:
+    """A Tensor describing a concrete array, so kernels can reuse their op's shape logic."""
+    return Tensor("", tuple(x.shape), x.dtype.name)
+
+
+def _const(value: np.ndarray | None) -> Tensor | None:
+    return None if value is None else Tensor.from_array("", np.asarray(value))

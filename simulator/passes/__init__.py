@@ -1,0 +1,1 @@
+"""Graph passes: pure functions Graph -> Graph that never mutate their input."""

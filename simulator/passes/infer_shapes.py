@@ -1,0 +1,71 @@
+"""Shape inference with constant folding, in one walk over the execution order.
+
+Folding has to happen during the walk: a Reshape's target shape is often computed by a Shape -> Gather ->
+Concat chain, so its output shape is known only once that chain has been evaluated.
+"""
+
+from __future__ import annotations
+
+from simulator.errors import EdgesimError
+from simulator.graph import Graph, Shape, Tensor
+from simulator.ops import get_op
+from simulator.ops.registry import fail
+
+
+def infer_shapes(
+    graph: Graph,
+    *,
+    allow_unknown: bool = False,
+    hints: dict[str, tuple[Shape, str]] | None = None,
+) -> Graph:
+    """A new graph with every tensor's shape and dtype known and import-time constants folded away.
+
+    ``hints`` gives shapes for outputs of ops edgesim does not model (from the model file's own shape
+    information); such ops are kept only when ``allow_unknown`` is set, and cost nothing.
+    """
+    hints = hints or {}
+    tensors = dict(graph.tensors)
+    kept = []
+    warnings = list(graph.warnings)
+    for node in graph.order:
+        inputs: list[Tensor | None] = [tensors[n] if n else None for n in node.inputs]
+        op = get_op(node.op_type)
+        if op is None:
+            if not allow_unknown:
+                raise EdgesimError(
+                    f"node {node.name!r} uses op {node.op_type!r}, which edgesim does not model; "
+                    "pass --allow-unknown to count it as zero cost"
+                )
+            for name in node.outputs:
+                if name and name not in hints:
+                    raise fail(
+                        node, f"op is unknown and the shape of its output {name!r} is not in the model"
+                    )
+                if name:
+                    tensors[name] = Tensor(name, *hints[name])
+            warnings.append(f"unknown op {node.op_type} at node {node.name!r} counted as zero cost")
+            kept.append(node)
+            continue
+        present = len(node.inputs)
+        if not op.min_inputs <= present <= op.max_inputs:
+            raise fail(
+                node, f"it has {present} inputs; {node.op_type} takes {op.min_inputs} to {op.max_inputs}"
+            )
+        for i, t in enumerate(inputs):
+            if t is not None and t.shape is None:
+                raise fail(node, f"the shape of input {i} ({t.name!r}) is unknown")
+        try:
+            values = op.fold(node, inputs)
+        except (ValueError, IndexError, TypeError, ZeroDivisionError) as exc:
+            raise fail(node, f"its constant inputs cannot be evaluated ({exc})") from None
+        if values is not None:
+            for name, value in zip(node.outputs, values, strict=False):
+                if name:
+                    tensors[name] = op.folded_tensor(node, inputs, name, value)
+            continue
+        specs = op.infer(node, inputs)
+        for name, (shape, dtype) in zip(node.outputs, specs, strict=False):
+            if name:
+                tensors[name] = Tensor(name, tuple(int(d) for d in shape), dtype)
+        kept.append(node)
+    return graph.replace(nodes=kept, tensors=tensors, warnings=warnings)
