@@ -28,7 +28,7 @@ def read_onnx(path: Path) -> onnx.ModelProto:
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise EdgesimError(f"not a valid ONNX model ({reason}); check the file is complete and re-export it")
+        raise EdgesimError(f"not a valid ONNX model ({reason}); check the file is complete and re-export it") from None
     if not model.HasField("graph") or len(model.graph.node) == 0:
         raise EdgesimError("the file holds no ONNX graph (no nodes); check it is a complete .onnx model")
     base = path.resolve().parent
@@ -74,9 +74,7 @@ def _input_shape(vi: onnx.ValueInfoProto, bound: dict[str, Shape]) -> Shape:
             )
         return shape
     if declared is None:
-        raise EdgesimError(
-            f"input {name!r} has no declared shape; bind it with --input-shape {name}=D0,D1,..."
-        )
+        raise EdgesimError(f"input {name!r} has no declared shape; bind it with --input-shape {name}=D0,D1,...")
     dims = []
     for i, dim in enumerate(declared):
         if dim.HasField("dim_value") and dim.dim_value > 0:
@@ -84,9 +82,7 @@ def _input_shape(vi: onnx.ValueInfoProto, bound: dict[str, Shape]) -> Shape:
         else:
             label = f" ({dim.dim_param!r})" if dim.dim_param else ""
             example = ",".join(str(d.dim_value) if d.dim_value > 0 else "1" for d in declared)
-            raise EdgesimError(
-                f"input {name!r} dim {i}{label} is dynamic; bind it with --input-shape {name}={example}"
-            )
+            raise EdgesimError(f"input {name!r} dim {i}{label} is dynamic; bind it with --input-shape {name}={example}")
     return tuple(dims)
 
 
@@ -178,9 +174,7 @@ def onnx_to_graph(
     return Graph(g.name or name, nodes, tensors, inputs, outputs), has_unknown
 
 
-def load_onnx(
-    path: Path, input_shapes: dict[str, Shape] | None = None, *, allow_unknown: bool = False
-) -> Graph:
+def load_onnx(path: Path, input_shapes: dict[str, Shape] | None = None, *, allow_unknown: bool = False) -> Graph:
     """Read an ONNX file into a shape-inferred op graph with constants folded and batch norm folded."""
     from simulator.passes.fold_batchnorm import fold_batchnorm
     from simulator.passes.infer_shapes import infer_shapes

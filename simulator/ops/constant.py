@@ -23,9 +23,7 @@ class Constant(OpDef):
         ):
             if node.attr(key) is not None:
                 return np.asarray(node.attr(key), dtype=dtype)
-        raise fail(
-            node, "it has no value attribute edgesim understands (value, value_float(s), value_int(s))"
-        )
+        raise fail(node, "it has no value attribute edgesim understands (value, value_float(s), value_int(s))")
 
     def infer(self, node, inputs):
         v = self.value(node)

@@ -77,9 +77,7 @@ class MatMul(OpDef):
     min_inputs, max_inputs = 2, 2
 
     def infer(self, node, inputs):
-        out, _ = matmul_shape(
-            node, shape_of(node, inputs[0], "input A"), shape_of(node, inputs[1], "input B")
-        )
+        out, _ = matmul_shape(node, shape_of(node, inputs[0], "input A"), shape_of(node, inputs[1], "input B"))
         return [(out, inputs[0].dtype)]
 
     def macs(self, node, inputs, outputs):
@@ -103,9 +101,7 @@ class QLinearMatMul(OpDef):
     min_inputs, max_inputs = 8, 8
 
     def infer(self, node, inputs):
-        out, _ = matmul_shape(
-            node, shape_of(node, inputs[0], "input A"), shape_of(node, inputs[3], "input B")
-        )
+        out, _ = matmul_shape(node, shape_of(node, inputs[0], "input A"), shape_of(node, inputs[3], "input B"))
         return [(out, inputs[7].dtype)]
 
     def macs(self, node, inputs, outputs):

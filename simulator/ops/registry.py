@@ -66,9 +66,7 @@ class OpDef:
 
     def weight_slots(self, node: Node, inputs: list[Tensor | None]) -> list[int]:
         """Positions of the inputs that are this op's parameters (constant inputs in weight slots)."""
-        return [
-            i for i in self.weight_inputs if i < len(inputs) and inputs[i] is not None and inputs[i].constant
-        ]
+        return [i for i in self.weight_inputs if i < len(inputs) and inputs[i] is not None and inputs[i].constant]
 
     def macs(self, node: Node, inputs: list[Tensor | None], outputs: list[Tensor]) -> int:
         return 0

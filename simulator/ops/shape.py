@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from simulator.graph import Node, Shape, Tensor
+from simulator.graph import Node, Tensor
+from simulator.graph import Shape as Dims
 from simulator.ops.registry import (
     OpDef,
     broadcast,
@@ -55,7 +56,7 @@ class Dropout(_View):
         return [x, np.ones(x.shape, dtype=bool)][: len(node.outputs)]
 
 
-def reshape_target(node: Node, x: Shape, requested: list[int]) -> Shape:
+def reshape_target(node: Node, x: Dims, requested: list[int]) -> Dims:
     """ONNX Reshape: 0 copies the input dim (unless allowzero), one -1 is inferred."""
     allow_zero = bool(node.attr("allowzero", 0))
     out = [x[i] if (d == 0 and not allow_zero and i < len(x)) else d for i, d in enumerate(requested)]
@@ -101,7 +102,7 @@ class Flatten(_View):
         return [x.reshape(self.infer(node, [_shape_only(x)])[0][0])]
 
 
-def _squeeze_axes(node: Node, inputs, x: Shape) -> list[int] | None:
+def _squeeze_axes(node: Node, inputs, x: Dims) -> list[int] | None:
     axes = node.attr("axes")
     if axes is None and len(inputs) > 1 and inputs[1] is not None:
         axes = constant_ints(node, inputs[1], "axes")
@@ -179,7 +180,7 @@ class Concat(_Movement):
         rank = len(shapes[0])
         axis = normalize_axis(node, int(node.attr("axis", 1)), rank)
         for s in shapes[1:]:
-            if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != axis):
+            if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if i != axis):
                 raise fail(node, f"inputs {shapes} differ outside the concat axis {axis}")
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
@@ -256,7 +257,7 @@ class Resize(_Movement):
         return 0 if node.attr("mode", "nearest") == "nearest" else 4 * outputs[0].size
 
 
-def slice_ranges(node: Node, x: Shape, starts, ends, axes, steps) -> list[slice]:
+def slice_ranges(node: Node, x: Dims, starts, ends, axes, steps) -> list[slice]:
     rank = len(x)
     axes = list(range(len(starts))) if axes is None else [normalize_axis(node, a, rank) for a in axes]
     steps = [1] * len(starts) if steps is None else list(steps)
@@ -282,11 +283,7 @@ class Slice(_Movement):
         else:
 
             def opt(i, what):
-                return (
-                    constant_ints(node, inputs[i], what)
-                    if len(inputs) > i and inputs[i] is not None
-                    else None
-                )
+                return constant_ints(node, inputs[i], what) if len(inputs) > i and inputs[i] is not None else None
 
             starts, ends = opt(1, "starts"), opt(2, "ends")
             axes, steps = opt(3, "axes"), opt(4, "steps")

@@ -115,9 +115,7 @@ def _fold_into(graph: Graph, producer: Node, consumer: Node, tensors: dict[str, 
             tensors[name] = Tensor(name, t.shape, t.dtype, constant=True, factory=factory)
             new_inputs[index] = name
     else:
-        if producer.op_type == "Gemm" and (
-            producer.attr("alpha", 1.0) != 1.0 or producer.attr("beta", 1.0) != 1.0
-        ):
+        if producer.op_type == "Gemm" and (producer.attr("alpha", 1.0) != 1.0 or producer.attr("beta", 1.0) != 1.0):
             return None
         if producer.op_type == "ConvTranspose" and int(producer.attr("group", 1)) != 1:
             return None

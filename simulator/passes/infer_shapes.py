@@ -38,9 +38,7 @@ def infer_shapes(
                 )
             for name in node.outputs:
                 if name and name not in hints:
-                    raise fail(
-                        node, f"op is unknown and the shape of its output {name!r} is not in the model"
-                    )
+                    raise fail(node, f"op is unknown and the shape of its output {name!r} is not in the model")
                 if name:
                     tensors[name] = Tensor(name, *hints[name])
             warnings.append(f"unknown op {node.op_type} at node {node.name!r} counted as zero cost")
@@ -48,9 +46,7 @@ def infer_shapes(
             continue
         present = len(node.inputs)
         if not op.min_inputs <= present <= op.max_inputs:
-            raise fail(
-                node, f"it has {present} inputs; {node.op_type} takes {op.min_inputs} to {op.max_inputs}"
-            )
+            raise fail(node, f"it has {present} inputs; {node.op_type} takes {op.min_inputs} to {op.max_inputs}")
         for i, t in enumerate(inputs):
             if t is not None and t.shape is None:
                 raise fail(node, f"the shape of input {i} ({t.name!r}) is unknown")
