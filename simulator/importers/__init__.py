@@ -1,0 +1,46 @@
+"""Model importers. :func:`load_model` picks one from the model reference: a zoo name or a file path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.errors import EdgesimError
+from simulator.graph import Graph, Shape
+
+SUFFIXES = (".onnx", ".yaml", ".yml")
+
+
+def load_model(ref: str, input_shapes: dict[str, Shape] | None = None, *, allow_unknown: bool = False) -> Graph:
+    """A shape-inferred op graph for ``ref`` (a zoo name, or a .onnx / .yaml path).
+
+    Errors name the file they come from.
+    """
+    from simulator.importers.onnx_import import load_onnx
+    from simulator.importers.yamlspec import load_spec
+    from simulator.importers.zoo import zoo_names, zoo_path
+
+    path = Path(ref)
+    zoo = zoo_path(ref) if path.suffix == "" and "/" not in ref else None
+    if zoo is not None:
+        path = zoo
+    elif not path.exists():
+        raise EdgesimError(
+            f"{ref}: no such file or zoo model; zoo models are {', '.join(zoo_names())} (see `edgesim models list`)"
+        )
+    elif path.is_dir():
+        raise EdgesimError(f"{ref}: is a directory; give a model file ({', '.join(SUFFIXES)}) or a zoo name")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".onnx":
+            return load_onnx(path, input_shapes, allow_unknown=allow_unknown)
+        if suffix in (".yaml", ".yml"):
+            if input_shapes:
+                raise EdgesimError("--input-shape applies to ONNX models; a YAML spec sets its input shapes itself")
+            return load_spec(path)
+    except EdgesimError as exc:
+        raise EdgesimError(f"{ref}: {exc}") from None
+    except OSError as exc:
+        raise EdgesimError(f"{ref}: cannot read it ({exc.strerror or exc})") from None
+    raise EdgesimError(
+        f"{ref}: unsupported model format {suffix or '(no suffix)'!r}; edgesim reads {', '.join(SUFFIXES)}"
+    )

@@ -328,7 +328,7 @@ class Shape(_Movement):
     def infer(self, node, inputs):
         return [((len(self._dims(node, inputs[0].shape)),), "int64")]
 
-    def _dims(self, node: Node, shape: Shape) -> list[int]:
+    def _dims(self, node: Node, shape: Dims) -> list[int]:
         start, end = node.attr("start", 0), node.attr("end")
         return list(shape[slice(start, end)])
 
