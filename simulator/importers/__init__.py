@@ -20,7 +20,8 @@ def load_model(ref: str, input_shapes: dict[str, Shape] | None = None, *, allow_
     from simulator.importers.zoo import zoo_names, zoo_path
 
     path = Path(ref)
-    zoo = zoo_path(ref) if path.suffix == "" and "/" not in ref else None
+    # zoo names may contain dots (mobilenet-v1-0.25-vww), so only a model-file suffix rules the zoo out
+    zoo = zoo_path(ref) if "/" not in ref and path.suffix.lower() not in SUFFIXES else None
     if zoo is not None:
         path = zoo
     elif not path.exists():

@@ -142,6 +142,12 @@ def onnx_to_graph(
     tensors: dict[str, Tensor] = {}
     for proto in g.initializer:
         tensors[proto.name] = _initializer(proto)
+    declared = [vi.name for vi in g.input if vi.name not in tensors]
+    unknown_bound = sorted(set(bound) - set(declared))
+    if unknown_bound:
+        raise EdgesimError(
+            f"--input-shape names {', '.join(unknown_bound)}, but the model's inputs are {', '.join(declared)}"
+        )
     inputs = []
     for vi in g.input:
         if vi.name in tensors:
@@ -151,11 +157,6 @@ def onnx_to_graph(
         dtype = _np_dtype(vi.type.tensor_type.elem_type, f"input {vi.name!r}")
         tensors[vi.name] = Tensor(vi.name, _input_shape(vi, bound), dtype)
         inputs.append(vi.name)
-    unknown_bound = sorted(set(bound) - set(inputs))
-    if unknown_bound:
-        raise EdgesimError(
-            f"--input-shape names {', '.join(unknown_bound)}, but the model's inputs are {', '.join(inputs)}"
-        )
     nodes = []
     names: set[str] = set()
     has_unknown = False

@@ -1,0 +1,257 @@
+"""Shape inference of every registered op, checked against onnx's own (C++) shape inference, and the float
+kernels used for constant folding, checked against onnxruntime (onnx's reference evaluator has an LRN bug:
+it loops over the batch instead of the channels)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import helper
+
+from simulator.importers.onnx_import import load_onnx, onnx_to_graph
+from simulator.ops import get_op, registered_ops
+from simulator.ops.registry import OpDef
+from simulator.summary import count
+from tests.helpers import make_model, tensor_info
+
+F = np.float32
+I64 = np.int64
+
+
+def w(*shape):
+    return np.random.default_rng(len(shape)).standard_normal(shape).astype(F)
+
+
+# (id, op, input shape(s) of activations, constant inputs {name: array}, attrs, opset)
+CASES = [
+    ("conv-basic", "Conv", [[1, 3, 32, 32]], {"w": w(8, 3, 3, 3)}, {}, 17),
+    ("conv-pads-stride", "Conv", [[1, 3, 32, 31]], {"w": w(8, 3, 5, 3)}, {"pads": [2, 1, 1, 0], "strides": [2, 3]}, 17),
+    ("conv-dilated", "Conv", [[2, 4, 20, 20]], {"w": w(6, 4, 3, 3)}, {"dilations": [2, 3], "pads": [1, 1, 1, 1]}, 17),
+    ("conv-groups", "Conv", [[1, 8, 10, 10]], {"w": w(12, 2, 3, 3)}, {"group": 4}, 17),
+    ("conv-depthwise", "Conv", [[1, 16, 15, 15]], {"w": w(32, 1, 3, 3)}, {"group": 16, "strides": [2, 2]}, 17),
+    (
+        "conv-same-upper",
+        "Conv",
+        [[1, 3, 17, 17]],
+        {"w": w(4, 3, 4, 4)},
+        {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
+        17,
+    ),
+    (
+        "conv-same-lower",
+        "Conv",
+        [[1, 3, 16, 9]],
+        {"w": w(4, 3, 3, 2)},
+        {"auto_pad": "SAME_LOWER", "strides": [3, 2]},
+        17,
+    ),
+    ("conv-valid", "Conv", [[1, 3, 16, 16]], {"w": w(4, 3, 3, 3)}, {"auto_pad": "VALID", "strides": [2, 2]}, 17),
+    ("conv1d", "Conv", [[1, 3, 100]], {"w": w(4, 3, 7)}, {"strides": [3]}, 17),
+    (
+        "convtranspose",
+        "ConvTranspose",
+        [[1, 8, 7, 7]],
+        {"w": w(8, 4, 3, 3)},
+        {"strides": [2, 2], "pads": [1, 1, 1, 1]},
+        17,
+    ),
+    (
+        "convtranspose-outpad-groups",
+        "ConvTranspose",
+        [[1, 8, 5, 6]],
+        {"w": w(8, 2, 4, 4)},
+        {"strides": [2, 2], "output_padding": [1, 1], "group": 2},
+        17,
+    ),
+    ("gemm", "Gemm", [[4, 7]], {"b": w(5, 7), "c": w(5)}, {"transB": 1}, 17),
+    ("gemm-transA", "Gemm", [[7, 4]], {"b": w(7, 5)}, {"transA": 1}, 17),
+    ("matmul-batched", "MatMul", [[2, 3, 4, 5], [3, 5, 6]], {}, {}, 17),
+    ("matmul-vector", "MatMul", [[5], [2, 5, 6]], {}, {}, 17),
+    ("matmul-const", "MatMul", [[1, 9, 16]], {"b": w(16, 8)}, {}, 17),
+    ("maxpool", "MaxPool", [[1, 4, 32, 32]], {}, {"kernel_shape": [3, 3], "strides": [2, 2]}, 17),
+    ("maxpool-ceil", "MaxPool", [[1, 4, 32, 32]], {}, {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}, 17),
+    (
+        "maxpool-ceil-pad",
+        "MaxPool",
+        [[1, 4, 13, 13]],
+        {},
+        {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1, "pads": [0, 0, 1, 1]},
+        17,
+    ),
+    (
+        "avgpool-same",
+        "AveragePool",
+        [[1, 4, 9, 9]],
+        {},
+        {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "SAME_UPPER"},
+        17,
+    ),
+    ("avgpool-dilated", "MaxPool", [[1, 2, 12, 12]], {}, {"kernel_shape": [2, 2], "dilations": [2, 2]}, 17),
+    ("globalavg", "GlobalAveragePool", [[2, 7, 5, 3]], {}, {}, 17),
+    ("globalmax", "GlobalMaxPool", [[2, 7, 5, 3]], {}, {}, 17),
+    ("reducemean-attr", "ReduceMean", [[2, 3, 4, 5]], {}, {"axes": [2, 3], "keepdims": 0}, 13),
+    ("reducemean-input", "ReduceMean", [[2, 3, 4, 5]], {"axes": np.array([-1], I64)}, {}, 18),
+    ("add-broadcast", "Add", [[2, 1, 4], [3, 1]], {}, {}, 17),
+    ("sub", "Sub", [[3, 4]], {"c": w(4)}, {}, 17),
+    ("mul", "Mul", [[1, 8, 4, 4]], {"c": w(8, 1, 1)}, {}, 17),
+    ("div", "Div", [[5, 6]], {"c": w(1)}, {}, 17),
+    ("sum", "Sum", [[2, 3], [3], [1, 3]], {}, {}, 17),
+    ("relu", "Relu", [[2, 3]], {}, {}, 17),
+    ("clip", "Clip", [[2, 3]], {"lo": np.array(0, F), "hi": np.array(6, F)}, {}, 17),
+    ("clip-attr", "Clip", [[2, 3]], {}, {"min": 0.0, "max": 6.0}, 6),
+    ("leakyrelu", "LeakyRelu", [[2, 3]], {}, {"alpha": 0.2}, 17),
+    ("sigmoid", "Sigmoid", [[2, 3]], {}, {}, 17),
+    ("hardsigmoid", "HardSigmoid", [[2, 3]], {}, {}, 17),
+    ("hardswish", "HardSwish", [[2, 3]], {}, {}, 17),
+    ("tanh", "Tanh", [[2, 3]], {}, {}, 17),
+    ("softmax", "Softmax", [[2, 3]], {}, {"axis": -1}, 17),
+    ("batchnorm", "BatchNormalization", [[1, 3, 4, 4]], {"s": w(3), "b": w(3), "m": w(3), "v": np.ones(3, F)}, {}, 15),
+    ("lrn", "LRN", [[1, 6, 4, 4]], {}, {"size": 3}, 17),
+    ("concat", "Concat", [[1, 3, 4], [1, 5, 4]], {}, {"axis": 1}, 17),
+    ("reshape", "Reshape", [[2, 3, 4]], {"s": np.array([0, -1], I64)}, {}, 17),
+    ("flatten", "Flatten", [[2, 3, 4, 5]], {}, {"axis": 2}, 17),
+    ("transpose", "Transpose", [[2, 3, 4]], {}, {"perm": [2, 0, 1]}, 17),
+    ("transpose-default", "Transpose", [[2, 3, 4]], {}, {}, 17),
+    ("squeeze", "Squeeze", [[1, 3, 1, 4]], {"a": np.array([0, 2], I64)}, {}, 17),
+    ("squeeze-all", "Squeeze", [[1, 3, 1, 4]], {}, {}, 17),
+    ("squeeze-attr", "Squeeze", [[1, 3, 1, 4]], {}, {"axes": [2]}, 11),
+    ("unsqueeze", "Unsqueeze", [[3, 4]], {"a": np.array([0, 3], I64)}, {}, 17),
+    ("pad", "Pad", [[1, 3, 4, 4]], {"p": np.array([0, 0, 1, 2, 0, 0, 3, 4], I64)}, {}, 17),
+    ("pad-attr", "Pad", [[1, 3, 4, 4]], {}, {"pads": [0, 0, 1, 1, 0, 0, 1, 1]}, 10),
+    ("resize-scales", "Resize", [[1, 3, 5, 7]], {"roi": np.array([], F), "sc": np.array([1, 1, 2, 1.5], F)}, {}, 17),
+    (
+        "resize-sizes",
+        "Resize",
+        [[1, 3, 5, 7]],
+        {"roi": np.array([], F), "sc": np.array([], F), "sz": np.array([1, 3, 10, 3], I64)},
+        {"mode": "linear"},
+        17,
+    ),
+    (
+        "slice",
+        "Slice",
+        [[10, 20, 30]],
+        {
+            "st": np.array([1, -5], I64),
+            "en": np.array([1000, -1], I64),
+            "ax": np.array([0, 2], I64),
+            "sp": np.array([3, 1], I64),
+        },
+        {},
+        17,
+    ),
+    (
+        "slice-negative-step",
+        "Slice",
+        [[10, 8]],
+        {"st": np.array([-1], I64), "en": np.array([-100], I64), "ax": np.array([1], I64), "sp": np.array([-2], I64)},
+        {},
+        17,
+    ),
+    ("gather", "Gather", [[5, 6, 7]], {"i": np.array([[0, 2], [4, 1]], I64)}, {"axis": 1}, 17),
+    ("gather-embedding", "Gather", [[2, 3]], {}, {}, 17),
+    ("identity", "Identity", [[2, 3]], {}, {}, 17),
+    ("dropout", "Dropout", [[2, 3]], {}, {}, 17),
+    ("cast", "Cast", [[2, 3]], {}, {"to": onnx.TensorProto.INT32}, 17),
+    ("expand", "Expand", [[3, 1]], {"s": np.array([2, 3, 4], I64)}, {}, 17),
+    ("quantize", "QuantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
+    ("dequantize", "DequantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
+]
+
+# gather-embedding: constant table, activation indices; dequantize: activation int input
+_ACTIVATION_DTYPES = {"gather-embedding": [np.int64], "dequantize": [np.uint8]}
+_CONSTANT_FIRST = {"gather-embedding": {"table": w(10, 4)}}
+
+
+def _case_model(case):
+    cid, op, shapes, consts, attrs, opset = case
+    dtypes = _ACTIVATION_DTYPES.get(cid, [F] * len(shapes))
+    act = [f"x{i}" for i in range(len(shapes))]
+    first = list(_CONSTANT_FIRST.get(cid, {}))
+    inputs = first + act + list(consts)
+    if op == "Resize" and "sc" in consts and "sz" not in consts:
+        inputs = act + ["roi", "sc"]
+    elif op == "Resize":
+        inputs = act + ["roi", "sc", "sz"]
+    node = helper.make_node(op, inputs, ["y"], name="node", **attrs)
+    infos = [
+        tensor_info(n, s, helper.np_dtype_to_tensor_dtype(np.dtype(d)))
+        for n, s, d in zip(act, shapes, dtypes, strict=True)
+    ]
+    return make_model(
+        [node], infos, [helper.make_empty_tensor_value_info("y")], {**_CONSTANT_FIRST.get(cid, {}), **consts}, opset
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_shape_matches_onnx_shape_inference(case, save):
+    model = _case_model(case)
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    y = next(v for v in inferred.graph.output if v.name == "y")
+    expected = tuple(d.dim_value for d in y.type.tensor_type.shape.dim)
+    graph = load_onnx(save(model))
+    assert graph.tensors["y"].shape == expected
+    expected_dtype = helper.tensor_dtype_to_np_dtype(y.type.tensor_type.elem_type)
+    assert graph.tensors["y"].dtype == np.dtype(expected_dtype).name
+
+
+def test_every_registered_op_has_a_case():
+    covered = {c[1] for c in CASES} | {"Constant", "ConstantOfShape", "Shape", "QLinearConv", "QLinearMatMul"}
+    assert set(registered_ops()) <= covered, set(registered_ops()) - covered
+
+
+KERNEL_CASES = [c for c in CASES if get_op(c[1]).has_kernel and c[0] not in ("gather-embedding", "dequantize")]
+
+
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=[c[0] for c in KERNEL_CASES])
+def test_float_kernel_matches_onnxruntime(case):
+    cid, op, shapes, consts, attrs, _ = case
+    model = _case_model(case)
+    rng = np.random.default_rng(7)
+    feeds = {f"x{i}": rng.standard_normal(s).astype(F) for i, s in enumerate(shapes)}
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = session.run(None, feeds)[0]
+    node = onnx_to_graph(model, "k")[0].nodes[0]
+    arrays = [feeds.get(n, consts.get(n)) for n in node.inputs]
+    got = get_op(op).run(node, *arrays)[0]
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_macs_by_hand(save):
+    # grouped, strided conv: pads 1, stride 2: (10 + 2 - 3) // 2 + 1 = 5
+    model = _case_model(
+        ("g", "Conv", [[1, 8, 10, 10]], {"w": w(12, 2, 3, 3)}, {"group": 4, "strides": [2, 2], "pads": [1] * 4}, 17)
+    )
+    layer = count(load_onnx(save(model))).layers[0]
+    assert layer.outputs == [(1, 12, 5, 5)]
+    assert layer.macs == 12 * 5 * 5 * (8 // 4) * 3 * 3
+    assert layer.op_class == "conv"
+
+
+def test_depthwise_is_its_own_cost_class(save):
+    model = _case_model(CASES[4])
+    layer = count(load_onnx(save(model))).layers[0]
+    assert layer.op_class == "depthwise"
+    # 16 channels, depth multiplier 2, 3x3 stride 2 without padding: (15 - 3) // 2 + 1 = 7
+    assert layer.outputs == [(1, 32, 7, 7)]
+    assert layer.macs == 32 * 7 * 7 * 3 * 3
+
+
+def test_convtranspose_macs_by_hand(save):
+    layer = count(load_onnx(save(_case_model(CASES[9])))).layers[0]
+    # every input element (8x7x7) meets Cout*k*k = 4*3*3 weights
+    assert layer.macs == 8 * 7 * 7 * 4 * 3 * 3
+
+
+def test_registry_entries_declare_a_known_cost_class():
+    from simulator.ops.registry import OP_CLASSES
+
+    for name in registered_ops():
+        op = get_op(name)
+        assert isinstance(op, OpDef) and op.op_class in OP_CLASSES and op.op_type == name
+        assert math.isfinite(op.min_inputs) and op.min_inputs <= op.max_inputs

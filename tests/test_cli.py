@@ -1,0 +1,222 @@
+"""The command line: outputs, exit codes, and one-line errors (no traceback) for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from simulator import __version__
+from simulator.cli import main
+from tests.helpers import LIGHT_DIR, make_model, tensor_info
+
+
+def run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("edgesim: error: ")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"edgesim {__version__}"
+
+
+def test_inspect_json_lenet5(capsys):
+    code, out, _ = run(["inspect", "lenet-5", "--format", "json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    # Caffe LeNet-5: conv 5x5x1x20 (+20), conv 5x5x20x50 (+50), 800x500 (+500), 500x10 (+10)
+    assert data["totals"]["params"] == 520 + 25_050 + 400_500 + 5_010
+    assert data["totals"]["macs"] == 24 * 24 * 20 * 25 + 8 * 8 * 50 * 500 + 800 * 500 + 500 * 10
+    assert data["totals"]["weight_bytes"] == 4 * 431_080
+    # the largest layer working set: pool1 reads 20x24x24 and writes 20x12x12 floats
+    assert data["totals"]["activation_bytes_max"] == 4 * (20 * 24 * 24 + 20 * 12 * 12)
+    conv1 = data["layers"][0]
+    assert {k: conv1[k] for k in ("name", "op", "inputs", "outputs", "params", "macs")} == {
+        "name": "conv1",
+        "op": "Conv",
+        "inputs": [[1, 1, 28, 28]],
+        "outputs": [[1, 20, 24, 24]],
+        "params": 520,
+        "macs": 288_000,
+    }
+
+
+def test_inspect_table_and_csv(capsys):
+    code, out, _ = run(["inspect", "lenet-5"], capsys)
+    assert code == 0 and "431,080" in out and "2,293,000" in out
+    code, out, _ = run(["inspect", "lenet-5", "--format", "csv"], capsys)
+    rows = out.strip().splitlines()
+    assert rows[0].startswith("name,op,op_class,inputs,outputs,weights,params,macs")
+    assert rows[1].startswith("conv1,Conv,conv,1x1x28x28,1x20x24x24,20x1x5x5;20,520,288000,")
+    assert len(rows) == 1 + 9
+
+
+def test_output_file_is_written(tmp_path, capsys):
+    target = tmp_path / "out.json"
+    code, out, _ = run(["inspect", "lenet-5", "--format", "json", "-o", str(target)], capsys)
+    assert code == 0 and out == ""
+    assert json.loads(target.read_text())["totals"]["params"] == 431_080
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_failed_inspect_writes_nothing(tmp_path, capsys):
+    target = tmp_path / "out.json"
+    code, _, err = run(["inspect", str(tmp_path / "missing.onnx"), "-o", str(target)], capsys)
+    assert_one_line_error(code, err, "missing.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_models_list(capsys):
+    code, out, _ = run(["models", "list", "--format", "json"], capsys)
+    names = [m["name"] for m in json.loads(out)]
+    assert code == 0 and "lenet-5" in names
+
+
+def test_onnx_with_input_shape(capsys):
+    code, out, _ = run(
+        [
+            "inspect",
+            str(LIGHT_DIR / "light_squeezenet.onnx"),
+            "--input-shape",
+            "data_0=1,3,224,224",
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
+    assert code == 0 and json.loads(out)["totals"]["params"] == 1_235_496
+
+
+# -- malformed input: one line naming the file / place, exit 2 ------------------------------------------------
+
+
+def _valid_model_bytes() -> bytes:
+    return (LIGHT_DIR / "light_squeezenet.onnx").read_bytes()
+
+
+def test_truncated_onnx(tmp_path, capsys):
+    path = tmp_path / "truncated.onnx"
+    data = _valid_model_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "truncated.onnx")
+
+
+def test_random_bytes_onnx(tmp_path, capsys):
+    path = tmp_path / "noise.onnx"
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "noise.onnx", "not a valid ONNX model")
+
+
+def test_empty_onnx(tmp_path, capsys):
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "empty.onnx", "no ONNX graph")
+
+
+def test_cyclic_graph(tmp_path, capsys):
+    nodes = [
+        helper.make_node("Add", ["x", "b"], ["a"], name="first"),
+        helper.make_node("Relu", ["a"], ["b"], name="second"),
+    ]
+    path = tmp_path / "cycle.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 4])], [tensor_info("b", [1, 4])]), path)
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "cycle.onnx", "cycle", "first", "second")
+
+
+def test_unknown_op(tmp_path, capsys):
+    nodes = [helper.make_node("Celu", ["x"], ["y"], name="odd")]
+    path = tmp_path / "unknown.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 4])], [tensor_info("y", [1, 4])]), path)
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "unknown.onnx", "'odd'", "Celu", "--allow-unknown")
+    code, out, err = run(["inspect", str(path), "--allow-unknown", "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["warnings"] and "warning" in err
+
+
+def test_shape_mismatch_names_the_node(tmp_path, capsys):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")]
+    model = make_model(nodes, [tensor_info("x", [1, 5])], [tensor_info("y", None)], {"w": np.zeros((4, 3), np.float32)})
+    path = tmp_path / "mismatch.onnx"
+    onnx.save(model, path)
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "mismatch.onnx", "'fc'", "inner dimensions")
+
+
+def test_dangling_input(tmp_path, capsys):
+    nodes = [helper.make_node("Relu", ["nowhere"], ["y"], name="r")]
+    path = tmp_path / "dangling.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 4])], [tensor_info("y", [1, 4])]), path)
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "dangling.onnx", "'nowhere'")
+
+
+def test_yaml_with_a_wrong_field(tmp_path, capsys):
+    path = tmp_path / "net.yaml"
+    path.write_text(
+        "inputs: [{name: x, shape: [1, 3, 8, 8]}]\nlayers:\n  - {type: conv, name: c1, filters: 4, kernal: 3}\n"
+    )
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "net.yaml", "layer 0 (c1)", "'kernal'", "valid fields")
+
+
+def test_yaml_syntax_error(tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text("inputs: [unclosed\nlayers: []\n")
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "broken.yaml", "invalid YAML at line")
+
+
+def test_yaml_is_loaded_safely(tmp_path, capsys):
+    path = tmp_path / "evil.yaml"
+    path.write_text("inputs: !!python/object/apply:os.system ['echo pwned']\nlayers: []\n")
+    code, _, err = run(["inspect", str(path)], capsys)
+    assert_one_line_error(code, err, "evil.yaml")
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["inspect", "no-such-model"], ["no-such-model", "no such file or zoo model", "lenet-5"]),
+        (["inspect", "lenet-5", "--input-shape", "x=1,a"], ["--input-shape", "NAME=D0,D1"]),
+        (["inspect", "lenet-5", "--format", "xml"], ["invalid choice", "xml"]),
+        (["inspect", "lenet-5", "-o", "/nonexistent-dir/x.json"], ["does not exist"]),
+        (["inspect", "."], ["is a directory"]),
+        (["inspect", "setup.cfg"], ["unsupported model format", ".cfg"]),
+        (["inspect"], ["the following arguments are required: model"]),
+    ],
+)
+def test_bad_arguments(args, fragments, capsys):
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_process_exit_code_and_stderr(tmp_path):
+    path = tmp_path / "noise.onnx"
+    path.write_bytes(b"\x08\x07garbage" * 10)
+    proc = subprocess.run([sys.executable, "-m", "simulator", "inspect", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
