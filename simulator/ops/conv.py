@@ -40,27 +40,34 @@ def is_depthwise(node: Node, inputs: list[Tensor | None], weight_index: int = 1)
     return groups > 1 and w is not None and w.shape is not None and w.shape[1] == 1
 
 
-@register
-class Conv(OpDef):
-    op_type = "Conv"
+class _ConvLike(OpDef):
+    """Conv and QLinearConv: the same geometry and counts, with the weight at a different input position."""
+
     op_class = "conv"
-    weight_inputs = (1, 2)
-    min_inputs, max_inputs = 2, 3
+    #: positions of the weight and bias inputs, and of the input whose dtype the output takes
+    weight_index, bias_index, dtype_index = 1, 2, 0
 
     def infer(self, node, inputs):
         x = shape_of(node, inputs[0], "input")
-        w = shape_of(node, inputs[1], "weight")
-        bias = inputs[2] if len(inputs) > 2 else None
-        return [(_conv_shape(node, x, w, bias), inputs[0].dtype)]
+        w = shape_of(node, inputs[self.weight_index], "weight")
+        bias = inputs[self.bias_index] if len(inputs) > self.bias_index else None
+        return [(_conv_shape(node, x, w, bias), inputs[self.dtype_index].dtype)]
 
     def macs(self, node, inputs, outputs):
-        return _conv_macs(outputs[0].shape, inputs[1].shape)
+        return _conv_macs(outputs[0].shape, inputs[self.weight_index].shape)
 
     def cost_class(self, node, inputs):
-        return "depthwise" if is_depthwise(node, inputs) else "conv"
+        return "depthwise" if is_depthwise(node, inputs, self.weight_index) else "conv"
 
     def ops(self, node, inputs, outputs):
         return 0
+
+
+@register
+class Conv(_ConvLike):
+    op_type = "Conv"
+    weight_inputs = (1, 2)
+    min_inputs, max_inputs = 2, 3
 
 
 @register
@@ -109,25 +116,10 @@ class ConvTranspose(OpDef):
 
 
 @register
-class QLinearConv(OpDef):
+class QLinearConv(_ConvLike):
     """Inputs: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, [bias]."""
 
     op_type = "QLinearConv"
-    op_class = "conv"
     weight_inputs = (3, 8)
     min_inputs, max_inputs = 8, 9
-
-    def infer(self, node, inputs):
-        x = shape_of(node, inputs[0], "input")
-        w = shape_of(node, inputs[3], "weight")
-        bias = inputs[8] if len(inputs) > 8 else None
-        return [(_conv_shape(node, x, w, bias), inputs[7].dtype)]
-
-    def macs(self, node, inputs, outputs):
-        return _conv_macs(outputs[0].shape, inputs[3].shape)
-
-    def cost_class(self, node, inputs):
-        return "depthwise" if is_depthwise(node, inputs, weight_index=3) else "conv"
-
-    def ops(self, node, inputs, outputs):
-        return 0
+    weight_index, bias_index, dtype_index = 3, 8, 7

@@ -69,44 +69,41 @@ class Gemm(OpDef):
         return [y.astype(a.dtype)]
 
 
-@register
-class MatMul(OpDef):
-    op_type = "MatMul"
+class _MatMulLike(OpDef):
+    """MatMul and QLinearMatMul: numpy matmul shapes, with B at a different input position."""
+
     op_class = "matmul"
-    weight_inputs = (0, 1)
-    min_inputs, max_inputs = 2, 2
+    #: position of operand B, and of the input whose dtype the output takes
+    b_index, dtype_index = 1, 0
 
     def infer(self, node, inputs):
-        out, _ = matmul_shape(node, shape_of(node, inputs[0], "input A"), shape_of(node, inputs[1], "input B"))
-        return [(out, inputs[0].dtype)]
+        a = shape_of(node, inputs[0], "input A")
+        out, _ = matmul_shape(node, a, shape_of(node, inputs[self.b_index], "input B"))
+        return [(out, inputs[self.dtype_index].dtype)]
 
     def macs(self, node, inputs, outputs):
-        _, k = matmul_shape(node, inputs[0].shape, inputs[1].shape)
+        _, k = matmul_shape(node, inputs[0].shape, inputs[self.b_index].shape)
         return outputs[0].size * k
 
     def ops(self, node, inputs, outputs):
         return 0
+
+
+@register
+class MatMul(_MatMulLike):
+    op_type = "MatMul"
+    weight_inputs = (0, 1)
+    min_inputs, max_inputs = 2, 2
 
     def run(self, node, a, b):
         return [np.matmul(a, b)]
 
 
 @register
-class QLinearMatMul(OpDef):
+class QLinearMatMul(_MatMulLike):
     """Inputs: a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point."""
 
     op_type = "QLinearMatMul"
-    op_class = "matmul"
     weight_inputs = (0, 3)
     min_inputs, max_inputs = 8, 8
-
-    def infer(self, node, inputs):
-        out, _ = matmul_shape(node, shape_of(node, inputs[0], "input A"), shape_of(node, inputs[3], "input B"))
-        return [(out, inputs[7].dtype)]
-
-    def macs(self, node, inputs, outputs):
-        _, k = matmul_shape(node, inputs[0].shape, inputs[3].shape)
-        return outputs[0].size * k
-
-    def ops(self, node, inputs, outputs):
-        return 0
+    b_index, dtype_index = 3, 7

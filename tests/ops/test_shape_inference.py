@@ -255,3 +255,40 @@ def test_registry_entries_declare_a_known_cost_class():
         op = get_op(name)
         assert isinstance(op, OpDef) and op.op_class in OP_CLASSES and op.op_type == name
         assert math.isfinite(op.min_inputs) and op.min_inputs <= op.max_inputs
+
+
+def _qlinear_model(op):
+    u8 = np.uint8
+    q = {
+        "xs": np.array(0.05, F), "xz": np.array(128, u8), "ws": np.array(0.02, F), "wz": np.array(0, np.int8),
+        "ys": np.array(0.1, F), "yz": np.array(120, u8),
+    }  # fmt: skip
+    if op == "QLinearConv":
+        q["w"] = np.random.default_rng(3).integers(-127, 128, (6, 2, 3, 3)).astype(np.int8)
+        q["b"] = np.arange(6, dtype=np.int32)
+        inputs, attrs, shape = (
+            ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+            {"group": 2, "strides": [2, 2]},
+            [1, 4, 9, 9],
+        )
+    else:
+        q["w"] = np.random.default_rng(3).integers(-127, 128, (5, 7)).astype(np.int8)
+        inputs, attrs, shape = ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], {}, [2, 3, 5]
+    node = helper.make_node(op, inputs, ["y"], **attrs)
+    return make_model(
+        [node], [tensor_info("x", shape, onnx.TensorProto.UINT8)], [helper.make_empty_tensor_value_info("y")], q, 13
+    )
+
+
+@pytest.mark.parametrize("op, macs", [("QLinearConv", 6 * 4 * 4 * 2 * 3 * 3), ("QLinearMatMul", 2 * 3 * 7 * 5)])
+def test_qlinear_ops_match_onnx_shapes_and_count_macs(op, macs, save):
+    model = _qlinear_model(op)
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    y = inferred.graph.output[0].type.tensor_type
+    layer = count(load_onnx(save(model))).layers[0]
+    assert layer.outputs == [tuple(d.dim_value for d in y.shape.dim)]
+    assert layer.macs == macs
+    # the int8 weights (and int32 bias) are the parameters, at their own widths
+    w_size = 6 * 2 * 3 * 3 if op == "QLinearConv" else 5 * 7
+    assert layer.params == w_size + (6 if op == "QLinearConv" else 0)
+    assert layer.weight_bytes == w_size + (4 * 6 if op == "QLinearConv" else 0)
