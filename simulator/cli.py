@@ -15,7 +15,12 @@ EXAMPLES = """examples:
   edgesim models list
   edgesim inspect resnet-8
   edgesim inspect model.onnx --input-shape input=1,3,224,224 --format json -o counts.json
+  edgesim estimate resnet-8 --hw cortex-m7 --precision int8
+  edgesim hw list
+  edgesim validate
 """
+
+PRECISIONS = ("int8", "int16", "fp16", "fp32")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,6 +87,100 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from simulator.estimate import estimate
+    from simulator.hardware import load_hardware
+    from simulator.importers import load_model
+    from simulator.output import write_text
+    from simulator.report_text import render_estimate
+
+    hw = load_hardware(args.hw)
+    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    est = estimate(graph, hw, precision=args.precision)
+    write_text(render_estimate(est, args.format), args.output)
+    for warning in est.warnings:
+        print(f"edgesim: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_hw_list(args: argparse.Namespace) -> int:
+    from simulator.hardware import load_hardware, profile_names
+    from simulator.output import table, to_csv, to_json, write_text
+
+    profiles = [load_hardware(name) for name in profile_names()]
+    rows = [[h.name, h.chip, f"{h.clock_hz / 1e6:g}", ", ".join(h.stacks), h.default_stack] for h in profiles]
+    headers = ["name", "chip", "MHz", "stacks", "default"]
+    if args.format == "json":
+        text = to_json([dict(zip(headers, row, strict=True)) for row in rows])
+    else:
+        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows)
+    write_text(text, args.output)
+    return 0
+
+
+def cmd_hw_show(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from simulator.hardware import load_hardware, read_profile
+    from simulator.output import write_text
+
+    hw = load_hardware(args.profile)
+    data = read_profile(Path(hw.path))
+    write_text(yaml.safe_dump(data, sort_keys=False, width=110), args.output)
+    return 0
+
+
+def cmd_hw_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulator.hardware import read_profile
+
+    for name in args.files:
+        data = read_profile(Path(name))
+        print(f"{name}: valid profile {data['name']!r} (stacks: {', '.join(data['stacks'])})")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulator.output import table, to_csv, to_json, write_text
+    from simulator.validate import compare
+
+    results = compare(Path(args.data) if args.data else None, args.hw)
+    headers = [
+        "id",
+        "model",
+        "hardware",
+        "precision",
+        "metric",
+        "measured",
+        "predicted",
+        "error %",
+        "tolerance %",
+        "ok",
+    ]
+    rows = [
+        [r.id, r.model, r.hardware, r.precision, r.metric, f"{r.measured:g}", f"{r.predicted:.4g}",
+         f"{r.error_pct:+.1f}", f"{r.tolerance_pct:g}", "yes" if r.within else "NO"]
+        for r in results
+    ]  # fmt: skip
+    if args.format == "json":
+        text = to_json(
+            [dict(zip(headers, row, strict=True)) | {"source": r.source} for row, r in zip(rows, results, strict=True)]
+        )
+    elif args.format == "csv":
+        text = to_csv(headers, rows)
+    else:
+        inside = sum(r.within for r in results)
+        mean_abs = sum(abs(r.error_pct) for r in results) / len(results)
+        text = table(headers, rows) + f"\n{inside} of {len(results)} within tolerance; mean |error| {mean_abs:.1f}%\n"
+    write_text(text, args.output)
+    return 0
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
     from simulator.importers.zoo import zoo_entries
     from simulator.output import shape_text, table, to_csv, to_json, write_text
@@ -121,6 +220,61 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(inspect)
     _add_output_arguments(inspect)
     inspect.set_defaults(func=cmd_inspect)
+
+    est = commands.add_parser(
+        "estimate",
+        help="latency, energy and memory on a hardware profile",
+        description="Estimate latency, energy, flash and peak RAM of a model on a hardware profile, per layer.",
+        epilog="example:\n  edgesim estimate resnet-8 --hw cortex-m7 --precision int8\n"
+        "  edgesim estimate resnet-18 --hw jetson-nano:tensorrt --precision fp16 --format json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_model_arguments(est)
+    est.add_argument(
+        "--hw", required=True, metavar="PROFILE[:STACK]", help="a profile name (see `edgesim hw list`), or a YAML file"
+    )
+    est.add_argument("--precision", choices=PRECISIONS, help="run every layer at this precision (no plan needed)")
+    _add_output_arguments(est)
+    est.set_defaults(func=cmd_estimate)
+
+    hw = commands.add_parser("hw", help="hardware profiles", description="Hardware profiles.")
+    hw_commands = hw.add_subparsers(dest="hw_command", metavar="COMMAND", parser_class=_Parser)
+    raw = argparse.RawDescriptionHelpFormatter
+    hw_list = hw_commands.add_parser(
+        "list", help="list the shipped profiles", epilog="example:\n  edgesim hw list", formatter_class=raw
+    )
+    _add_output_arguments(hw_list)
+    hw_list.set_defaults(func=cmd_hw_list)
+    hw_show = hw_commands.add_parser(
+        "show",
+        help="print a profile with its sources",
+        epilog="example:\n  edgesim hw show cortex-m4",
+        formatter_class=raw,
+    )
+    hw_show.add_argument("profile", metavar="PROFILE")
+    hw_show.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    hw_show.set_defaults(func=cmd_hw_show)
+    hw_validate = hw_commands.add_parser(
+        "validate",
+        help="check profile files against the schema",
+        epilog="example:\n  edgesim hw validate my-board.yaml",
+        formatter_class=raw,
+    )
+    hw_validate.add_argument("files", nargs="+", metavar="FILE")
+    hw_validate.set_defaults(func=cmd_hw_validate)
+    hw.set_defaults(func=lambda args: _missing_command(hw))
+
+    val = commands.add_parser(
+        "validate",
+        help="estimates vs published measurements",
+        description="Estimate every row of a measurements file on its profile and compare with the measured value.",
+        epilog="example:\n  edgesim validate --hw cortex-m4\n  edgesim validate --data my-measurements.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    val.add_argument("--hw", metavar="PROFILE[:STACK]", help="only the rows of this profile")
+    val.add_argument("--data", metavar="CSV", help="a measurements file (default: the published set edgesim ships)")
+    _add_output_arguments(val)
+    val.set_defaults(func=cmd_validate)
 
     models = commands.add_parser("models", help="the built-in model zoo", description="The built-in model zoo.")
     models_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", parser_class=_Parser)

@@ -293,5 +293,7 @@ def load_hardware(spec: str) -> Hardware:
     data = read_profile(path)
     stack = stack or data["default_stack"]
     if stack not in data["stacks"]:
-        raise EdgesimError(f"--hw {spec}: {data['name']} has no stack {stack!r}; its stacks: {', '.join(data['stacks'])}")
+        raise EdgesimError(
+            f"--hw {spec}: {data['name']} has no stack {stack!r}; its stacks: {', '.join(data['stacks'])}"
+        )
     return _build(data, stack, str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from simulator.estimate import Estimate
 from simulator.output import shape_text, table, to_csv, to_json
 from simulator.summary import ModelCounts
 
@@ -63,5 +64,114 @@ def render_counts(counts: ModelCounts, fmt: str) -> str:
         f"\nactivation_bytes_max: {totals['activation_bytes_max']:,} (largest layer's activation inputs + outputs)\n"
     )
     for warning in counts.warnings:
+        text += f"warning: {warning}\n"
+    return text
+
+
+# -- estimate ----------------------------------------------------------------------------------------------
+
+ESTIMATE_LAYER_FIELDS = (
+    "name",
+    "op",
+    "op_class",
+    "precision",
+    "macs",
+    "ops",
+    "params",
+    "weight_bytes",
+    "activation_read_bytes",
+    "activation_write_bytes",
+    "compute_cycles",
+    "memory_cycles",
+    "overhead_cycles",
+    "latency_ms",
+    "energy_uj",
+    "energy_compute_uj",
+    "energy_memory_uj",
+    "energy_static_uj",
+    "bound",
+)
+
+
+def estimate_dict(est: Estimate) -> dict:
+    hw = est.hardware
+    return {
+        "model": est.model,
+        "hardware": {"name": hw.name, "stack": hw.stack.name, "chip": hw.chip, "clock_hz": hw.clock_hz},
+        "plan": est.plan,
+        "precision": est.precision,
+        "totals": est.totals(),
+        "fits": est.fits,
+        "capacity": {"flash_bytes": est.capacity("flash"), "ram_bytes": est.capacity("ram")},
+        "layers": [{key: getattr(layer, key) for key in ESTIMATE_LAYER_FIELDS} for layer in est.layers],
+        "warnings": est.warnings,
+    }
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{int(n)} B"
+
+
+def fit_lines(est: Estimate) -> list[str]:
+    """Plain-words verdicts on flash and RAM."""
+    hw = est.hardware
+    lines = []
+    for role, used, level in (
+        ("flash", est.flash_bytes, hw.weights_level),
+        ("ram", est.peak_ram_bytes, hw.activations_level),
+    ):
+        capacity = est.capacity(role)
+        what = "weights" if role == "flash" else "activation arena (peak)"
+        share = f"{100 * used / capacity:.1f}%"
+        if est.fits[role]:
+            lines.append(f"{what}: {_size(used)} of {_size(capacity)} {level} ({share}) - fits")
+        else:
+            lines.append(
+                f"{what}: {_size(used)} of {_size(capacity)} {level} ({share}) - DOES NOT FIT "
+                f"(over by {_size(used - capacity) if used > capacity else 'the shared level'})"
+            )
+    return lines
+
+
+def render_estimate(est: Estimate, fmt: str) -> str:
+    if fmt == "json":
+        return to_json(estimate_dict(est))
+    if fmt == "csv":
+        rows = [[getattr(layer, key) for key in ESTIMATE_LAYER_FIELDS] for layer in est.layers]
+        return to_csv(ESTIMATE_LAYER_FIELDS, rows)
+    energy_only = est.hardware.energy_only
+    headers = ["layer", "op", "prec", "MACs", "weight B", "latency ms", "energy uJ", "bound"]
+    rows = [
+        [
+            layer.name,
+            layer.op,
+            layer.precision,
+            layer.macs,
+            layer.weight_bytes,
+            "n/a" if energy_only else f"{layer.latency_ms:.3f}",
+            f"{layer.energy_uj:.2f}",
+            layer.bound,
+        ]
+        for layer in est.layers
+    ]
+    t = est.totals()
+    latency = "n/a" if energy_only else f"{t['latency_ms']:.3f}"
+    rows.append(["total", "", "", t["macs"], t["flash_bytes"], latency, f"{t['energy_uj']:.2f}", ""])
+    hw = est.hardware
+    head = (
+        f"model: {est.model}\nhardware: {hw.label} ({hw.chip}, {hw.clock_hz / 1e6:g} MHz)\n"
+        f"precision: {est.precision or 'from the model'}" + (f"\nplan: {est.plan}" if est.plan else "") + "\n\n"
+    )
+    text = head + table(headers, rows, [False, False, False, True, True, True, True, False])
+    text += (
+        f"\nlatency_ms: {latency}\n"
+        f"energy_uj: {t['energy_uj']:.2f} (compute {t['energy_compute_uj']:.2f}, memory {t['energy_memory_uj']:.2f}, "
+        f"static {t['energy_static_uj']:.2f})\n"
+    )
+    text += "".join(line + "\n" for line in fit_lines(est))
+    for warning in est.warnings:
         text += f"warning: {warning}\n"
     return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -220,3 +221,52 @@ def test_process_exit_code_and_stderr(tmp_path):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+# -- estimate ------------------------------------------------------------------------------------------------
+
+TINY_HW = str(Path(__file__).resolve().parent / "data" / "tiny-hw.yaml")
+
+
+def test_estimate_json_fields(capsys):
+    code, out, _ = run(
+        ["estimate", "lenet-300-100", "--hw", TINY_HW, "--precision", "int8", "--format", "json"], capsys
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) >= {"model", "hardware", "plan", "totals", "fits", "layers"}
+    assert set(data["totals"]) >= {
+        "params", "macs", "latency_ms", "energy_uj", "energy_compute_uj", "energy_memory_uj",
+        "weight_bytes", "flash_bytes", "peak_ram_bytes",
+    }  # fmt: skip
+    assert data["totals"]["macs"] == 266_200
+    # int8 weights plus int32 biases: 266,200 + 4 * (300 + 100 + 10)
+    assert data["totals"]["flash_bytes"] == 266_200 + 4 * 410
+    # arena: the 784-byte input and fc1's 300-byte output (aligned to 304) are live together
+    assert data["totals"]["peak_ram_bytes"] == 784 + 304
+    assert data["fits"] == {"flash": False, "ram": False}
+    layer = data["layers"][0]
+    assert {"name", "op", "precision", "macs", "params", "weight_bytes", "latency_ms", "energy_uj", "bound"} <= set(
+        layer
+    )
+
+
+def test_estimate_table_says_when_it_does_not_fit(capsys):
+    code, out, _ = run(["estimate", "lenet-300-100", "--hw", TINY_HW, "--precision", "int8"], capsys)
+    assert code == 0
+    assert "weights: 267.84 kB of 100.00 kB flash (267.8%) - DOES NOT FIT" in out
+    assert "latency_ms:" in out and "energy_uj:" in out
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["estimate", "lenet-5", "--hw", "no-such-chip"], ["unknown hardware profile"]),
+        (["estimate", "lenet-5"], ["--hw"]),
+        (["estimate", "lenet-5", "--hw", TINY_HW, "--precision", "int3"], ["invalid choice", "int3"]),
+        (["estimate", "lenet-5", "--hw", TINY_HW + ":slow"], ["no fp32 kernels", "--precision"]),
+    ],
+)
+def test_estimate_bad_arguments(args, fragments, capsys):
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, *fragments)

@@ -67,6 +67,7 @@ class _ConvLike(OpDef):
 class Conv(_ConvLike):
     op_type = "Conv"
     weight_inputs = (1, 2)
+    bias_inputs = (2,)
     min_inputs, max_inputs = 2, 3
 
 
@@ -75,6 +76,7 @@ class ConvTranspose(OpDef):
     op_type = "ConvTranspose"
     op_class = "conv"
     weight_inputs = (1, 2)
+    bias_inputs = (2,)
     min_inputs, max_inputs = 2, 3
 
     def infer(self, node, inputs):
@@ -121,5 +123,6 @@ class QLinearConv(_ConvLike):
 
     op_type = "QLinearConv"
     weight_inputs = (3, 8)
+    bias_inputs = (8,)
     min_inputs, max_inputs = 8, 9
     weight_index, bias_index, dtype_index = 3, 8, 7

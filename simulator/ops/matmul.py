@@ -35,6 +35,7 @@ class Gemm(OpDef):
     op_type = "Gemm"
     op_class = "matmul"
     weight_inputs = (1, 2)
+    bias_inputs = (2,)
     min_inputs, max_inputs = 2, 3
 
     def _mnk(self, node: Node, a: Shape, b: Shape) -> tuple[int, int, int]:

@@ -45,6 +45,8 @@ class OpDef:
     op_class: ClassVar[str] = "elementwise"
     #: input positions that are parameters when they hold constants
     weight_inputs: ClassVar[tuple[int, ...]] = ()
+    #: the subset of weight_inputs that are biases (stored as int32 next to int8 weights, as TFLite does)
+    bias_inputs: ClassVar[tuple[int, ...]] = ()
     #: smallest and largest number of inputs the op accepts
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1

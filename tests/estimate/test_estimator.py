@@ -1,0 +1,133 @@
+"""The estimator against hand calculations on a round-number profile (tests/data/tiny-hw.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator.errors import EdgesimError
+from simulator.estimate import estimate, prepare
+from simulator.graph import QuantParams
+from simulator.hardware import load_hardware
+from simulator.importers import load_model
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+HW = str(DATA / "tiny-hw.yaml")
+MLP = str(DATA / "tiny-mlp.yaml")
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return load_model(MLP)
+
+
+def test_int8_mlp_by_hand(mlp):
+    est = estimate(mlp, load_hardware(HW), precision="int8")
+    # the Relu is fused into fc1 as a runtime does: two layers remain
+    assert [layer.name for layer in est.layers] == ["fc1", "fc2"]
+    fc1, fc2 = est.layers
+    # fc1: 16x8 int8 weights + 8 int32 biases from flash; reads 16 B and writes 8 B of int8 activations
+    assert fc1.weight_bytes == 16 * 8 + 8 * 4
+    assert (fc1.activation_read_bytes, fc1.activation_write_bytes) == (16, 8)
+    # compute: 128 MACs at 2/cycle x matmul efficiency 0.25 = 256 cycles; memory: 160 B / 2 + 24 B / 4 = 86
+    assert fc1.compute_cycles == pytest.approx(256)
+    assert fc1.memory_cycles == pytest.approx(86)
+    # no overlap on this core: 256 + 86 + 100 overhead = 442 cycles at 1 MHz
+    assert fc1.latency_ms == pytest.approx(0.442)
+    assert fc1.bound == "compute"
+    # energy: 128 MACs x 1 pJ; 160 B x 5 pJ + 16 B x 1 pJ + 8 B x 2 pJ; 1 mW x 0.442 ms = 0.442 uJ
+    assert fc1.energy_compute_uj == pytest.approx(128e-6)
+    assert fc1.energy_memory_uj == pytest.approx((800 + 16 + 16) * 1e-6)
+    assert fc1.energy_static_uj == pytest.approx(0.442)
+    # fc2: 32 MACs -> 64 cycles; weights 32 + 16 B -> 24 cycles; acts 8 + 4 B -> 3 cycles; + 100
+    assert fc2.latency_ms == pytest.approx((64 + 24 + 3 + 100) / 1e3)
+    totals = est.totals()
+    assert totals["latency_ms"] == pytest.approx(0.442 + 0.191)
+    assert totals["flash_bytes"] == 160 + 48
+    # arena: x(16) and fc1's output (8) live together at step 0, then fc1 out(8) and fc2 out(4), aligned to 16
+    assert totals["peak_ram_bytes"] == 32
+    assert est.fits == {"flash": True, "ram": True}
+
+
+def test_fp32_mlp_by_hand(mlp):
+    est = estimate(mlp, load_hardware(HW), precision="fp32")
+    fc1 = est.layers[0]
+    # float32 weights and biases: (128 + 8) x 4 B; activations 4 B each
+    assert fc1.weight_bytes == 136 * 4
+    assert fc1.compute_cycles == pytest.approx(128 / (1 * 0.25))
+    assert fc1.memory_cycles == pytest.approx(544 / 2 + (64 + 32) / 4)
+    assert fc1.energy_compute_uj == pytest.approx(128 * 4e-6)
+
+
+def test_precision_from_the_graph_is_float32(mlp):
+    assert {layer.precision for layer in estimate(mlp, load_hardware(HW)).layers} == {"fp32"}
+
+
+def test_stack_without_the_precision_is_an_error(mlp):
+    with pytest.raises(EdgesimError, match="tiny:slow has no fp32 kernels; it runs int8"):
+        estimate(mlp, load_hardware(HW + ":slow"))
+
+
+def test_stack_overrides_overhead(mlp):
+    est = estimate(mlp, load_hardware(HW + ":slow"), precision="int8")
+    assert est.layers[0].overhead_cycles == 1000
+
+
+def test_quantized_weights_set_the_layer_precision(mlp):
+    # fc1's weights quantized to 4 bits, activations to 8: runs as int8 (no int4 here); weights stored at 4 bits
+    tensors = dict(mlp.tensors)
+    w = mlp.tensors["fc1.weight"]
+    q4 = QuantParams(bits=4, scale=np.array(0.1), zero_point=np.array(0))
+    q8 = QuantParams(bits=8, scale=np.array(0.1), zero_point=np.array(0))
+    tensors[w.name] = mlp.copy_tensor(w.name, quant=q4)
+    tensors["x"] = mlp.copy_tensor("x", quant=q8)
+    est = estimate(mlp.replace(tensors=tensors), load_hardware(HW))
+    fc1 = est.layers[0]
+    assert fc1.precision == "int8"
+    assert fc1.weight_bytes == 128 * 4 // 8 + 8 * 4
+
+
+def test_asymmetric_weights_cost_the_zero_point_term(mlp):
+    tensors = dict(mlp.tensors)
+    w = mlp.tensors["fc1.weight"]
+    tensors[w.name] = mlp.copy_tensor(
+        w.name, quant=QuantParams(bits=8, scale=np.array(0.1), zero_point=np.array(3), symmetric=False)
+    )
+    sym = estimate(mlp, load_hardware(HW), precision="int8").layers[0]
+    asym = estimate(mlp.replace(tensors=tensors), load_hardware(HW), precision="int8").layers[0]
+    # Z_W * sum(x): one add per input feature per output row here = 128 MACs / 8 outputs = 16 adds
+    assert asym.ops - sym.ops == 16
+    assert asym.compute_cycles - sym.compute_cycles == pytest.approx(16 / (1 * 0.25))
+
+
+def test_unstructured_sparsity_on_hardware_that_skips_zeros(mlp):
+    tensors = dict(mlp.tensors)
+    w = mlp.tensors["fc1.weight"]
+    mask = np.zeros(w.shape, bool)
+    mask[:, :4] = True  # 32 of 128 weights kept
+    tensors[w.name] = mlp.copy_tensor(w.name, mask=mask)
+    fc1 = estimate(mlp.replace(tensors=tensors), load_hardware(HW), precision="int8").layers[0]
+    # CSR: 32 x (8-bit value + 8-bit index) + 9 int32 row pointers, plus the int32 bias
+    assert fc1.weight_bytes == 32 * 2 + 4 * 9 + 8 * 4
+    # 32 useful MACs at 2/cycle x 0.25 x sparse efficiency 0.5, plus one decode cycle per non-zero
+    assert fc1.compute_cycles == pytest.approx(32 / (2 * 0.25 * 0.5) + 32)
+
+
+def test_prepared_graph_gives_the_same_estimate(mlp):
+    hw = load_hardware(HW)
+    assert estimate(prepare(mlp), hw, precision="int8").totals() == estimate(mlp, hw, precision="int8").totals()
+
+
+def test_does_not_fit_is_reported(tmp_path):
+    # tiny-hw has 1000 B of SRAM: LeNet-5's float activations cannot fit
+    est = estimate(load_model("lenet-5"), load_hardware(HW), precision="int8")
+    assert est.fits["ram"] is False and est.peak_ram_bytes > 1000
+
+
+def test_estimate_is_deterministic():
+    hw = load_hardware(HW)
+    a = estimate(load_model("resnet-8"), hw, precision="int8")
+    b = estimate(load_model("resnet-8"), hw, precision="int8")
+    assert a.totals() == b.totals() and a.arena.offsets() == b.arena.offsets()
