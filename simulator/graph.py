@@ -63,6 +63,17 @@ class Codebook:
         return max(1, math.ceil(math.log2(len(self.centroids))))
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """How a weight is laid out in flash. ``format``: dense, csr (absolute column indices of
+    ``index_bits``), csr-relative (Deep Compression: gaps of ``index_bits`` with filler entries when a gap
+    overflows) or bitmask (one bit per weight); ``huffman`` entropy-codes the value and index streams."""
+
+    format: str = "dense"
+    index_bits: int = 0
+    huffman: bool = False
+
+
 @dataclass(eq=False)
 class Tensor:
     """A named tensor: shape, numpy dtype name and, for constants, its values.
@@ -79,12 +90,21 @@ class Tensor:
     mask: np.ndarray | None = field(default=None, repr=False)
     quant: QuantParams | None = None
     codebook: Codebook | None = field(default=None, repr=False)
+    encoding: Encoding | None = None
     _data: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_array(cls, name: str, array: np.ndarray, **fields: Any) -> Tensor:
         array = np.asarray(array)
         return cls(name, tuple(int(d) for d in array.shape), array.dtype.name, True, _data=array, **fields)
+
+    def with_values(self, values: np.ndarray, **changes: Any) -> Tensor:
+        """A copy holding new constant values (same name; other fields kept unless changed)."""
+        values = np.asarray(values)
+        return replace(
+            self, shape=tuple(int(d) for d in values.shape), dtype=values.dtype.name, constant=True,
+            factory=None, _data=values, **changes,
+        )  # fmt: skip
 
     @property
     def data(self) -> np.ndarray:

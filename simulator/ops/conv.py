@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from simulator.graph import Node, Shape, Tensor
-from simulator.ops.registry import OpDef, fail, register, shape_of
-from simulator.ops.window import window_geometry
+from simulator.ops.quantization import dequantized, requantized
+from simulator.ops.registry import OpDef, clamp_fused, fail, register, shape_of
+from simulator.ops.window import sliding_windows, transposed_geometry, window_geometry
 
 
 def _conv_shape(node: Node, x: Shape, w: Shape, bias: Tensor | None) -> Shape:
@@ -31,6 +34,66 @@ def _conv_shape(node: Node, x: Shape, w: Shape, bias: Tensor | None) -> Shape:
 def _conv_macs(x_out: Shape, w: Shape) -> int:
     # each output element reduces over (Cin / groups) * prod(kernel) = prod(w[1:]) products
     return math.prod(x_out) * math.prod(w[1:])
+
+
+def conv_float(node: Node, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """ONNX Conv: im2col over a strided view of the padded input, then one matrix product per group.
+
+    A depthwise conv (one input channel per group, any depth multiplier) is the same product with a
+    reduction of only prod(kernel) per group.
+    """
+    groups = int(node.attr("group", 1))
+    kernel = tuple(w.shape[2:])
+    rank = len(kernel)
+    n, c = x.shape[:2]
+    m = w.shape[0]
+    if x.ndim != w.ndim or c % groups or m % groups or w.shape[1] * groups != c:
+        raise fail(node, f"input {x.shape} and weight {w.shape} do not fit group={groups}")
+    cg, mg = c // groups, m // groups
+    windows, _ = sliding_windows(node, x, kernel)  # (N, C, *out, *kernel)
+    out = windows.shape[2 : 2 + rank]
+    # columns (G, N, Cg * prod(kernel), prod(out)): each output position's receptive field
+    windows = windows.reshape(n, groups, cg, *out, *kernel)
+    order = (1, 0, 2, *range(3 + rank, 3 + 2 * rank), *range(3, 3 + rank))
+    columns = windows.transpose(order).reshape(groups, n, cg * math.prod(kernel), math.prod(out))
+    y = w.reshape(groups, 1, mg, -1) @ columns  # (G, N, Mg, prod(out))
+    y = y.transpose(1, 0, 2, 3).reshape(n, m, *out)
+    if bias is not None:
+        y = y + bias.reshape(m, *([1] * rank))
+    return y
+
+
+def conv_transpose_float(node: Node, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """ONNX ConvTranspose: every input position times the whole kernel (one matrix product per group), then
+    the products scattered into the output with one strided add per kernel tap (col2im), then cropped."""
+    groups = int(node.attr("group", 1))
+    kernel = tuple(w.shape[2:])
+    rank = len(kernel)
+    n, c = x.shape[:2]
+    spatial = x.shape[2:]
+    if x.ndim != w.ndim or c % groups or w.shape[0] != c:
+        raise fail(node, f"input {x.shape} and weight {w.shape} do not fit group={groups}")
+    cg, mg = c // groups, w.shape[1]
+    out, begin, _, strides, dilations = transposed_geometry(node, spatial, kernel)
+    w_t = w.reshape(groups, cg, -1).transpose(0, 2, 1)[:, None]  # (G, 1, Mg * prod(kernel), Cg)
+    x_g = x.reshape(n, groups, cg, -1).transpose(1, 0, 2, 3)  # (G, N, Cg, prod(spatial))
+    products = (w_t @ x_g).reshape(groups, n, mg, *kernel, *spatial)
+    # the output buffer covers the full (uncropped) extent and, for negative pads, the output beyond it
+    full = [s * (i - 1) + (k - 1) * d + 1 for s, i, k, d in zip(strides, spatial, kernel, dilations, strict=True)]
+    low = [min(0, b) for b in begin]
+    high = [max(f, b + o) for f, b, o in zip(full, begin, out, strict=True)]
+    y = np.zeros((groups, n, mg, *(h - lo for h, lo in zip(high, low, strict=True))), dtype=products.dtype)
+    for tap in np.ndindex(*kernel):
+        target = tuple(
+            slice(t * d - lo, t * d - lo + s * (i - 1) + 1, s)
+            for t, d, lo, s, i in zip(tap, dilations, low, strides, spatial, strict=True)
+        )
+        y[(slice(None),) * 3 + target] += products[(slice(None),) * 3 + tap]
+    y = y[(slice(None),) * 3 + tuple(slice(b - lo, b - lo + o) for b, lo, o in zip(begin, low, out, strict=True))]
+    y = y.transpose(1, 0, 2, *range(3, 3 + rank)).reshape(n, groups * mg, *out)
+    if bias is not None:
+        y = y + bias.reshape(-1, *([1] * rank))
+    return y
 
 
 def is_depthwise(node: Node, inputs: list[Tensor | None], weight_index: int = 1) -> bool:
@@ -70,6 +133,9 @@ class Conv(_ConvLike):
     bias_inputs = (2,)
     min_inputs, max_inputs = 2, 3
 
+    def run(self, node, x, w, bias=None):
+        return [clamp_fused(node, conv_float(node, x, w, bias).astype(x.dtype, copy=False))]
+
 
 @register
 class ConvTranspose(OpDef):
@@ -87,27 +153,14 @@ class ConvTranspose(OpDef):
         groups = int(node.attr("group", 1))
         if w[0] != x[1] or x[1] % groups:
             raise fail(node, f"weight {w} expects {w[0]} input channels but the input {x} has {x[1]}")
-        rank = len(x) - 2
         kernel = tuple(node.attr("kernel_shape", w[2:]))
-        strides = list(node.attr("strides", [1] * rank))
-        dilations = list(node.attr("dilations", [1] * rank))
-        output_padding = list(node.attr("output_padding", [0] * rank))
-        pads = list(node.attr("pads", [0] * (2 * rank)))
-        auto_pad = node.attr("auto_pad", "NOTSET")
-        explicit = node.attr("output_shape")
-        spatial = []
-        for i in range(rank):
-            if explicit is not None:
-                o = int(list(explicit)[-rank:][i])
-            elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-                o = x[2 + i] * strides[i]
-            else:
-                full = strides[i] * (x[2 + i] - 1) + output_padding[i] + (kernel[i] - 1) * dilations[i] + 1
-                o = full - (0 if auto_pad == "VALID" else pads[i] + pads[i + rank])
-            if o < 1:
-                raise fail(node, f"output spatial dim {i} would be {o}")
-            spatial.append(o)
+        if kernel != tuple(w[2:]):
+            raise fail(node, f"kernel_shape {kernel} disagrees with the weight shape {w}")
+        spatial, *_ = transposed_geometry(node, x[2:], kernel)
         return [((x[0], w[1] * groups, *spatial), inputs[0].dtype)]
+
+    def run(self, node, x, w, bias=None):
+        return [clamp_fused(node, conv_transpose_float(node, x, w, bias).astype(x.dtype, copy=False))]
 
     def macs(self, node, inputs, outputs):
         # every input element is scattered through (Cout / groups) * prod(kernel) products
@@ -126,3 +179,14 @@ class QLinearConv(_ConvLike):
     bias_inputs = (8,)
     min_inputs, max_inputs = 8, 9
     weight_index, bias_index, dtype_index = 3, 8, 7
+
+    def run(self, node, x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, bias=None):
+        """Float reference: dequantize, convolve in float64, requantize. The int32 bias has scale
+        x_scale * w_scale and zero point 0; w_scale and w_zero_point may be per output channel."""
+        per_channel = (-1, *([1] * (w.ndim - 1)))
+        x_f = dequantized(x, x_scale, x_zero_point)
+        w_f = dequantized(w, w_scale, w_zero_point, per_channel)
+        b_f = None
+        if bias is not None:
+            b_f = bias.astype(np.float64) * np.float64(np.asarray(x_scale)) * np.asarray(w_scale, np.float64)
+        return [requantized(conv_float(node, x_f, w_f, b_f), y_scale, y_zero_point)]

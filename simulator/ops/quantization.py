@@ -19,6 +19,28 @@ def _per_axis(node, scale: np.ndarray, rank: int) -> tuple[int | None, tuple[int
     return axis, tuple(shape)
 
 
+def dequantized(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, shape=()) -> np.ndarray:
+    """``(q - zero_point) * scale`` in float64, with a per-axis scale / zero point reshaped to ``shape`` (a
+    shape that broadcasts against ``q``; () keeps them as given). Float64 holds every int8/int32 product
+    exactly, so the float reference of a QLinear op differs from integer arithmetic only in the requantize."""
+    scale = np.asarray(scale, np.float64)
+    zp = np.zeros((), np.float64) if zero_point is None else np.asarray(zero_point, np.float64)
+    if shape and scale.size > 1:
+        scale = scale.reshape(shape)
+    if shape and zp.size > 1:
+        zp = zp.reshape(shape)
+    return (q.astype(np.float64) - zp) * scale
+
+
+def requantized(y: np.ndarray, scale: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
+    """``saturate(round_half_to_even(y / scale) + zero_point)`` in the zero point's integer dtype (ONNX
+    QuantizeLinear, per tensor)."""
+    dtype = np.asarray(zero_point).dtype
+    info = np.iinfo(dtype)
+    q = np.rint(y / np.float64(np.asarray(scale).reshape(()))) + np.asarray(zero_point, np.float64).reshape(())
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
 @register
 class QuantizeLinear(OpDef):
     op_type = "QuantizeLinear"

@@ -148,6 +148,20 @@ def fail(node: Node, message: str) -> EdgesimError:
     return EdgesimError(f"node {node.name!r} ({node.op_type}): {message}")
 
 
+def clamp_fused(node: Node, y: np.ndarray) -> np.ndarray:
+    """``y`` clamped by the activation a deployment pass fused into ``node`` (``attrs["activation"] =
+    (low, high)``, see passes/deploy.py), so a fused graph computes what the unfused one does."""
+    bounds = node.attr("activation")
+    if bounds is None:
+        return y
+    low, high = (float(b) for b in bounds)
+    if low > -math.inf:
+        y = np.maximum(y, y.dtype.type(low))
+    if high < math.inf:
+        y = np.minimum(y, y.dtype.type(high))
+    return y
+
+
 def shape_of(node: Node, t: Tensor | None, what: str) -> Shape:
     if t is None or t.shape is None:
         raise fail(node, f"the shape of its {what} is unknown")
