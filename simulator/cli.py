@@ -96,7 +96,21 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
     hw = load_hardware(args.hw)
     graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
-    est = estimate(graph, hw, precision=args.precision)
+    plan = None
+    if args.plan:
+        from simulator.plan import apply_plan, load_calibration, load_plan
+
+        if args.precision:
+            raise EdgesimError("give --plan or --precision, not both: a plan sets each layer's precision")
+        plan = load_plan(args.plan)
+        calibration = load_calibration(args.calib, graph) if args.calib else None
+        try:
+            graph = apply_plan(graph, plan, calibration)
+        except EdgesimError as exc:
+            raise EdgesimError(f"{args.plan}: {exc}") from None
+    elif args.calib:
+        raise EdgesimError("--calib calibrates a plan's quantization; give --plan too")
+    est = estimate(graph, hw, precision=args.precision, plan=plan.name if plan else None)
     write_text(render_estimate(est, args.format), args.output)
     for warning in est.warnings:
         print(f"edgesim: warning: {warning}", file=sys.stderr)
@@ -234,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--hw", required=True, metavar="PROFILE[:STACK]", help="a profile name (see `edgesim hw list`), or a YAML file"
     )
     est.add_argument("--precision", choices=PRECISIONS, help="run every layer at this precision (no plan needed)")
+    est.add_argument("--plan", metavar="PLAN.yaml", help="a compression plan to apply first (see plans/)")
+    est.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
     _add_output_arguments(est)
     est.set_defaults(func=cmd_estimate)
 

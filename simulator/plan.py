@@ -292,3 +292,31 @@ def random_calibration(graph: Graph, samples: int = 8, seed: int = 0) -> list[di
     for _ in range(samples):
         feeds.append({name: rng.standard_normal(graph.tensors[name].shape).astype(np.float32) for name in graph.inputs})
     return feeds
+
+
+def load_calibration(path: str | Path, graph: Graph) -> list[dict[str, np.ndarray]]:
+    """Calibration feeds from a .npy (samples of the single input, stacked on axis 0) or an .npz (one array
+    per input name, samples stacked on axis 0)."""
+    path = Path(path)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise EdgesimError(f"{path}: cannot read calibration data ({exc}); give a .npy or .npz file") from None
+    arrays = {graph.inputs[0]: loaded} if isinstance(loaded, np.ndarray) else {k: loaded[k] for k in loaded.files}
+    missing = [name for name in graph.inputs if name not in arrays]
+    if missing:
+        raise EdgesimError(f"{path}: no array for input(s) {', '.join(missing)}; the .npz keys must be the input names")
+    counts = set()
+    for name in graph.inputs:
+        shape = graph.tensors[name].shape
+        data = np.asarray(arrays[name], dtype=np.float32)
+        if data.shape[1:] != shape[1:]:
+            raise EdgesimError(
+                f"{path}: calibration data for {name!r} has samples of shape {data.shape[1:]}, "
+                f"the model takes {shape[1:]} (stack samples on axis 0)"
+            )
+        arrays[name] = data
+        counts.add(data.shape[0])
+    n = min(counts)
+    batch = graph.tensors[graph.inputs[0]].shape[0]
+    return [{name: arrays[name][i : i + batch] for name in graph.inputs} for i in range(0, n - batch + 1, batch)]

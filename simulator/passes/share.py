@@ -34,18 +34,21 @@ def kmeans_1d(
     else:
         rng = np.random.default_rng(seed)
         centroids = np.sort(rng.choice(values, size=k, replace=values.size < k))
+    # Lloyd's iterations on the sorted values with prefix sums: each step costs O(k log n), not O(n)
+    ordered = np.sort(values)
+    prefix = np.concatenate([[0.0], np.cumsum(ordered)])
     for _ in range(max_iter):
-        # assignment by the midpoints between sorted centroids: exact nearest-centroid for 1-D
-        order = np.argsort(centroids, kind="stable")
-        centroids = centroids[order]
+        centroids = np.sort(centroids)
         edges = (centroids[1:] + centroids[:-1]) / 2
-        index = np.searchsorted(edges, values, side="left")
-        sums = np.bincount(index, weights=values, minlength=k)
-        counts = np.bincount(index, minlength=k)
+        # cluster j holds ordered[bounds[j]:bounds[j + 1]]; a value on an edge goes to the lower centroid
+        bounds = np.concatenate([[0], np.searchsorted(ordered, edges, side="right"), [ordered.size]])
+        counts = np.diff(bounds)
+        sums = prefix[bounds[1:]] - prefix[bounds[:-1]]
         updated = np.where(counts > 0, sums / np.maximum(counts, 1), centroids)
         if np.array_equal(updated, centroids):
             break
         centroids = updated
+    centroids = np.sort(centroids)
     edges = (centroids[1:] + centroids[:-1]) / 2
     return centroids, np.searchsorted(edges, values, side="left").astype(np.int64)
 
