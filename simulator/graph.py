@@ -165,8 +165,11 @@ class Graph:
         inputs: Sequence[str],
         outputs: Sequence[str],
         warnings: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
     ):
         self.name = name
+        #: facts about the model that are not ops (its source, a held-out data set for accuracy)
+        self.metadata = dict(metadata or {})
         self.nodes: list[Node] = list(nodes)
         self.tensors = dict(tensors)
         self.inputs = list(inputs)
@@ -283,6 +286,7 @@ class Graph:
             self.inputs,
             new_outputs,
             self.warnings if warnings is None else warnings,
+            self.metadata,
         )
 
     def copy_tensor(self, name: str, **changes: Any) -> Tensor:

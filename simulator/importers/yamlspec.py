@@ -50,7 +50,7 @@ LAYER_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "leakyrelu": (set(), {"alpha"}),
 }
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "leakyrelu", "softmax")
-_TOP_FIELDS = {"name", "description", "source", "seed", "inputs", "layers", "outputs"}
+_TOP_FIELDS = {"name", "description", "source", "seed", "inputs", "layers", "outputs", "weights", "dataset"}
 
 
 def _seeded(seed: int, name: str, draw: Callable[[np.random.Generator], np.ndarray]) -> Callable[[], np.ndarray]:
@@ -64,12 +64,23 @@ def _seeded(seed: int, name: str, draw: Callable[[np.random.Generator], np.ndarr
 class _Builder:
     """Adds nodes one at a time, inferring shapes as it goes (layer sizes depend on input channels)."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, trained: dict[str, np.ndarray] | None = None):
         self.seed = seed
+        self.trained = trained
+        self.used: set[str] = set()
         self.nodes: list[Node] = []
         self.tensors: dict[str, Tensor] = {}
 
     def weight(self, name: str, shape: tuple[int, ...], kind: str, fan_in: int = 1) -> str:
+        if self.trained is not None:
+            if name not in self.trained:
+                raise EdgesimError(f"the weights file has no array {name!r} (shape {shape})")
+            values = np.asarray(self.trained[name], dtype=np.float32)
+            if values.shape != shape:
+                raise EdgesimError(f"weights array {name!r} has shape {values.shape}, the layer needs {shape}")
+            self.used.add(name)
+            self.tensors[name] = Tensor.from_array(name, values)
+            return name
         draws = {
             # He-normal, as for ReLU networks
             "weight": lambda rng: rng.normal(0.0, np.sqrt(2.0 / fan_in), shape),
@@ -242,7 +253,27 @@ def _build_layer(b: _Builder, kind: str, name: str, xs: list[str], layer: dict, 
     return _activation(b, name, kind, x, layer)
 
 
-def parse_spec(spec: Any, default_name: str) -> tuple[Graph, dict]:
+def _beside(base: Path | None, value: Any, field: str) -> Path:
+    """A data file named in a spec: a plain file name in the spec's own directory, nothing else."""
+    if not isinstance(value, str) or not value or Path(value).name != value or value in (".", ".."):
+        raise EdgesimError(f"{field} must be a file name beside the spec (no directories), got {value!r}")
+    if base is None:
+        raise EdgesimError(f"{field} needs the spec to be read from a file")
+    path = base / value
+    if not path.is_file():
+        raise EdgesimError(f"{field}: {value!r} is not a file beside the spec")
+    return path
+
+
+def _load_arrays(path: Path, field: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise EdgesimError(f"{field}: cannot read {path.name} as .npz ({exc})") from None
+
+
+def parse_spec(spec: Any, default_name: str, base: Path | None = None) -> tuple[Graph, dict]:
     """Build the raw op graph (before batch-norm folding) of a parsed spec; also return its metadata."""
     if not isinstance(spec, dict):
         raise EdgesimError("a model spec must be a mapping with 'inputs' and 'layers'")
@@ -252,7 +283,8 @@ def parse_spec(spec: Any, default_name: str) -> tuple[Graph, dict]:
     seed = spec.get("seed", 0)
     if not isinstance(seed, int):
         raise EdgesimError(f"seed must be an integer, got {seed!r}")
-    b = _Builder(seed)
+    trained = _load_arrays(_beside(base, spec["weights"], "weights"), "weights") if "weights" in spec else None
+    b = _Builder(seed, trained)
     inputs = spec.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise EdgesimError("'inputs' must be a list like [{name: input, shape: [1, 3, 32, 32]}]")
@@ -299,8 +331,19 @@ def parse_spec(spec: Any, default_name: str) -> tuple[Graph, dict]:
     outputs = spec.get("outputs", [layers[-1].get("name", f"{layers[-1]['type']}{len(layers) - 1}")])
     if not isinstance(outputs, list) or any(o not in output_of for o in outputs):
         raise EdgesimError(f"outputs must list layer names; known: {', '.join(sorted(output_of))}")
-    graph = Graph(str(spec.get("name", default_name)), b.nodes, b.tensors, input_names, [output_of[o] for o in outputs])
+    if trained is not None and set(trained) - b.used:
+        raise EdgesimError(f"weights file has arrays no layer uses: {', '.join(sorted(set(trained) - b.used))}")
     meta = {k: spec[k] for k in ("description", "source") if k in spec}
+    if "dataset" in spec:
+        meta["dataset"] = str(_beside(base, spec["dataset"], "dataset"))
+    graph = Graph(
+        str(spec.get("name", default_name)),
+        b.nodes,
+        b.tensors,
+        input_names,
+        [output_of[o] for o in outputs],
+        metadata=meta,
+    )
     return graph, meta
 
 
@@ -319,5 +362,5 @@ def read_spec(path: Path) -> Any:
 
 def load_spec(path: Path) -> Graph:
     """Read a YAML model spec into a shape-inferred op graph with batch norm folded."""
-    graph, _ = parse_spec(read_spec(path), path.stem)
+    graph, _ = parse_spec(read_spec(path), path.stem, path.resolve().parent)
     return fold_batchnorm(infer_shapes(graph))
