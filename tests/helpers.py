@@ -20,3 +20,36 @@ def make_model(nodes, inputs, outputs, initializers=(), opset=17) -> onnx.ModelP
 
 def tensor_info(name: str, shape, elem=TensorProto.FLOAT) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, elem, shape)
+
+
+def graph_to_onnx(graph, opset: int = 17) -> onnx.ModelProto:
+    """An edgesim graph (``simulator.graph.Graph``) written back as an ONNX model, so that an independent
+    runtime can execute it: nodes in execution order with their attributes as they are, constants as
+    initializers. Deployment-fused graphs carry the edgesim-only ``activation`` attribute and are refused:
+    export the unfused graph."""
+    nodes, inits, seen = [], [], set()
+
+    def constant(name):
+        t = graph.tensors.get(name)
+        if name and name not in seen and t is not None and t.constant:
+            seen.add(name)
+            inits.append(numpy_helper.from_array(np.ascontiguousarray(t.data), name))
+
+    for node in graph.order:
+        if "activation" in node.attrs:
+            raise ValueError(f"node {node.name!r} has a fused activation, which ONNX cannot express")
+        attrs = {k: numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v for k, v in node.attrs.items()}
+        nodes.append(helper.make_node(node.op_type, node.inputs, node.outputs, name=node.name, **attrs))
+        for name in node.inputs:
+            constant(name)
+    for name in graph.outputs:
+        constant(name)
+
+    def info(name):
+        t = graph.tensors[name]
+        return tensor_info(name, t.shape, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)))
+
+    return helper.make_model(
+        helper.make_graph(nodes, graph.name, [info(n) for n in graph.inputs], [info(n) for n in graph.outputs], inits),
+        opset_imports=[helper.make_opsetid("", opset)],
+    )

@@ -9,7 +9,7 @@ import numpy as np
 
 from simulator.graph import Node, Shape, Tensor
 from simulator.ops.quantization import dequantized, requantized
-from simulator.ops.registry import OpDef, clamp_fused, fail, register, shape_of
+from simulator.ops.registry import OpDef, clamp_fused, fail, register, shape_of, widened
 from simulator.ops.window import sliding_windows, transposed_geometry, window_geometry
 
 
@@ -55,8 +55,8 @@ def conv_float(node: Node, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
     # columns (G, N, Cg * prod(kernel), prod(out)): each output position's receptive field
     windows = windows.reshape(n, groups, cg, *out, *kernel)
     order = (1, 0, 2, *range(3 + rank, 3 + 2 * rank), *range(3, 3 + rank))
-    columns = windows.transpose(order).reshape(groups, n, cg * math.prod(kernel), math.prod(out))
-    y = w.reshape(groups, 1, mg, -1) @ columns  # (G, N, Mg, prod(out))
+    columns = widened(windows.transpose(order)).reshape(groups, n, cg * math.prod(kernel), math.prod(out))
+    y = widened(w).reshape(groups, 1, mg, -1) @ columns  # (G, N, Mg, prod(out))
     y = y.transpose(1, 0, 2, 3).reshape(n, m, *out)
     if bias is not None:
         y = y + bias.reshape(m, *([1] * rank))
@@ -74,12 +74,12 @@ def conv_transpose_float(node: Node, x: np.ndarray, w: np.ndarray, bias: np.ndar
     if x.ndim != w.ndim or c % groups or w.shape[0] != c:
         raise fail(node, f"input {x.shape} and weight {w.shape} do not fit group={groups}")
     cg, mg = c // groups, w.shape[1]
-    out, begin, _, strides, dilations = transposed_geometry(node, spatial, kernel)
-    w_t = w.reshape(groups, cg, -1).transpose(0, 2, 1)[:, None]  # (G, 1, Mg * prod(kernel), Cg)
-    x_g = x.reshape(n, groups, cg, -1).transpose(1, 0, 2, 3)  # (G, N, Cg, prod(spatial))
+    out, begin, end, strides, dilations = transposed_geometry(node, spatial, kernel)
+    w_t = widened(w).reshape(groups, cg, -1).transpose(0, 2, 1)[:, None]  # (G, 1, Mg * prod(kernel), Cg)
+    x_g = widened(x).reshape(n, groups, cg, -1).transpose(1, 0, 2, 3)  # (G, N, Cg, prod(spatial))
     products = (w_t @ x_g).reshape(groups, n, mg, *kernel, *spatial)
     # the output buffer covers the full (uncropped) extent and, for negative pads, the output beyond it
-    full = [s * (i - 1) + (k - 1) * d + 1 for s, i, k, d in zip(strides, spatial, kernel, dilations, strict=True)]
+    full = [o + b + e for o, b, e in zip(out, begin, end, strict=True)]  # with output_padding
     low = [min(0, b) for b in begin]
     high = [max(f, b + o) for f, b, o in zip(full, begin, out, strict=True)]
     y = np.zeros((groups, n, mg, *(h - lo for h, lo in zip(high, low, strict=True))), dtype=products.dtype)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.ops.registry import OpDef, broadcast, register, shape_of
+from simulator.ops.registry import OpDef, broadcast, clamp_fused, register, shape_of
 
 
 class _Broadcasting(OpDef):
@@ -31,7 +31,7 @@ class Add(_Broadcasting):
     op_type = "Add"
 
     def run(self, node, a, b):
-        return [np.add(a, b)]
+        return [clamp_fused(node, np.add(a, b))]
 
 
 @register
@@ -39,7 +39,7 @@ class Sub(_Broadcasting):
     op_type = "Sub"
 
     def run(self, node, a, b):
-        return [np.subtract(a, b)]
+        return [clamp_fused(node, np.subtract(a, b))]
 
 
 @register
@@ -47,7 +47,7 @@ class Mul(_Broadcasting):
     op_type = "Mul"
 
     def run(self, node, a, b):
-        return [np.multiply(a, b)]
+        return [clamp_fused(node, np.multiply(a, b))]
 
 
 @register

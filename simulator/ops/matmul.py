@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from simulator.graph import Node, Shape
-from simulator.ops.registry import OpDef, broadcast, fail, register, shape_of
+from simulator.ops.quantization import dequantized, requantized
+from simulator.ops.registry import OpDef, broadcast, clamp_fused, fail, register, shape_of, widened
 
 
 def matmul_shape(node: Node, a: Shape, b: Shape) -> tuple[Shape, int]:
@@ -62,12 +63,13 @@ class Gemm(OpDef):
         return 0
 
     def run(self, node, a, b, c=None):
+        dtype = a.dtype
         a = a.T if node.attr("transA", 0) else a
         b = b.T if node.attr("transB", 0) else b
-        y = node.attr("alpha", 1.0) * (a @ b)
+        y = node.attr("alpha", 1.0) * (widened(a) @ widened(b))
         if c is not None:
             y = y + node.attr("beta", 1.0) * c
-        return [y.astype(a.dtype)]
+        return [clamp_fused(node, y.astype(dtype, copy=False))]
 
 
 class _MatMulLike(OpDef):
@@ -97,7 +99,8 @@ class MatMul(_MatMulLike):
     min_inputs, max_inputs = 2, 2
 
     def run(self, node, a, b):
-        return [np.matmul(a, b)]
+        y = np.matmul(widened(a), widened(b))
+        return [clamp_fused(node, y.astype(np.result_type(a, b), copy=False))]
 
 
 @register
@@ -108,3 +111,10 @@ class QLinearMatMul(_MatMulLike):
     weight_inputs = (0, 3)
     min_inputs, max_inputs = 8, 8
     b_index, dtype_index = 3, 7
+
+    def run(self, node, a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point):
+        """Float reference: dequantize (a per row, b per column when their scales are 1-D), multiply in
+        float64, requantize."""
+        a_f = dequantized(a, a_scale, a_zero_point, (-1, 1))
+        b_f = dequantized(b, b_scale, b_zero_point, (1, -1))
+        return [requantized(np.matmul(a_f, b_f), y_scale, y_zero_point)]

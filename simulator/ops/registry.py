@@ -148,6 +148,14 @@ def fail(node: Node, message: str) -> EdgesimError:
     return EdgesimError(f"node {node.name!r} ({node.op_type}): {message}")
 
 
+def widened(a: np.ndarray) -> np.ndarray:
+    """A float operand of a reduction (conv, matmul) in float64: the reference sums thousands of products
+    without float32 rounding, so its result does not depend on a BLAS's summation order or thread count and
+    sits closer to the exact value than any float32 runtime it is compared with. The copy is C-ordered, so an
+    im2col view becomes its column matrix in the same pass. Integers stay as they are."""
+    return np.ascontiguousarray(a, np.float64) if a.dtype.kind == "f" and a.dtype.itemsize < 8 else a
+
+
 def clamp_fused(node: Node, y: np.ndarray) -> np.ndarray:
     """``y`` clamped by the activation a deployment pass fused into ``node`` (``attrs["activation"] =
     (low, high)``, see passes/deploy.py), so a fused graph computes what the unfused one does."""
@@ -159,7 +167,7 @@ def clamp_fused(node: Node, y: np.ndarray) -> np.ndarray:
         y = np.maximum(y, y.dtype.type(low))
     if high < math.inf:
         y = np.minimum(y, y.dtype.type(high))
-    return y
+    return np.asarray(y)
 
 
 def shape_of(node: Node, t: Tensor | None, what: str) -> Shape:

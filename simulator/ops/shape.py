@@ -209,6 +209,9 @@ def _pad_amounts(node: Node, inputs, rank: int) -> list[int]:
 
 @register
 class Pad(_Movement):
+    """Modes constant (value from the input or, before opset 11, the attribute), reflect (mirror without
+    repeating the edge), edge and wrap; a negative pad crops."""
+
     op_type = "Pad"
     max_inputs = 4
 
@@ -220,41 +223,243 @@ class Pad(_Movement):
             raise fail(node, f"pads {pads} crop {x} below zero")
         return [(out, inputs[0].dtype)]
 
+    def run(self, node, x, pads=None, value=None, axes=None):
+        rank = x.ndim
+        amounts = _pad_amounts(node, [_shape_only(x), _const(pads), _const(value), _const(axes)], rank)
+        mode = node.attr("mode", "constant")
+        modes = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
+        if mode not in modes:
+            raise fail(node, f"mode {mode!r} is not one of constant, reflect, edge, wrap")
+        begin, end = amounts[:rank], amounts[rank:]
+        if min(amounts) < 0:
+            x = x[tuple(slice(max(-b, 0), d - max(-e, 0)) for b, e, d in zip(begin, end, x.shape, strict=True))]
+            begin, end = [max(b, 0) for b in begin], [max(e, 0) for e in end]
+        if not any(begin) and not any(end):
+            return [x]
+        width = list(zip(begin, end, strict=True))
+        if mode != "constant":
+            if 0 in x.shape:
+                raise fail(node, f"mode {mode!r} cannot pad an empty tensor {x.shape}")
+            return [np.pad(x, width, mode=modes[mode])]
+        fill = node.attr("value", 0.0) if value is None or value.size == 0 else value.reshape(-1)[0]
+        return [np.pad(x, width, mode="constant", constant_values=np.asarray(fill).astype(x.dtype))]
+
+
+#: Resize modes edgesim's float kernel implements
+RESIZE_MODES = ("nearest", "linear", "cubic")
+RESIZE_COORDINATES = (
+    "half_pixel",
+    "half_pixel_symmetric",
+    "pytorch_half_pixel",
+    "align_corners",
+    "asymmetric",
+    "tf_crop_and_resize",
+)
+NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+def _resize_inputs(inputs: list) -> tuple:
+    """(roi, scales, sizes) from Resize's inputs: opset 10 has (X, scales), later opsets (X, roi, scales, sizes)."""
+    if len(inputs) == 2:
+        return None, inputs[1], None
+    padded = [*inputs, None, None, None][1:4]
+    return tuple(padded)
+
+
+def resize_targets(
+    node: Node, x: Dims, scales: list[float] | None, sizes: list[int] | None
+) -> tuple[list[int], list[float]]:
+    """(output shape, scale per axis) of a Resize: sizes win over scales; with sizes the scale is out / in,
+    or, under keep_aspect_ratio_policy not_larger / not_smaller, one scale for all resized axes."""
+    rank = len(x)
+    axes = [normalize_axis(node, a, rank) for a in node.attr("axes", list(range(rank)))]
+    out, scale = list(x), [1.0] * rank
+    if sizes:
+        if len(sizes) != len(axes):
+            raise fail(node, f"{len(sizes)} sizes for {len(axes)} axes")
+        policy = node.attr("keep_aspect_ratio_policy", "stretch")
+        ratios = [s / x[a] for a, s in zip(axes, sizes, strict=True)]
+        if policy in ("not_larger", "not_smaller"):
+            common = min(ratios) if policy == "not_larger" else max(ratios)
+            for a in axes:
+                scale[a] = common
+                out[a] = int(common * x[a] + 0.5)
+        elif policy == "stretch":
+            for a, s, r in zip(axes, sizes, ratios, strict=True):
+                out[a], scale[a] = s, r
+        else:
+            raise fail(node, f"keep_aspect_ratio_policy {policy!r} is not one of stretch, not_larger, not_smaller")
+    elif scales:
+        if len(scales) != len(axes):
+            raise fail(node, f"{len(scales)} scales for {len(axes)} axes")
+        for a, s in zip(axes, scales, strict=True):
+            if s <= 0:
+                raise fail(node, f"scale {s} along axis {a} is not positive")
+            out[a], scale[a] = int(math.floor(x[a] * s)), s
+    else:
+        raise fail(node, "neither scales nor sizes is given")
+    return out, scale
+
+
+def _source_coordinates(node: Node, mode: str, size_in: int, size_out: int, scale: float, roi) -> np.ndarray:
+    """Where each output position samples the input (ONNX coordinate_transformation_mode).
+
+    In float32, in the order (and, where it mixes in doubles, the precision) ONNX Runtime evaluates the
+    formulas: other roundings differ in the last bits, which moves nearest-neighbour picks that land exactly
+    on a pixel (asymmetric 3 / 0.6 is 5 in float32 and 4.9999... in float64).
+    """
+    f = np.float32
+    x = np.arange(size_out, dtype=f)
+    scale, half = f(scale), f(0.5)
+    if mode == "half_pixel":
+        return (x + half) / scale - half
+    if mode == "half_pixel_symmetric":  # onnxruntime: the offset in float32, the rest in float64
+        adjustment = f(size_out) / (scale * f(size_in))
+        offset = f(size_in) / f(2) * (f(1) - adjustment)
+        return (np.float64(offset) + (x.astype(np.float64) + 0.5) / np.float64(scale) - 0.5).astype(f)
+    if mode == "pytorch_half_pixel":
+        return (x + half) / scale - half if size_out > 1 else np.zeros(size_out, f)
+    if mode == "align_corners":
+        return x * f(size_in - 1) / f(size_out - 1) if size_out > 1 else np.zeros(size_out, f)
+    if mode == "asymmetric":
+        return x / scale
+    start, end = f(roi[0]), f(roi[1])
+    if size_out > 1:
+        return start * f(size_in - 1) + x * (end - start) * f(size_in - 1) / f(size_out - 1)
+    return np.full(size_out, half * (start + end) * f(size_in - 1), dtype=f)
+
+
+def _cubic_weights(t: np.ndarray, a: float) -> np.ndarray:
+    """Keys' cubic convolution weights of the taps at offsets -1, 0, 1, 2 from floor(x); t = x - floor(x)."""
+    d = np.stack([t + 1, t, 1 - t, 2 - t], axis=-1)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, far)
+
+
+def _resize_taps(node: Node, coords: np.ndarray, size_in: int, mode: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(input index per output position and tap, weight per tap or None for nearest)."""
+    if mode == "nearest":
+        nearest = node.attr("nearest_mode", "round_prefer_floor")
+        if nearest == "round_prefer_floor":
+            index = np.ceil(coords - 0.5)
+        elif nearest == "round_prefer_ceil":
+            index = np.floor(coords + 0.5)
+        elif nearest == "floor":
+            index = np.floor(coords)
+        elif nearest == "ceil":
+            index = np.ceil(coords)
+        else:
+            raise fail(node, f"nearest_mode {nearest!r} is not one of {', '.join(NEAREST_MODES)}")
+        return np.clip(index, 0, size_in - 1).astype(np.int64)[:, None], None
+    if mode == "linear":
+        coords = np.clip(coords, 0, size_in - 1)
+        base = np.floor(coords)
+        t = coords - base
+        offsets, weights = np.array([0, 1]), np.stack([1 - t, t], axis=-1)
+    else:
+        base = np.floor(coords)
+        offsets, weights = (
+            np.array([-1, 0, 1, 2]),
+            _cubic_weights(coords - base, float(node.attr("cubic_coeff_a", -0.75))),
+        )
+    index = base.astype(np.int64)[:, None] + offsets[None, :]
+    if mode == "cubic" and node.attr("exclude_outside", 0):
+        weights = np.where((index >= 0) & (index < size_in), weights, 0.0)
+        weights = weights / weights.sum(axis=1, keepdims=True)
+    return np.clip(index, 0, size_in - 1), weights
+
 
 @register
 class Resize(_Movement):
-    """Opset 10: (X, scales). Opset 11+: (X, roi, scales, sizes); sizes win when given."""
+    """Opset 10: (X, scales). Opset 11+: (X, roi, scales, sizes); sizes win when given.
+
+    The float kernel resizes one axis at a time (nearest, linear and cubic are separable), for any rank, with
+    every coordinate_transformation_mode and nearest_mode of opset 19; opset 10 is asymmetric and, for
+    nearest, rounds down when upsampling. Antialiased downsampling is refused.
+    """
 
     op_type = "Resize"
     max_inputs = 4
 
     def infer(self, node, inputs):
         x = shape_of(node, inputs[0], "input")
-        if len(inputs) == 2:
-            scales_t, sizes_t = inputs[1], None
-        else:
-            scales_t = inputs[2] if len(inputs) > 2 else None
-            sizes_t = inputs[3] if len(inputs) > 3 else None
-        axes = node.attr("axes", list(range(len(x))))
-        axes = [normalize_axis(node, a, len(x)) for a in axes]
-        out = list(x)
+        _, scales_t, sizes_t = _resize_inputs(inputs)
+        sizes = scales = None
         if sizes_t is not None and sizes_t.shape != (0,):
             sizes = constant_ints(node, sizes_t, "sizes")
-            for a, s in zip(axes, sizes, strict=True):
-                out[a] = s
         elif scales_t is not None and scales_t.shape != (0,):
             if not scales_t.constant:
                 raise fail(node, "its scales are computed at run time; export the model with static shapes")
             scales = [float(v) for v in np.asarray(scales_t.data).reshape(-1)]
-            for a, s in zip(axes, scales, strict=True):
-                out[a] = int(math.floor(x[a] * s))
-        else:
-            raise fail(node, "neither scales nor sizes is given")
+        out, _ = resize_targets(node, x, scales, sizes)
         return [(tuple(out), inputs[0].dtype)]
 
     def ops(self, node, inputs, outputs):
         # interpolation: a few multiply-adds per output element (linear), none for nearest
         return 0 if node.attr("mode", "nearest") == "nearest" else 4 * outputs[0].size
+
+    def run(self, node, x, *rest):
+        opset10 = len(rest) == 1
+        roi, scales, sizes = _resize_inputs([x, *rest])
+
+        def given(v):
+            return None if v is None or v.size == 0 else v.reshape(-1)
+
+        sizes, scales = given(sizes), given(scales)
+        out, scale = resize_targets(
+            node,
+            x.shape,
+            None if scales is None else [float(v) for v in scales],
+            None if sizes is None else [int(v) for v in sizes],
+        )
+        mode = node.attr("mode", "nearest")
+        coordinates = "asymmetric" if opset10 else node.attr("coordinate_transformation_mode", "half_pixel")
+        if mode not in RESIZE_MODES:
+            raise fail(node, f"mode {mode!r} is not one of {', '.join(RESIZE_MODES)}")
+        if coordinates not in RESIZE_COORDINATES:
+            raise fail(
+                node,
+                f"coordinate_transformation_mode {coordinates!r} is not one of {', '.join(RESIZE_COORDINATES)}",
+            )
+        if node.attr("antialias", 0) and mode != "nearest" and min(scale) < 1:
+            raise fail(node, "antialiased downsampling (antialias=1 with a scale below 1) has no float kernel yet")
+        rank = x.ndim
+        axes = [normalize_axis(node, a, rank) for a in node.attr("axes", list(range(rank)))]
+        roi = given(roi)
+        if coordinates == "tf_crop_and_resize":
+            if roi is None or roi.size != 2 * len(axes):
+                raise fail(node, f"tf_crop_and_resize needs a roi of {2 * len(axes)} values")
+            roi_of = {a: (float(roi[i]), float(roi[i + len(axes)])) for i, a in enumerate(axes)}
+        y = x if mode == "nearest" else x.astype(np.float64)
+        for a in axes:
+            if out[a] == x.shape[a] and scale[a] == 1.0 and coordinates != "tf_crop_and_resize":
+                continue
+            coords = _source_coordinates(
+                node,
+                coordinates,
+                x.shape[a],
+                out[a],
+                scale[a],
+                roi_of[a] if coordinates == "tf_crop_and_resize" else None,
+            )
+            if opset10 and mode == "nearest":
+                # ONNX Runtime's opset-10 rule: round down when upsampling, up when downsampling
+                coords = np.floor(coords) if scale[a] >= 1 else np.ceil(coords)
+            index, weights = _resize_taps(node, coords, x.shape[a], mode)
+            shape = [1] * rank
+            shape[a] = out[a]
+            if weights is None:
+                y = np.take(y, index[:, 0], axis=a)
+            else:
+                y = sum(np.take(y, index[:, j], axis=a) * weights[:, j].reshape(shape) for j in range(index.shape[1]))
+            if coordinates == "tf_crop_and_resize":
+                outside = (coords < 0) | (coords > x.shape[a] - 1)
+                y = np.where(outside.reshape(shape), node.attr("extrapolation_value", 0.0), y)
+        if np.issubdtype(x.dtype, np.integer) and mode != "nearest":
+            info = np.iinfo(x.dtype)
+            y = np.clip(np.rint(y), info.min, info.max)
+        return [np.asarray(y).astype(x.dtype, copy=False)]
 
 
 def slice_ranges(node: Node, x: Dims, starts, ends, axes, steps) -> list[slice]:
@@ -335,6 +540,9 @@ class Shape(_Movement):
     def fold(self, node, inputs):
         shape = shape_of(node, inputs[0], "input")
         return [np.array(self._dims(node, shape), dtype=np.int64)]
+
+    def run(self, node, x):
+        return [np.array(self._dims(node, x.shape), dtype=np.int64)]
 
 
 @register
