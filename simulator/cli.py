@@ -195,6 +195,46 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from simulator.compare import compare_plans, plot_pareto
+    from simulator.hardware import load_hardware
+    from simulator.importers import load_model
+    from simulator.output import table, to_csv, to_json, write_text
+    from simulator.plan import load_calibration, load_plan
+
+    hw = load_hardware(args.hw)
+    plans = [load_plan(p) for p in args.plan or []]
+    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    calibration = load_calibration(args.calib, graph) if args.calib else None
+    if args.samples is not None and args.samples < 1:
+        raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
+    rows = compare_plans(graph, hw, plans, calibration, args.samples)
+    if args.format == "json":
+        text = to_json({"model": graph.name, "hardware": hw.label, "plans": [r.as_dict() for r in rows]})
+    else:
+        headers = ["plan", "params", "sparsity", "flash B", "ratio", "latency ms", "energy uJ", "peak RAM B",
+                   "fits", "accuracy", "SQNR dB", "pareto"]  # fmt: skip
+        data = [
+            [
+                r.plan, r.params, f"{r.sparsity:.3f}", r.flash_bytes, f"{r.compression_ratio:.1f}x",
+                "n/a" if r.latency_ms is None else f"{r.latency_ms:.3f}", f"{r.energy_uj:.2f}", r.peak_ram_bytes,
+                "yes" if all(r.fits.values()) else "NO",
+                "n/a" if r.accuracy is None else f"{100 * r.accuracy:.2f}%",
+                "identical" if r.sqnr_db == float("inf") else f"{r.sqnr_db:.1f}", "*" if r.pareto else "",
+            ]
+            for r in rows
+        ]  # fmt: skip
+        if args.format == "csv":
+            text = to_csv(headers, data)
+        else:
+            numeric = [False, True, True, True, True, True, True, True, False, True, True, False]
+            text = f"model: {graph.name}\nhardware: {hw.label}\n\n" + table(headers, data, numeric)
+    if args.plot:
+        plot_pareto(rows, args.plot, f"{graph.name} on {hw.label}")
+    write_text(text, args.output)
+    return 0
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
     from simulator.importers.zoo import zoo_entries
     from simulator.output import shape_text, table, to_csv, to_json, write_text
@@ -252,6 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
     _add_output_arguments(est)
     est.set_defaults(func=cmd_estimate)
+
+    cmp = commands.add_parser(
+        "compare",
+        help="compression plans side by side: cost and accuracy",
+        description="Apply each plan to the model and compare size, latency, energy, RAM and fidelity "
+        "(test accuracy where the model ships a data set, else output SQNR on seeded random inputs).",
+        epilog="example:\n  edgesim compare digits-mlp --hw cortex-m4 --plan plans/prune90-int8.yaml "
+        "--plan plans/deep-compression-lenet-300-100.yaml --plot pareto.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_model_arguments(cmp)
+    cmp.add_argument(
+        "--hw", required=True, metavar="PROFILE[:STACK]", help="a profile name (see `edgesim hw list`) or a YAML file"
+    )
+    cmp.add_argument("--plan", action="append", metavar="PLAN.yaml", help="a compression plan (repeatable)")
+    cmp.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plans' quantization")
+    cmp.add_argument("--samples", type=int, metavar="N", help="inputs to measure fidelity on")
+    cmp.add_argument("--plot", metavar="FILE.png|svg", help="write a Pareto chart")
+    _add_output_arguments(cmp)
+    cmp.set_defaults(func=cmd_compare)
 
     hw = commands.add_parser("hw", help="hardware profiles", description="Hardware profiles.")
     hw_commands = hw.add_subparsers(dest="hw_command", metavar="COMMAND", parser_class=_Parser)

@@ -1,0 +1,189 @@
+"""Compare compression plans on one model and one hardware profile: cost (size, latency, energy, RAM) next to
+fidelity (accuracy or SQNR), with the Pareto-optimal plans marked.
+
+The model is parsed once; each plan is applied to the same graph (passes never mutate it), so comparing many
+plans costs their passes, estimates and executions only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.errors import EdgesimError
+from simulator.estimate import estimate
+from simulator.fidelity import DataSet, load_dataset, measure, random_inputs
+from simulator.graph import Graph
+from simulator.hardware import Hardware
+from simulator.passes.prune import weight_slot, weighted_layers
+from simulator.plan import Plan, apply_plan
+from simulator.summary import count
+
+#: float MACs edgesim executes per random-input comparison at most (keeps VGG-16 comparisons to seconds)
+MAC_BUDGET = 4e9
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    plan: str
+    params: int  # non-zero parameters
+    sparsity: float  # of the weights of weighted layers
+    weight_bytes: int
+    flash_bytes: int
+    compression_ratio: float
+    latency_ms: float | None
+    energy_uj: float
+    peak_ram_bytes: int
+    fits: dict[str, bool]
+    accuracy: float | None
+    sqnr_db: float
+    top1_agreement: float
+    precision: str
+    pareto: bool = False
+
+    def as_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        if math.isinf(out["sqnr_db"]):
+            out["sqnr_db"] = None  # JSON has no infinity: identical outputs
+        return out
+
+
+def _nonzero_params(graph: Graph) -> tuple[int, float]:
+    """(parameters left after pruning, fraction of the weighted layers' weights pruned)."""
+    zeros = weights = 0
+    for node in weighted_layers(graph):
+        t = graph.tensors[node.inputs[weight_slot(graph, node)]]
+        weights += t.size
+        zeros += 0 if t.mask is None else t.size - int(np.count_nonzero(t.mask))
+    return count(graph).params - zeros, (zeros / weights if weights else 0.0)
+
+
+def _baseline_precision(graph: Graph, hw: Hardware) -> str | None:
+    """The graph's own precision when the stack runs it, else the stack's narrowest integer precision."""
+    try:
+        estimate(graph, hw)
+        return None
+    except EdgesimError:
+        ints = [p for p in hw.stack.precisions if p.startswith("int")]
+        if not ints:
+            raise
+        return min(ints, key=lambda p: int(p[3:]))
+
+
+def _pareto(rows: list[PlanRow]) -> list[PlanRow]:
+    def objectives(r: PlanRow) -> tuple[float, ...]:
+        quality = r.accuracy if r.accuracy is not None else r.sqnr_db
+        latency = r.latency_ms if r.latency_ms is not None else r.energy_uj
+        return (r.flash_bytes, latency, -quality)
+
+    out = []
+    for r in rows:
+        mine = objectives(r)
+        dominated = any(
+            all(o <= m for o, m in zip(objectives(s), mine, strict=True)) and objectives(s) != mine for s in rows
+        )
+        out.append(PlanRow(**{**r.__dict__, "pareto": not dominated}))
+    return out
+
+
+def compare_plans(
+    graph: Graph,
+    hw: Hardware,
+    plans: list[Plan],
+    calibration: list[dict[str, np.ndarray]] | None = None,
+    samples: int | None = None,
+    progress=None,
+) -> list[PlanRow]:
+    """One row for the uncompressed baseline and one per plan, Pareto-optimal rows marked."""
+    data: DataSet | None = load_dataset(graph)
+    if data is None:
+        macs = max(estimate(graph, hw, precision=hw.stack.precisions[0]).totals()["macs"], 1)
+        count = samples if samples is not None else int(max(1, min(16, MAC_BUDGET // macs)))
+        data = random_inputs(graph, count)
+    elif samples is not None:
+        data = DataSet(data.feeds[:samples], data.labels[:samples])
+    base_precision = _baseline_precision(graph, hw)
+    candidates = [("baseline" if base_precision is None else f"baseline ({base_precision})", graph, base_precision)]
+    for plan in plans:
+        try:
+            candidates.append((plan.name, apply_plan(graph, plan, calibration), None))
+        except EdgesimError as exc:
+            raise EdgesimError(f"{plan.path or plan.name}: {exc}") from None
+    baseline_flash = None
+    rows = []
+    for name, g, precision in candidates:
+        est = estimate(g, hw, precision=precision)
+        totals = est.totals()
+        fidelity = measure(graph, g, data)
+        params, sparsity = _nonzero_params(g)
+        flash = totals["flash_bytes"]
+        baseline_flash = baseline_flash or flash
+        rows.append(
+            PlanRow(
+                plan=name,
+                params=params,
+                sparsity=sparsity,
+                weight_bytes=totals["weight_bytes"],
+                flash_bytes=flash,
+                compression_ratio=baseline_flash / flash if flash else math.inf,
+                latency_ms=totals["latency_ms"],
+                energy_uj=totals["energy_uj"],
+                peak_ram_bytes=totals["peak_ram_bytes"],
+                fits=est.fits,
+                accuracy=fidelity.accuracy,
+                sqnr_db=fidelity.output_sqnr_db,
+                top1_agreement=fidelity.top1_agreement,
+                precision=",".join(sorted({layer.precision for layer in est.layers})),
+            )
+        )
+        if progress is not None:
+            progress()
+    return _pareto(rows)
+
+
+def plot_pareto(rows: list[PlanRow], path: str, title: str) -> None:
+    """Flash size vs accuracy (or SQNR), Pareto-optimal plans marked; written atomically."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = Path(path)
+    if target.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise EdgesimError(f"--plot {path}: give a .png, .svg or .pdf file name")
+    if not target.parent.is_dir():
+        raise EdgesimError(f"--plot {path}: the directory {str(target.parent)!r} does not exist")
+    use_accuracy = all(r.accuracy is not None for r in rows)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=150)
+    for r in rows:
+        y = 100 * r.accuracy if use_accuracy else (r.sqnr_db if math.isfinite(r.sqnr_db) else 100.0)
+        ax.scatter(r.flash_bytes / 1e3, y, s=60 if r.pareto else 30, marker="o" if r.pareto else "x",
+                   color="tab:green" if r.pareto else "tab:gray", zorder=3)  # fmt: skip
+        ax.annotate(r.plan, (r.flash_bytes / 1e3, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    front = sorted((r for r in rows if r.pareto), key=lambda r: r.flash_bytes)
+    if len(front) > 1:
+        ys = [100 * r.accuracy if use_accuracy else min(r.sqnr_db, 100.0) for r in front]
+        ax.plot([r.flash_bytes / 1e3 for r in front], ys, color="tab:green", lw=1, zorder=2, label="Pareto front")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("flash (kB, log scale)")
+    ax.set_ylabel("test accuracy (%)" if use_accuracy else "output SQNR (dB; identical = 100)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=target.suffix[1:], metadata={"Date": None} if target.suffix == ".pdf" else None)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
