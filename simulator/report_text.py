@@ -79,6 +79,8 @@ ESTIMATE_LAYER_FIELDS = (
     "ops",
     "params",
     "weight_bytes",
+    "weight_read_bytes",
+    "sparse_mode",
     "activation_read_bytes",
     "activation_write_bytes",
     "compute_cycles",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from simulator.estimate.arena import ArenaPlan, plan_arena
 from simulator.estimate.precision import bias_bits, layer_precision, tensor_bits
 from simulator.estimate.storage import nonzeros, stored_weight_bytes
@@ -17,7 +19,29 @@ from simulator.graph import Graph, Node, Tensor
 from simulator.hardware import Hardware
 from simulator.ops import get_op
 from simulator.passes.deploy import for_deployment
+from simulator.passes.prune import reduction_axis
 from simulator.summary import LayerCounts, count
+
+
+@dataclass(frozen=True)
+class _Weight:
+    tensor: Tensor
+    is_bias: bool
+    nonzeros: int
+    #: M -> the most non-zeros in any group of M consecutive weights along the input dimension (masked only)
+    group_fill: dict[int, int]
+
+
+def _group_fill(graph: Graph, node: Node, t: Tensor) -> dict[int, int]:
+    if t.mask is None or len(t.shape) < 2:
+        return {}
+    axis = reduction_axis(node)
+    moved = np.moveaxis(np.asarray(t.mask), axis, -1)
+    out = {}
+    for m in (2, 4, 8, 16):
+        if moved.shape[-1] % m == 0:
+            out[m] = int(moved.reshape(-1, m).sum(axis=1).max())
+    return out
 
 
 @dataclass(frozen=True)
@@ -29,7 +53,7 @@ class _Work:
     in_place: bool
     activation_inputs: tuple[Tensor, ...]
     outputs: tuple[Tensor, ...]
-    weights: tuple[tuple[Tensor, bool, int], ...]  # (tensor, is_bias, non-zeros)
+    weights: tuple[_Weight, ...]
     asymmetric_extra_ops: int  # the Z_W * sum(X) adds of asymmetric weights
 
 
@@ -59,7 +83,12 @@ def prepare(graph: Graph) -> PreparedGraph:
         inputs = graph.input_tensors(node)
         slots = op.weight_slots(node, inputs) if op is not None else []
         biases = set(op.bias_inputs) if op is not None else set()
-        weights = [(inputs[i], i in biases, nonzeros(inputs[i])) for i in slots]
+        weights = [
+            _Weight(
+                inputs[i], i in biases, nonzeros(inputs[i]), {} if i in biases else _group_fill(graph, node, inputs[i])
+            )
+            for i in slots
+        ]
         work.append(
             _Work(
                 node=node,
@@ -68,7 +97,7 @@ def prepare(graph: Graph) -> PreparedGraph:
                 activation_inputs=tuple(t for t in inputs if t is not None and not t.constant),
                 outputs=tuple(graph.output_tensors(node)),
                 weights=tuple(weights),
-                asymmetric_extra_ops=_asymmetric_extra_ops(node, counts, [w for w, b, _ in weights if not b]),
+                asymmetric_extra_ops=_asymmetric_extra_ops(node, counts, [w.tensor for w in weights if not w.is_bias]),
             )
         )
     return PreparedGraph(graph, tuple(work))
@@ -83,7 +112,9 @@ class LayerEstimate:
     macs: int
     ops: int
     params: int
-    weight_bytes: int
+    weight_bytes: int  # in flash, in the plan's encoding
+    weight_read_bytes: int  # read per inference, in the form the kernel runs (no Huffman; codebook if supported)
+    sparse_mode: str  # dense, unstructured or n:m: how the kernel treats pruned weights
     activation_read_bytes: int
     activation_write_bytes: int
     compute_cycles: float
@@ -157,6 +188,50 @@ class Estimate:
         }
 
 
+@dataclass(frozen=True)
+class _WeightCosts:
+    flash_bytes: int
+    read_bytes: int
+    mode: str
+    density: float  # fraction of the dense MACs the kernel performs
+    lookups: bool
+
+
+def _weight_costs(w: _Work, precision: str, hw: Hardware, override: str | None) -> _WeightCosts:
+    """How a layer's weights are stored, read and multiplied on ``hw``.
+
+    Hardware N:M support (a pattern the weights satisfy) runs M/N faster at no efficiency cost and reads
+    log2(M) bits of metadata per kept weight; unstructured zero-skipping runs the non-zeros at the sparse
+    kernel's efficiency and reads CSR; otherwise zeros are multiplied like any weight. A codebook the
+    hardware can look up is read as indices; one it cannot is expanded to dense weights at load.
+    """
+    flash = read = 0
+    mode, density, lookups = "dense", 1.0, False
+    for weight in w.weights:
+        t = weight.tensor
+        bits = bias_bits(precision) if weight.is_bias else tensor_bits(t, override)
+        flash += stored_weight_bytes(t, bits, hw, weight.nonzeros)
+        if weight.is_bias:
+            read += math.ceil(t.size * bits / 8)
+            continue
+        looked_up = t.codebook is not None and hw.codebook.supported
+        lookups |= looked_up
+        value_bits = t.codebook.index_bits if looked_up else bits
+        table = len(t.codebook.centroids) * 4 if looked_up else 0
+        patterns = [(n, m) for n, m in hw.sparsity.n_m_patterns if weight.group_fill.get(m, m + 1) <= n]
+        if patterns:
+            n, m = min(patterns, key=lambda p: p[0] / p[1])
+            mode, density = "n:m", n / m
+            read += math.ceil(t.size * n / m * (value_bits + math.log2(m)) / 8) + table
+        elif t.mask is not None and hw.sparsity.skips_zeros:
+            mode, density = "unstructured", weight.nonzeros / max(t.size, 1)
+            rows = t.shape[0] if t.shape else 1
+            read += math.ceil(weight.nonzeros * (value_bits + hw.sparsity.index_bits) / 8) + 4 * (rows + 1) + table
+        else:
+            read += math.ceil(t.size * value_bits / 8) + table
+    return _WeightCosts(flash, read, mode, density, lookups)
+
+
 def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerEstimate:
     node, counts = w.node, w.counts
     precision = layer_precision(graph, node, hw, override) if counts.op_class != "unknown" else "fp32"
@@ -165,14 +240,8 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
     weights_level = hw.memory[hw.weights_level]
     act_level = hw.memory[hw.activations_level]
 
-    # -- bytes -----------------------------------------------------------------------------------------
-    weight_bytes = 0
-    nonzero_fraction = 1.0
-    for t, is_bias, nnz in w.weights:
-        bits = bias_bits(precision) if is_bias else tensor_bits(t, override)
-        weight_bytes += stored_weight_bytes(t, bits, hw, nnz)
-        if not is_bias and t.mask is not None and hw.sparsity.skips_zeros:
-            nonzero_fraction = nnz / max(t.size, 1)
+    # -- weights: flash in the plan's encoding, reads and MACs in the form the kernel runs -----------
+    weights = _weight_costs(w, precision, hw, override)
     if w.in_place:
         act_read = act_write = 0
     else:
@@ -181,19 +250,18 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
 
     # -- cycles ----------------------------------------------------------------------------------------
     macs = counts.macs
-    if nonzero_fraction < 1.0:
-        useful = macs * nonzero_fraction
-        mac_cycles = useful / (unit.macs_per_cycle * efficiency * hw.sparsity.efficiency)
-        mac_cycles += useful * hw.sparsity.index_decode_cycles
-        macs_done = useful
-    else:
-        mac_cycles = macs / (unit.macs_per_cycle * efficiency)
-        macs_done = macs
+    macs_done = macs * weights.density
+    rate = unit.macs_per_cycle * efficiency * (hw.sparsity.efficiency if weights.mode == "unstructured" else 1.0)
+    mac_cycles = macs_done / rate
+    if weights.mode == "unstructured":
+        mac_cycles += macs_done * hw.sparsity.index_decode_cycles
+    if weights.lookups:
+        mac_cycles += macs_done * hw.codebook.lookup_cycles_per_weight
     ops = counts.ops + w.asymmetric_extra_ops
     compute_cycles = mac_cycles + ops / (unit.ops_per_cycle * efficiency)
     bandwidth_scale = efficiency if counts.op_class == "data_movement" else 1.0
     memory_cycles = (
-        weight_bytes / weights_level.bandwidth_bytes_per_cycle
+        weights.read_bytes / weights_level.bandwidth_bytes_per_cycle
         + (act_read + act_write) / act_level.bandwidth_bytes_per_cycle
     ) / bandwidth_scale
     overhead = hw.layer_overhead_cycles
@@ -206,8 +274,10 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
 
     # -- energy (pJ -> uJ) -----------------------------------------------------------------------------
     compute_pj = macs_done * unit.mac_energy_pj + ops * unit.add_energy_pj
+    if weights.lookups:
+        compute_pj += macs_done * hw.codebook.lookup_energy_pj
     memory_pj = (
-        weight_bytes * weights_level.read_energy_pj_per_byte
+        weights.read_bytes * weights_level.read_energy_pj_per_byte
         + act_read * act_level.read_energy_pj_per_byte
         + act_write * act_level.write_energy_pj_per_byte
     )
@@ -220,7 +290,9 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
         macs=macs,
         ops=ops,
         params=counts.params,
-        weight_bytes=weight_bytes,
+        weight_bytes=weights.flash_bytes,
+        weight_read_bytes=weights.read_bytes,
+        sparse_mode=weights.mode,
         activation_read_bytes=act_read,
         activation_write_bytes=act_write,
         compute_cycles=compute_cycles,

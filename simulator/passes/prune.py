@@ -99,7 +99,7 @@ def prune_unstructured(graph: Graph, layers: list[Node], sparsity: float, scope:
     return graph.replace(tensors=tensors)
 
 
-def _reduction_axis(graph: Graph, node: Node) -> int:
+def reduction_axis(node: Node) -> int:
     """The weight axis summed over by the layer (its input dimension)."""
     if node.op_type in ("Conv", "QLinearConv", "ConvTranspose"):
         return 1 if node.op_type != "ConvTranspose" else 0
@@ -117,7 +117,7 @@ def prune_n_m(graph: Graph, layers: list[Node], n: int, m: int) -> Graph:
     for node in layers:
         name = node.inputs[weight_slot(graph, node)]
         t = graph.tensors[name]
-        axis = _reduction_axis(graph, node)
+        axis = reduction_axis(node)
         if t.shape[axis] % m:
             raise EdgesimError(
                 f"layer {node.name!r}: its input dimension ({t.shape[axis]}) is not a multiple of {m}, "

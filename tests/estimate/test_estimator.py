@@ -131,3 +131,52 @@ def test_estimate_is_deterministic():
     a = estimate(load_model("resnet-8"), hw, precision="int8")
     b = estimate(load_model("resnet-8"), hw, precision="int8")
     assert a.totals() == b.totals() and a.arena.offsets() == b.arena.offsets()
+
+
+def _variant(tmp_path, change) -> str:
+    import yaml
+
+    data = yaml.safe_load(Path(HW).read_text())
+    change(data)
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_n_m_sparsity_on_hardware_that_accelerates_it(mlp, tmp_path):
+    from simulator.passes.prune import prune_n_m, weighted_layers
+
+    def two_four(d):
+        d["sparsity"] = {"unstructured": {"skips_zeros": False}, "n_m_patterns": [[2, 4]]}
+
+    hw = load_hardware(_variant(tmp_path, two_four))
+    pruned = prune_n_m(mlp, weighted_layers(mlp)[:1], 2, 4)
+    fc1 = estimate(pruned, hw, precision="int8").layers[0]
+    assert fc1.sparse_mode == "n:m"
+    # half the MACs at full efficiency: 64 / (2 x 0.25)
+    assert fc1.compute_cycles == pytest.approx(128)
+    # 64 int8 values with 2 bits of position each, plus 8 int32 biases
+    assert fc1.weight_read_bytes == 64 * 10 // 8 + 32
+    # an unpruned layer on the same hardware stays dense
+    assert estimate(mlp, hw, precision="int8").layers[0].sparse_mode == "dense"
+
+
+def test_codebook_lookups_on_hardware_that_supports_them(mlp, tmp_path):
+    from simulator.passes.prune import weighted_layers
+    from simulator.passes.share import share_weights
+
+    def lookup(d):
+        d["codebook"] = {"supported": True, "lookup_cycles_per_weight": 1, "lookup_energy_pj": 0.5}
+        d["sources"]["codebook"] = "test values, chosen for hand calculation"
+
+    hw = load_hardware(_variant(tmp_path, lookup))
+    shared = share_weights(mlp, weighted_layers(mlp)[:1], 2)
+    fc1 = estimate(shared, hw, precision="int8").layers[0]
+    # 2-bit indices (32 B) and a 4-entry float32 codebook (16 B), plus 8 int32 biases
+    assert fc1.weight_read_bytes == 32 + 16 + 32
+    # 128 MACs at 2/cycle x 0.25, plus one lookup cycle per weight use
+    assert fc1.compute_cycles == pytest.approx(256 + 128)
+    assert fc1.energy_compute_uj == pytest.approx((128 * 1.0 + 128 * 0.5) * 1e-6)
+    # without support the runtime expands the codebook: dense int8 reads
+    plain = estimate(shared, load_hardware(HW), precision="int8").layers[0]
+    assert plain.weight_read_bytes == 128 + 32 and plain.compute_cycles == pytest.approx(256)
