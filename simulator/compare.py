@@ -61,7 +61,7 @@ def _nonzero_params(graph: Graph) -> tuple[int, float]:
 
 
 def _baseline_precision(graph: Graph, hw: Hardware) -> str | None:
-    """The graph's own precision when the stack runs it, else the stack's narrowest integer precision."""
+    """None when the stack runs the graph at its own precisions, else the stack's narrowest integer one."""
     try:
         estimate(graph, hw)
         return None
@@ -104,16 +104,20 @@ def compare_plans(
         data = random_inputs(graph, count)
     elif samples is not None:
         data = DataSet(data.feeds[:samples], data.labels[:samples])
-    base_precision = _baseline_precision(graph, hw)
-    candidates = [("baseline" if base_precision is None else f"baseline ({base_precision})", graph, base_precision)]
+    candidates = [("baseline", graph)]
     for plan in plans:
         try:
-            candidates.append((plan.name, apply_plan(graph, plan, calibration), None))
+            candidates.append((plan.name, apply_plan(graph, plan, calibration)))
         except EdgesimError as exc:
             raise EdgesimError(f"{plan.path or plan.name}: {exc}") from None
     baseline_flash = None
     rows = []
-    for name, g, precision in candidates:
+    for name, g in candidates:
+        # a float model (or a plan that leaves float layers) on an integer-only stack runs as that stack's
+        # integer precision would run it; the row's name says so
+        precision = _baseline_precision(g, hw)
+        if precision is not None:
+            name = f"{name} (as {precision})"
         est = estimate(g, hw, precision=precision)
         totals = est.totals()
         fidelity = measure(graph, g, data)

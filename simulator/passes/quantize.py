@@ -19,6 +19,10 @@ from simulator.ops import get_op
 from simulator.passes.prune import weight_slot
 
 GRANULARITIES = ("per-tensor", "per-channel")
+PASSTHROUGH = (
+    "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape",
+    "Squeeze", "Unsqueeze", "Transpose", "Identity", "Dropout", "Pad",
+)  # fmt: skip
 CALIBRATIONS = ("minmax", "percentile", "mse")
 
 
@@ -189,6 +193,11 @@ def quantize_activations(
         for name in [*node.inputs, *node.outputs]:
             if name and not graph.tensors[name].constant and name not in wanted:
                 wanted.append(name)
+    # ops that only clamp, select or move values (a fused activation, pooling, reshapes) run in the
+    # integer domain of their input: their outputs are quantized too, each with its own calibrated range
+    for node in graph.order:
+        if node.op_type in PASSTHROUGH and node.inputs[0] in wanted:
+            wanted += [name for name in node.outputs[:1] if name and name not in wanted]
     samples: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
     for feeds in calibration:
         values = run_graph(graph, feeds, keep=True)
