@@ -8,7 +8,7 @@ plans costs their passes, estimates and executions only.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +41,7 @@ class PlanRow:
     sqnr_db: float
     top1_agreement: float
     precision: str
+    layer_sqnr_db: dict[str, float | None] = field(default_factory=dict)
     pareto: bool = False
 
     def as_dict(self) -> dict:
@@ -120,7 +121,7 @@ def compare_plans(
             name = f"{name} (as {precision})"
         est = estimate(g, hw, precision=precision)
         totals = est.totals()
-        fidelity = measure(graph, g, data)
+        fidelity = measure(graph, g, data, per_layer=True)
         params, sparsity = _nonzero_params(g)
         flash = totals["flash_bytes"]
         baseline_flash = baseline_flash or flash
@@ -140,6 +141,7 @@ def compare_plans(
                 sqnr_db=fidelity.output_sqnr_db,
                 top1_agreement=fidelity.top1_agreement,
                 precision=",".join(sorted({layer.precision for layer in est.layers})),
+                layer_sqnr_db={k: (None if math.isinf(v) else v) for k, v in fidelity.layer_sqnr_db.items()},
             )
         )
         if progress is not None:

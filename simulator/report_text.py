@@ -81,6 +81,7 @@ ESTIMATE_LAYER_FIELDS = (
     "weight_bytes",
     "weight_read_bytes",
     "sparse_mode",
+    "sparsity",
     "activation_read_bytes",
     "activation_write_bytes",
     "compute_cycles",
@@ -145,12 +146,13 @@ def render_estimate(est: Estimate, fmt: str) -> str:
         rows = [[getattr(layer, key) for key in ESTIMATE_LAYER_FIELDS] for layer in est.layers]
         return to_csv(ESTIMATE_LAYER_FIELDS, rows)
     energy_only = est.hardware.energy_only
-    headers = ["layer", "op", "prec", "MACs", "weight B", "latency ms", "energy uJ", "bound"]
+    headers = ["layer", "op", "prec", "sparsity", "MACs", "weight B", "latency ms", "energy uJ", "bound"]
     rows = [
         [
             layer.name,
             layer.op,
             layer.precision,
+            f"{layer.sparsity:.3f}" if layer.sparsity else "",
             layer.macs,
             layer.weight_bytes,
             "n/a" if energy_only else f"{layer.latency_ms:.3f}",
@@ -161,13 +163,13 @@ def render_estimate(est: Estimate, fmt: str) -> str:
     ]
     t = est.totals()
     latency = "n/a" if energy_only else f"{t['latency_ms']:.3f}"
-    rows.append(["total", "", "", t["macs"], t["flash_bytes"], latency, f"{t['energy_uj']:.2f}", ""])
+    rows.append(["total", "", "", "", t["macs"], t["flash_bytes"], latency, f"{t['energy_uj']:.2f}", ""])
     hw = est.hardware
     head = (
         f"model: {est.model}\nhardware: {hw.label} ({hw.chip}, {hw.clock_hz / 1e6:g} MHz)\n"
         f"precision: {est.precision or 'from the model'}" + (f"\nplan: {est.plan}" if est.plan else "") + "\n\n"
     )
-    text = head + table(headers, rows, [False, False, False, True, True, True, True, False])
+    text = head + table(headers, rows, [False, False, False, True, True, True, True, True, False])
     text += (
         f"\nlatency_ms: {latency}\n"
         f"energy_uj: {t['energy_uj']:.2f} (compute {t['energy_compute_uj']:.2f}, memory {t['energy_memory_uj']:.2f}, "

@@ -270,3 +270,23 @@ def test_estimate_table_says_when_it_does_not_fit(capsys):
 def test_estimate_bad_arguments(args, fragments, capsys):
     code, _, err = run(args, capsys)
     assert_one_line_error(code, err, *fragments)
+
+
+def test_hw_list_and_show(capsys):
+    from simulator.hardware import profile_names
+
+    code, out, _ = run(["hw", "list", "--format", "json"], capsys)
+    listed = {p["name"]: p for p in json.loads(out)}
+    assert code == 0 and set(listed) == set(profile_names())
+    assert listed["cortex-m4"]["default"] == "cmsis-nn" and "tflm-reference" in listed["cortex-m4"]["stacks"]
+    code, out, _ = run(["hw", "show", "cortex-m4"], capsys)
+    assert code == 0 and "clock_hz: 120000000" in out and "sources:" in out
+
+
+def test_validate_cli(capsys):
+    code, out, _ = run(["validate", "--hw", "cortex-m7-h7a3", "--format", "json"], capsys)
+    rows = json.loads(out)
+    assert code == 0 and {r["id"] for r in rows} == {
+        "mlpt12-st-ic", "mlpt12-st-kws", "mlpt12-st-vww", "mlpt12-st-ad", "mlpt12-st-ic-e", "mlpt12-st-kws-e",
+    }  # fmt: skip
+    assert all(r["source"] for r in rows)

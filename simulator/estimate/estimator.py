@@ -115,6 +115,7 @@ class LayerEstimate:
     weight_bytes: int  # in flash, in the plan's encoding
     weight_read_bytes: int  # read per inference, in the form the kernel runs (no Huffman; codebook if supported)
     sparse_mode: str  # dense, unstructured or n:m: how the kernel treats pruned weights
+    sparsity: float  # fraction of the layer's (non-bias) weights pruned
     activation_read_bytes: int
     activation_write_bytes: int
     compute_cycles: float
@@ -186,6 +187,12 @@ class Estimate:
             "flash_bytes": self.flash_bytes,
             "peak_ram_bytes": self.peak_ram_bytes,
         }
+
+
+def _sparsity(w: _Work) -> float:
+    main = [x for x in w.weights if not x.is_bias]
+    total = sum(x.tensor.size for x in main)
+    return 1.0 - sum(x.nonzeros for x in main) / total if total else 0.0
 
 
 @dataclass(frozen=True)
@@ -293,6 +300,7 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
         weight_bytes=weights.flash_bytes,
         weight_read_bytes=weights.read_bytes,
         sparse_mode=weights.mode,
+        sparsity=_sparsity(w),
         activation_read_bytes=act_read,
         activation_write_bytes=act_write,
         compute_cycles=compute_cycles,

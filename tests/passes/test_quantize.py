@@ -63,3 +63,39 @@ def test_binary_and_ternary_weights():
     kept = np.abs(w) > delta
     level = np.abs(w)[kept].mean()
     assert np.allclose(ternary.data, np.sign(w) * kept * level, atol=1e-6) and ternary.quant.bits == 2
+
+
+# -- activations --------------------------------------------------------------------------------------------
+
+
+def test_activation_range_methods_by_hand():
+    from simulator.passes.quantize import activation_range
+
+    samples = np.concatenate([np.linspace(-1, 1, 10001), [50.0]])  # one outlier
+    assert activation_range(samples, 8, False, "minmax", 99.99) == (-1.0, 50.0)
+    lo, hi = activation_range(samples, 8, False, "percentile", 99.0)
+    assert lo == pytest.approx(np.percentile(samples, 1.0)) and hi == pytest.approx(np.percentile(samples, 99.0))
+    # MSE clips the outlier: a range far narrower than 51 wins on 10,000 well-behaved samples
+    lo, hi = activation_range(samples, 4, False, "mse", 99.99)
+    assert hi - lo < 51 * 0.5
+
+
+def test_calibrated_activations_and_int32_bias():
+    from simulator.passes.quantize import quantize_activations
+
+    g = load_model("lenet-300-100")
+    layers = weighted_layers(g)
+    q = quantize_weights(g, layers, 8)
+    feeds = [{"input": np.full((1, 784), 0.5, np.float32)}, {"input": np.full((1, 784), -0.25, np.float32)}]
+    q = quantize_activations(q, layers[:1], 8, symmetric=False, method="minmax", calibration=feeds)
+    x = q.tensors["input"].quant
+    # inputs span [-0.25, 0.5]: asymmetric 8-bit scale 0.75 / 255, zero point -128 + 0.25 / scale
+    assert x.scale == pytest.approx(0.75 / 255) and x.zero_point == round(-128 + 0.25 / (0.75 / 255))
+    # fc1's output and its fused Relu's output are calibrated too; fc2's are not (not selected)
+    assert q.tensors["fc1"].quant is not None and q.tensors["fc1.relu"].quant is not None
+    assert q.tensors["fc2"].quant is None
+    bias = q.tensors["fc1.bias"]
+    w_scale = q.tensors["fc1.weight"].quant.scale
+    assert bias.quant.bits == 32 and np.allclose(bias.quant.scale, x.scale * w_scale)
+    levels = bias.data / bias.quant.scale
+    assert np.allclose(levels, np.rint(levels), atol=1e-3)
