@@ -48,6 +48,7 @@ class Stack:
     precisions: tuple[str, ...]
     efficiency: dict[str, float]
     layer_overhead_cycles: float | None = None
+    winograd_3x3_speedup: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ def _build(data: dict, stack_name: str, path: str) -> Hardware:
         tuple(stack_data["precisions"]),
         dict(stack_data["efficiency"]),
         stack_data.get("layer_overhead_cycles"),
+        float(stack_data.get("winograd_3x3_speedup", 1.0)),
     )
     unstructured = data["sparsity"]["unstructured"]
     codebook = data["codebook"]

@@ -189,6 +189,19 @@ class Estimate:
         }
 
 
+def _winograd_eligible(node: Node, w: _Work) -> bool:
+    """A 3x3, stride-1, undilated, ungrouped 2-D convolution: what Winograd kernels accelerate."""
+    if node.op_type != "Conv" or int(node.attr("group", 1)) != 1:
+        return False
+    main = [x.tensor for x in w.weights if not x.is_bias]
+    return (
+        bool(main)
+        and tuple(main[0].shape[2:]) == (3, 3)
+        and list(node.attr("strides", [1, 1])) == [1, 1]
+        and list(node.attr("dilations", [1, 1])) == [1, 1]
+    )
+
+
 def _sparsity(w: _Work) -> float:
     main = [x for x in w.weights if not x.is_bias]
     total = sum(x.tensor.size for x in main)
@@ -258,6 +271,8 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
     # -- cycles ----------------------------------------------------------------------------------------
     macs = counts.macs
     macs_done = macs * weights.density
+    if hw.stack.winograd_3x3_speedup > 1.0 and weights.mode == "dense" and _winograd_eligible(node, w):
+        macs_done /= hw.stack.winograd_3x3_speedup
     rate = unit.macs_per_cycle * efficiency * (hw.sparsity.efficiency if weights.mode == "unstructured" else 1.0)
     mac_cycles = macs_done / rate
     if weights.mode == "unstructured":

@@ -180,3 +180,19 @@ def test_codebook_lookups_on_hardware_that_supports_them(mlp, tmp_path):
     # without support the runtime expands the codebook: dense int8 reads
     plain = estimate(shared, load_hardware(HW), precision="int8").layers[0]
     assert plain.weight_read_bytes == 128 + 32 and plain.compute_cycles == pytest.approx(256)
+
+
+def test_winograd_speedup_applies_to_3x3_stride_1_convs_only(tmp_path):
+    def winograd(d):
+        d["stacks"]["fast"]["winograd_3x3_speedup"] = 2.25
+
+    plain = estimate(load_model("resnet-8"), load_hardware(HW), precision="int8")
+    fast = estimate(load_model("resnet-8"), load_hardware(_variant(tmp_path, winograd)), precision="int8")
+    by_name = {x.name: x for x in plain.layers}
+    for layer in fast.layers:
+        before = by_name[layer.name]
+        # 3x3 stride-1 convs: compute cycles / 2.25; the stride-2 3x3 and the 1x1 shortcuts are unchanged
+        if layer.name in ("conv1", "stage1.block1.conv1", "stage2.block1.conv2", "stage3.block1.conv2"):
+            assert layer.compute_cycles == pytest.approx(before.compute_cycles / 2.25)
+        if layer.name in ("stage2.block1.conv1", "stage2.block1.shortcut", "fc"):
+            assert layer.compute_cycles == pytest.approx(before.compute_cycles)
