@@ -254,6 +254,35 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(commands, name: str, func, summary: str, description: str, *examples: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with examples; ``func`` runs it."""
+    sub = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="example" + ("s" if len(examples) > 1 else "") + ":\n" + "\n".join(f"  {e}" for e in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub.set_defaults(func=func)
+    return sub
+
+
+def _group(commands, name: str, summary: str) -> argparse._SubParsersAction:
+    """A command with subcommands of its own (``edgesim hw list``); alone it prints its help."""
+    group = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+    group.set_defaults(func=lambda args: _missing_command(group))
+    return group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", parser_class=_Parser)
+
+
+def _add_hw_argument(parser: argparse.ArgumentParser, required: bool = True, summary: str = "") -> None:
+    parser.add_argument(
+        "--hw",
+        required=required,
+        metavar="PROFILE[:STACK]",
+        help=summary or "a profile name (see `edgesim hw list`) or a YAML file",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="edgesim",
@@ -262,109 +291,72 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edgesim {__version__}")
+    parser.set_defaults(func=lambda args: _missing_command(parser))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    inspect = commands.add_parser(
-        "inspect",
-        help="shapes, parameters and MACs of every layer",
-        description="Import a model and print every layer's shapes, parameters and MACs.",
-        epilog="example:\n  edgesim inspect resnet-8 --format json -o resnet-8.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    inspect = _command(
+        commands, "inspect", cmd_inspect, "shapes, parameters and MACs of every layer",
+        "Import a model and print every layer's shapes, parameters and MACs.",
+        "edgesim inspect resnet-8 --format json -o resnet-8.json",
+    )  # fmt: skip
     _add_model_arguments(inspect)
     _add_output_arguments(inspect)
-    inspect.set_defaults(func=cmd_inspect)
 
-    est = commands.add_parser(
-        "estimate",
-        help="latency, energy and memory on a hardware profile",
-        description="Estimate latency, energy, flash and peak RAM of a model on a hardware profile, per layer.",
-        epilog="example:\n  edgesim estimate resnet-8 --hw cortex-m7 --precision int8\n"
-        "  edgesim estimate resnet-18 --hw jetson-nano:tensorrt --precision fp16 --format json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    est = _command(
+        commands, "estimate", cmd_estimate, "latency, energy and memory on a hardware profile",
+        "Estimate latency, energy, flash and peak RAM of a model on a hardware profile, per layer.",
+        "edgesim estimate resnet-8 --hw cortex-m7 --precision int8",
+        "edgesim estimate resnet-18 --hw jetson-nano:tensorrt --precision fp16 --format json",
+        "edgesim estimate lenet-5 --hw cortex-m4 --plan plans/prune90-int8.yaml",
+    )  # fmt: skip
     _add_model_arguments(est)
-    est.add_argument(
-        "--hw", required=True, metavar="PROFILE[:STACK]", help="a profile name (see `edgesim hw list`), or a YAML file"
-    )
+    _add_hw_argument(est)
     est.add_argument("--precision", choices=PRECISIONS, help="run every layer at this precision (no plan needed)")
     est.add_argument("--plan", metavar="PLAN.yaml", help="a compression plan to apply first (see plans/)")
     est.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
     _add_output_arguments(est)
-    est.set_defaults(func=cmd_estimate)
 
-    cmp = commands.add_parser(
-        "compare",
-        help="compression plans side by side: cost and accuracy",
-        description="Apply each plan to the model and compare size, latency, energy, RAM and fidelity "
+    cmp = _command(
+        commands, "compare", cmd_compare, "compression plans side by side: cost and accuracy",
+        "Apply each plan to the model and compare size, latency, energy, RAM and fidelity "
         "(test accuracy where the model ships a data set, else output SQNR on seeded random inputs).",
-        epilog="example:\n  edgesim compare digits-mlp --hw cortex-m4 --plan plans/prune90-int8.yaml "
-        "--plan plans/deep-compression-lenet-300-100.yaml --plot pareto.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        "edgesim compare digits-mlp --hw cortex-m4 --plan plans/int8-per-channel.yaml "
+        "--plan plans/deep-compression.yaml --plot pareto.png",
+    )  # fmt: skip
     _add_model_arguments(cmp)
-    cmp.add_argument(
-        "--hw", required=True, metavar="PROFILE[:STACK]", help="a profile name (see `edgesim hw list`) or a YAML file"
-    )
+    _add_hw_argument(cmp)
     cmp.add_argument("--plan", action="append", metavar="PLAN.yaml", help="a compression plan (repeatable)")
     cmp.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plans' quantization")
     cmp.add_argument("--samples", type=int, metavar="N", help="inputs to measure fidelity on")
     cmp.add_argument("--plot", metavar="FILE.png|svg", help="write a Pareto chart")
     _add_output_arguments(cmp)
-    cmp.set_defaults(func=cmd_compare)
 
-    hw = commands.add_parser("hw", help="hardware profiles", description="Hardware profiles.")
-    hw_commands = hw.add_subparsers(dest="hw_command", metavar="COMMAND", parser_class=_Parser)
-    raw = argparse.RawDescriptionHelpFormatter
-    hw_list = hw_commands.add_parser(
-        "list", help="list the shipped profiles", epilog="example:\n  edgesim hw list", formatter_class=raw
-    )
-    _add_output_arguments(hw_list)
-    hw_list.set_defaults(func=cmd_hw_list)
-    hw_show = hw_commands.add_parser(
-        "show",
-        help="print a profile with its sources",
-        epilog="example:\n  edgesim hw show cortex-m4",
-        formatter_class=raw,
-    )
-    hw_show.add_argument("profile", metavar="PROFILE")
-    hw_show.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    hw_show.set_defaults(func=cmd_hw_show)
-    hw_validate = hw_commands.add_parser(
-        "validate",
-        help="check profile files against the schema",
-        epilog="example:\n  edgesim hw validate my-board.yaml",
-        formatter_class=raw,
-    )
-    hw_validate.add_argument("files", nargs="+", metavar="FILE")
-    hw_validate.set_defaults(func=cmd_hw_validate)
-    hw.set_defaults(func=lambda args: _missing_command(hw))
+    hw = _group(commands, "hw", "hardware profiles")
+    _add_output_arguments(_command(hw, "list", cmd_hw_list, "list the shipped profiles", "", "edgesim hw list"))
+    show = _command(hw, "show", cmd_hw_show, "print a profile with its sources", "", "edgesim hw show cortex-m4")
+    show.add_argument("profile", metavar="PROFILE")
+    show.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    check = _command(
+        hw, "validate", cmd_hw_validate, "check profile files against the schema", "",
+        "edgesim hw validate my-board.yaml",
+    )  # fmt: skip
+    check.add_argument("files", nargs="+", metavar="FILE")
 
-    val = commands.add_parser(
-        "validate",
-        help="estimates vs published measurements",
-        description="Estimate every row of a measurements file on its profile and compare with the measured value.",
-        epilog="example:\n  edgesim validate --hw cortex-m4\n  edgesim validate --data my-measurements.csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    val.add_argument("--hw", metavar="PROFILE[:STACK]", help="only the rows of this profile")
+    val = _command(
+        commands, "validate", cmd_validate, "estimates vs published measurements",
+        "Estimate every row of a measurements file on its profile and compare with the measured value.",
+        "edgesim validate --hw cortex-m4", "edgesim validate --data my-measurements.csv",
+    )  # fmt: skip
+    _add_hw_argument(val, required=False, summary="only the rows of this profile")
     val.add_argument("--data", metavar="CSV", help="a measurements file (default: the published set edgesim ships)")
     _add_output_arguments(val)
-    val.set_defaults(func=cmd_validate)
 
-    models = commands.add_parser("models", help="the built-in model zoo", description="The built-in model zoo.")
-    models_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", parser_class=_Parser)
-    listing = models_commands.add_parser(
-        "list",
-        help="list the zoo's models",
-        description="List the zoo's models.",
-        epilog="example:\n  edgesim models list --format json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    models = _group(commands, "models", "the built-in model zoo")
+    listing = _command(
+        models, "list", cmd_models_list, "list the zoo's models", "List the zoo's models.",
+        "edgesim models list --format json",
+    )  # fmt: skip
     _add_output_arguments(listing)
-    listing.set_defaults(func=cmd_models_list)
-    models.set_defaults(func=lambda args: _missing_command(models))
-    parser.set_defaults(func=lambda args: _missing_command(parser))
     return parser
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from simulator.errors import EdgesimError
 from simulator.resources import data_dir
+from simulator.yamlio import read_yaml
 
 PRECISION_BITS = {"int4": 4, "int8": 8, "int16": 16, "int32": 32, "fp16": 16, "bf16": 16, "fp32": 32}
 
@@ -220,17 +220,7 @@ def parse_profile(data: Any) -> dict:
 
 def read_profile(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EdgesimError(f"{path}: cannot read the profile ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise EdgesimError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    try:
-        return parse_profile(data)
+        return parse_profile(read_yaml(path, "hardware profile"))
     except EdgesimError as exc:
         raise EdgesimError(f"{path}: {exc}") from None
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from simulator.errors import EdgesimError
 from simulator.graph import Encoding, Graph, Node
 from simulator.passes import prune, quantize, share
+from simulator.yamlio import read_yaml
 
 _SELECTOR = {"pass", "layers", "ops"}
 #: pass -> {field: (validator, default)}; a default of REQUIRED must be given
@@ -201,16 +201,7 @@ def _check_pass(kind: str, params: dict, where: str) -> None:
 def load_plan(path: str | Path) -> Plan:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EdgesimError(f"{path}: cannot read the plan ({getattr(exc, 'strerror', None) or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise EdgesimError(f"{path}: invalid YAML{line}: {getattr(exc, 'problem', exc)}") from None
-    try:
+        data = read_yaml(path, "plan")
         return parse_plan(data, path.stem, str(path))
     except EdgesimError as exc:
         raise EdgesimError(f"{path}: {exc}") from None

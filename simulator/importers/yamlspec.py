@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node, Tensor
 from simulator.ops import get_op
 from simulator.passes.fold_batchnorm import fold_batchnorm
 from simulator.passes.infer_shapes import infer_shapes
+from simulator.yamlio import read_yaml
 
 _COMMON = {"type", "name", "input", "inputs", "activation"}
 _CONV = {"kernel", "stride", "padding", "dilation", "bias", "batchnorm"}
@@ -348,16 +348,7 @@ def parse_spec(spec: Any, default_name: str, base: Path | None = None) -> tuple[
 
 
 def read_spec(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise EdgesimError("not a UTF-8 text file; a model spec is YAML") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise EdgesimError(f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return read_yaml(path, "model spec")
 
 
 def load_spec(path: Path) -> Graph:
