@@ -17,7 +17,7 @@ from simulator.estimate import estimate
 from simulator.fidelity import DataSet, load_dataset, measure, random_inputs
 from simulator.graph import Graph
 from simulator.hardware import Hardware
-from simulator.passes.prune import weight_slot, weighted_layers
+from simulator.passes.prune import weight_name, weighted_layers
 from simulator.plan import Plan, apply_plan
 from simulator.summary import count
 
@@ -55,7 +55,7 @@ def _nonzero_params(graph: Graph) -> tuple[int, float]:
     """(parameters left after pruning, fraction of the weighted layers' weights pruned)."""
     zeros = weights = 0
     for node in weighted_layers(graph):
-        t = graph.tensors[node.inputs[weight_slot(graph, node)]]
+        t = graph.tensors[weight_name(graph, node)]
         weights += t.size
         zeros += 0 if t.mask is None else t.size - int(np.count_nonzero(t.mask))
     return count(graph).params - zeros, (zeros / weights if weights else 0.0)

@@ -261,7 +261,7 @@ def _apply(graph: Graph, spec: PassSpec, calibration) -> Graph:
         tensors = dict(graph.tensors)
         encoding = Encoding(p["format"], p["index_bits"], p["huffman"])
         for node in layers:
-            name = node.inputs[prune.weight_slot(graph, node)]
+            name = prune.weight_name(graph, node)
             tensors[name] = graph.copy_tensor(name, encoding=encoding)
         return graph.replace(tensors=tensors)
     if p["weights"] is not None:

@@ -31,6 +31,13 @@ def weight_slot(graph: Graph, node: Node) -> int | None:
     return None
 
 
+def weight_name(graph: Graph, node: Node) -> str:
+    """Name of a weighted layer's main weight tensor (the one passes rewrite)."""
+    slot = weight_slot(graph, node)
+    assert slot is not None, node.name
+    return node.inputs[slot]
+
+
 def weighted_layers(graph: Graph) -> list[Node]:
     return [n for n in graph.order if weight_slot(graph, n) is not None]
 
@@ -74,7 +81,7 @@ def prune_unstructured(graph: Graph, layers: list[Node], sparsity: float, scope:
     _check_fraction(sparsity, "sparsity")
     if scope not in ("layer", "global"):
         raise EdgesimError(f"scope must be 'layer' or 'global', got {scope!r}")
-    names = [n.inputs[weight_slot(graph, n)] for n in layers]
+    names = [weight_name(graph, n) for n in layers]
     tensors = dict(graph.tensors)
     if scope == "layer":
         for name in names:
@@ -115,7 +122,7 @@ def prune_n_m(graph: Graph, layers: list[Node], n: int, m: int) -> Graph:
         raise EdgesimError(f"N:M pruning needs 0 < N < M, got {n}:{m}")
     tensors = dict(graph.tensors)
     for node in layers:
-        name = node.inputs[weight_slot(graph, node)]
+        name = weight_name(graph, node)
         t = graph.tensors[name]
         axis = reduction_axis(node)
         if t.shape[axis] % m:

@@ -16,7 +16,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node, QuantParams
 from simulator.ops import get_op
-from simulator.passes.prune import weight_slot
+from simulator.passes.prune import weight_name, weight_slot
 
 GRANULARITIES = ("per-tensor", "per-channel")
 PASSTHROUGH = (
@@ -119,7 +119,7 @@ def quantize_weights(
         raise EdgesimError(f"weight bits must be an integer from 2 to 16, 'binary' or 'ternary', got {bits!r}")
     tensors = dict(graph.tensors)
     for node in layers:
-        name = node.inputs[weight_slot(graph, node)]
+        name = weight_name(graph, node)
         t = graph.tensors[name]
         values = np.asarray(t.data, dtype=np.float32)
         axis = output_channel_axis(node) if granularity == "per-channel" else None

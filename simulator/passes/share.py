@@ -12,7 +12,7 @@ import numpy as np
 
 from simulator.errors import EdgesimError
 from simulator.graph import Codebook, Graph, Node
-from simulator.passes.prune import weight_slot
+from simulator.passes.prune import weight_name
 
 INITS = ("linear", "density", "random")
 
@@ -59,7 +59,7 @@ def share_weights(graph: Graph, layers: list[Node], bits: int, init: str = "line
         raise EdgesimError(f"bits must be between 1 and 16, got {bits}")
     tensors = dict(graph.tensors)
     for node in layers:
-        name = node.inputs[weight_slot(graph, node)]
+        name = weight_name(graph, node)
         t = graph.tensors[name]
         data = np.asarray(t.data, dtype=np.float64)
         kept = np.ones(t.shape, bool) if t.mask is None else t.mask
