@@ -17,12 +17,7 @@ _V05_REFERENCE = (
     "conv MAC, twice what every independent CMSIS-NN measurement on this board gives (2.9-4.3: microTVM, ONNC, "
     "Renesas TFLM); no published measurement explains the gap, and fitting the stack to these rows is not allowed"
 )
-_ONE_CONV_EFFICIENCY = (
-    "the estimator has one conv efficiency per stack, fitted on ResNet/Inception/MobileNet timings; TensorRT runs "
-    "VGG's 3x3 stride-1 convolutions with Winograd kernels that do fewer multiplies per MAC (edgesim predicts +25.4%)"
-)
 KNOWN_DISAGREEMENTS = {
-    "trt-nano-vgg16": _ONE_CONV_EFFICIENCY,
     "mlpt05-ref-ic": _V05_REFERENCE,
     "mlpt05-ref-kws": _V05_REFERENCE,
     "mlpt05-ref-vww": _V05_REFERENCE,
