@@ -112,3 +112,35 @@ def test_calibration_file(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((5, 10), np.float32))
     with pytest.raises(EdgesimError, match="samples of shape \\(10,\\), the model takes \\(784,\\)"):
         load_calibration(tmp_path / "bad.npy", g)
+
+
+GENERIC = [p for p in PLANS if not p.stem.startswith("deep-compression-")]
+
+
+@pytest.mark.parametrize("path", GENERIC, ids=[p.stem for p in GENERIC])
+def test_generic_plans_run_through_estimate(path, capsys):
+    import json
+
+    # tflm-portable runs int8 and fp32, so plans that leave float layers run too
+    assert (
+        main(["estimate", "lenet-5", "--hw", "cortex-m4:tflm-portable", "--plan", str(path), "--format", "json"]) == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["plan"] == load_plan(path).name and data["totals"]["latency_ms"] > 0
+
+
+@pytest.mark.parametrize("model", ["lenet-300-100", "lenet-5"])
+def test_model_specific_plans_run_through_estimate_and_compare(model, capsys):
+    import json
+
+    plan = str(Path(__file__).resolve().parents[1] / "plans" / f"deep-compression-{model}.yaml")
+    assert main(["estimate", model, "--hw", "cortex-m7:tflm-portable", "--plan", plan, "--format", "json"]) == 0
+    flash = json.loads(capsys.readouterr().out)["totals"]["flash_bytes"]
+    assert (
+        main(
+            ["compare", model, "--hw", "cortex-m7:tflm-portable", "--plan", plan, "--samples", "2", "--format", "json"]
+        )
+        == 0
+    )
+    rows = json.loads(capsys.readouterr().out)["plans"]
+    assert rows[1]["flash_bytes"] == flash and rows[1]["compression_ratio"] > 30
