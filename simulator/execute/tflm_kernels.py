@@ -1,0 +1,697 @@
+"""TensorFlow Lite Micro reference integer kernels as pure numpy functions (tflm mode of the integer executor).
+
+Each kernel takes numpy arrays in TFLite layouts and explicit quantisation parameters and knows nothing of
+graphs: activations NHWC; conv filters OHWI; depthwise filters [1, H, W, C * multiplier]; fully-connected
+weights [out, in]; int4 weights arrive unpacked (see :func:`unpack_int4`). Quantisation parameters are the
+runtime's own: zero points (not TFLite's negated "offsets"), int32 multipliers with left-positive shifts
+(see ``fixedpoint``), activation clamps in the output's integer domain.
+
+Accumulation happens in int64 numpy arrays, so nothing wraps silently. Where the runtime accumulates in
+int32 (int8 kernels, 16x8 kernels with an int32 bias) an accumulator outside int32 raises
+:class:`AccumulatorOverflow`: the C code would wrap (two's complement) or be undefined there. The check is on
+the complete accumulator (sum of products plus bias): wrapping addition is associative, so an intermediate
+partial sum leaving the range and coming back gives the same bits on the target as here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.execute import fixedpoint as fp
+from simulator.execute.fixedpoint import INT32_MAX, INT32_MIN, FixedPointOverflow, check_range
+
+
+class AccumulatorOverflow(FixedPointOverflow):
+    """A kernel's accumulator left the range the runtime accumulates in (int32 for int8 kernels)."""
+
+
+_DTYPES = {np.dtype(np.int8): np.int8, np.dtype(np.int16): np.int16}
+
+
+def _dtype_limits(dtype) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def _pair(value) -> tuple[int, int]:
+    if np.ndim(value) == 0:
+        return int(value), int(value)
+    a, b = value
+    return int(a), int(b)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------------------
+
+
+def unpack_int4(packed, count: int | None = None) -> np.ndarray:
+    """Unpack int4 values stored two per byte, low nibble first, sign-extended, into int8.
+
+    ``count`` drops the padding nibble of an odd-sized tensor (default: every nibble).
+    """
+    raw = np.asarray(packed).astype(np.int64).ravel() & 0xFF
+    nibbles = np.stack([raw & 0xF, raw >> 4], axis=-1).ravel()
+    if count is not None:
+        if count > nibbles.size:
+            raise ValueError(f"{count} int4 values asked from {raw.size} bytes")
+        nibbles = nibbles[:count]
+    return np.where(nibbles >= 8, nibbles - 16, nibbles).astype(np.int8)
+
+
+def pack_int4(values) -> np.ndarray:
+    """Inverse of unpack_int4: int4 values (in [-8, 7]) to bytes, low nibble first, odd counts zero-padded."""
+    v = np.asarray(values).astype(np.int64).ravel()
+    if v.size and (v.min() < -8 or v.max() > 7):
+        raise ValueError("int4 values must lie in [-8, 7]")
+    v = v & 0xF
+    if v.size % 2:
+        v = np.append(v, 0)
+    packed = v[0::2] | (v[1::2] << 4)
+    return np.where(packed >= 128, packed - 256, packed).astype(np.int8)
+
+
+def compute_padding(padding: str, in_size: int, filter_size: int, stride: int, dilation: int = 1):
+    """TFLite's output size and leading padding for SAME / VALID: returns (out_size, pad_before, pad_extra).
+
+    The total padding is split with the smaller half before; ``pad_extra`` (0 or 1) is the odd remainder that
+    goes after. Reference kernels only use ``pad_before`` and the output size.
+    """
+    effective = (filter_size - 1) * dilation + 1
+    padding = padding.upper()
+    if padding == "SAME":
+        out = (in_size + stride - 1) // stride
+    elif padding == "VALID":
+        out = (in_size + stride - effective) // stride
+    else:
+        raise ValueError(f"padding must be SAME or VALID, not {padding!r}")
+    total = max((out - 1) * stride + effective - in_size, 0)
+    return out, total // 2, total % 2
+
+
+def _out_size(in_size: int, k: int, stride: int, dilation: int, pad: int) -> int:
+    return (in_size + 2 * pad - ((k - 1) * dilation + 1)) // stride + 1
+
+
+def _windows(x: np.ndarray, kernel_hw, stride, dilation, padding, output_hw, fill):
+    """Gather sliding windows: (N, OH, OW, KH, KW, C) values plus the (OH, OW, KH, KW) in-image mask.
+
+    Out-of-image taps read ``fill``; the mask tells kernels that count taps (average pooling) which were real.
+    """
+    n, h, w, c = x.shape
+    kh, kw = kernel_hw
+    (sh, sw), (dh, dw), (ph, pw) = _pair(stride), _pair(dilation), _pair(padding)
+    if output_hw is None:
+        output_hw = (_out_size(h, kh, sh, dh, ph), _out_size(w, kw, sw, dw, pw))
+    oh, ow = _pair(output_hw)
+    rows = (np.arange(oh) * sh - ph)[:, None] + np.arange(kh)[None, :] * dh
+    cols = (np.arange(ow) * sw - pw)[:, None] + np.arange(kw)[None, :] * dw
+    row_ok = (rows >= 0) & (rows < h)
+    col_ok = (cols >= 0) & (cols < w)
+    patches = x[:, np.clip(rows, 0, h - 1)[:, None, :, None], np.clip(cols, 0, w - 1)[None, :, None, :], :]
+    valid = row_ok[:, None, :, None] & col_ok[None, :, None, :]
+    patches = np.where(valid[None, ..., None], patches, fill)
+    return patches, valid
+
+
+def _requantize(
+    acc,
+    multiplier,
+    shift,
+    output_zero_point,
+    activation_min,
+    activation_max,
+    out_dtype,
+    *,
+    kernel,
+    accumulator="int32",
+    single_rounding=False,
+):
+    """Accumulator -> output integers: range check, MBQM, + zero point, clamp, cast."""
+    if accumulator == "int32":
+        check_range(
+            acc, INT32_MIN, INT32_MAX, kernel, "the int32 accumulator (sum of products + bias)", exc=AccumulatorOverflow
+        )
+        scaled = fp.multiply_by_quantized_multiplier(
+            acc, multiplier, shift, single_rounding=single_rounding, kernel=kernel
+        )
+    elif accumulator == "int64":
+        check_range(acc, -(1 << 63), (1 << 63) - 1, kernel, "the int64 accumulator", exc=AccumulatorOverflow)
+        scaled = fp.multiply_by_quantized_multiplier_int64(acc, multiplier, shift, kernel=kernel)
+    else:
+        raise ValueError(f"accumulator must be 'int32' or 'int64', not {accumulator!r}")
+    lo, hi = _dtype_limits(out_dtype)
+    amin = lo if activation_min is None else int(activation_min)
+    amax = hi if activation_max is None else int(activation_max)
+    out = np.clip(scaled + int(output_zero_point), amin, amax)
+    return np.clip(out, lo, hi).astype(out_dtype)
+
+
+def _default_accumulator(x: np.ndarray, bias) -> str:
+    """int8 kernels accumulate in int32; 16x8 kernels in the bias type (int64 unless the bias is int32)."""
+    if x.dtype == np.int8:
+        return "int32"
+    if bias is not None and np.asarray(bias).dtype == np.int32:
+        return "int32"
+    return "int64"
+
+
+def _out_dtype(x: np.ndarray, output_dtype):
+    if output_dtype is not None:
+        return np.dtype(output_dtype).type
+    if x.dtype not in _DTYPES:
+        raise TypeError(f"integer kernels take int8 or int16 activations, not {x.dtype}")
+    return _DTYPES[x.dtype]
+
+
+def _bias(bias, channels: int) -> np.ndarray:
+    if bias is None:
+        return np.zeros(channels, dtype=np.int64)
+    b = np.asarray(bias).astype(np.int64).ravel()
+    if b.size != channels:
+        raise ValueError(f"bias has {b.size} values for {channels} output channels")
+    return b
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Convolutions and fully connected
+# --------------------------------------------------------------------------------------------------------------
+
+
+def conv2d(
+    input,
+    filter,
+    bias=None,
+    *,
+    output_multiplier,
+    output_shift,
+    input_zero_point=0,
+    output_zero_point=0,
+    stride=1,
+    padding=0,
+    dilation=1,
+    output_hw=None,
+    activation_min=None,
+    activation_max=None,
+    accumulator=None,
+    output_dtype=None,
+    single_rounding=False,
+):
+    """CONV_2D (reference_integer_ops ConvPerChannel): int8 or 16x8, per-channel requantisation, groups.
+
+    ``input`` (N, H, W, C); ``filter`` (O, KH, KW, C / groups) int8; ``bias`` (O,) int32 (int64 for 16x8);
+    ``padding`` is the leading (top, left) padding (see :func:`compute_padding`), taps outside the image are
+    skipped, which equals padding with the input zero point. Groups = C / filter depth; output channel o
+    belongs to group o // (O / groups).
+
+    ``accumulator`` ("int32" / "int64") defaults to int32 for int8 input and, for 16x8, to the bias type
+    (int64 unless the bias is int32). TFLite picks it from the model's bias type, so pass it explicitly for a
+    bias-less 16x8 layer. ``single_rounding`` mimics TFLITE_SINGLE_ROUNDING builds.
+    """
+    x = np.asarray(input)
+    w = np.asarray(filter).astype(np.int64)
+    out_dtype = _out_dtype(x, output_dtype)
+    accumulator = accumulator or _default_accumulator(x, bias)
+    o, kh, kw, cg = w.shape
+    c = x.shape[3]
+    if c % cg or o % (c // cg):
+        raise ValueError(f"conv2d: input depth {c} and filter {w.shape} do not form whole groups")
+    groups = c // cg
+    patches, _ = _windows(x.astype(np.int64) - int(input_zero_point), (kh, kw), stride, dilation, padding, output_hw, 0)
+    n, oh, ow = patches.shape[:3]
+    patches = patches.reshape(n * oh * ow, kh, kw, groups, cg)
+    wg = w.reshape(groups, o // groups, kh, kw, cg)
+    acc = np.einsum("pyxgc,goyxc->pgo", patches, wg).reshape(n, oh, ow, o) + _bias(bias, o)
+    return _requantize(
+        acc,
+        output_multiplier,
+        output_shift,
+        output_zero_point,
+        activation_min,
+        activation_max,
+        out_dtype,
+        kernel="conv2d",
+        accumulator=accumulator,
+        single_rounding=single_rounding,
+    )
+
+
+def depthwise_conv2d(
+    input,
+    filter,
+    bias=None,
+    *,
+    output_multiplier,
+    output_shift,
+    input_zero_point=0,
+    output_zero_point=0,
+    stride=1,
+    padding=0,
+    dilation=1,
+    output_hw=None,
+    activation_min=None,
+    activation_max=None,
+    accumulator=None,
+    output_dtype=None,
+    single_rounding=False,
+):
+    """DEPTHWISE_CONV_2D (DepthwisePerChannel): output channel ``ic * multiplier + m`` filters input ``ic``.
+
+    ``filter`` is [1, KH, KW, C * multiplier]; the multiplier is inferred from its depth.
+    """
+    x = np.asarray(input)
+    w = np.asarray(filter).astype(np.int64)
+    out_dtype = _out_dtype(x, output_dtype)
+    accumulator = accumulator or _default_accumulator(x, bias)
+    _, kh, kw, oc = w.shape
+    c = x.shape[3]
+    if oc % c:
+        raise ValueError(f"depthwise_conv2d: filter depth {oc} is not a multiple of the input depth {c}")
+    mult = oc // c
+    patches, _ = _windows(x.astype(np.int64) - int(input_zero_point), (kh, kw), stride, dilation, padding, output_hw, 0)
+    n, oh, ow = patches.shape[:3]
+    acc = np.einsum("nhwyxc,yxcm->nhwcm", patches, w.reshape(kh, kw, c, mult)).reshape(n, oh, ow, oc)
+    acc = acc + _bias(bias, oc)
+    return _requantize(
+        acc,
+        output_multiplier,
+        output_shift,
+        output_zero_point,
+        activation_min,
+        activation_max,
+        out_dtype,
+        kernel="depthwise_conv2d",
+        accumulator=accumulator,
+        single_rounding=single_rounding,
+    )
+
+
+def fully_connected(
+    input,
+    weights,
+    bias=None,
+    *,
+    output_multiplier,
+    output_shift,
+    input_zero_point=0,
+    weights_zero_point=0,
+    output_zero_point=0,
+    activation_min=None,
+    activation_max=None,
+    accumulator=None,
+    output_dtype=None,
+    single_rounding=False,
+):
+    """FULLY_CONNECTED: ``weights`` [out, depth]; the input is flattened to (batches, depth).
+
+    The multiplier/shift may be per tensor (scalars) or per output channel. ``weights_zero_point`` is the
+    legacy (uint8-era) filter offset; int8 weights have zero point 0.
+    """
+    x = np.asarray(input)
+    w = np.asarray(weights).astype(np.int64) - int(weights_zero_point)
+    out_dtype = _out_dtype(x, output_dtype)
+    accumulator = accumulator or _default_accumulator(x, bias)
+    o, depth = w.shape
+    if x.size % depth:
+        raise ValueError(f"fully_connected: input of {x.size} values is not whole rows of depth {depth}")
+    rows = x.reshape(-1, depth).astype(np.int64) - int(input_zero_point)
+    acc = rows @ w.T + _bias(bias, o)
+    return _requantize(
+        acc,
+        output_multiplier,
+        output_shift,
+        output_zero_point,
+        activation_min,
+        activation_max,
+        out_dtype,
+        kernel="fully_connected",
+        accumulator=accumulator,
+        single_rounding=single_rounding,
+    )
+
+
+def transpose_conv2d(
+    input,
+    filter,
+    bias=None,
+    *,
+    output_multiplier,
+    output_shift,
+    output_hw,
+    input_zero_point=0,
+    output_zero_point=0,
+    stride=1,
+    padding=0,
+    activation_min=None,
+    activation_max=None,
+    accumulator=None,
+    output_dtype=None,
+    single_rounding=False,
+):
+    """TRANSPOSE_CONV (reference_integer_ops TransposeConv): every input pixel scatters ``filter`` into the output.
+
+    ``filter`` is OHWI ([out_ch, KH, KW, in_ch]); ``padding`` is the leading (top, left) padding TFLite derives
+    as for a forward convolution from output to input; contributions outside the output are dropped.
+    """
+    x = np.asarray(input)
+    w = np.asarray(filter).astype(np.int64)
+    out_dtype = _out_dtype(x, output_dtype)
+    accumulator = accumulator or _default_accumulator(x, bias)
+    n, ih, iw, c = x.shape
+    o, kh, kw, wc = w.shape
+    if wc != c:
+        raise ValueError(f"transpose_conv2d: filter depth {wc} differs from input depth {c}")
+    (sh, sw), (ph, pw), (oh, ow) = _pair(stride), _pair(padding), _pair(output_hw)
+    xs = x.astype(np.int64) - int(input_zero_point)
+    acc = np.zeros((n, oh, ow, o), dtype=np.int64)
+    for fy in range(kh):
+        out_y = np.arange(ih) * sh - ph + fy
+        ok_y = (out_y >= 0) & (out_y < oh)
+        for fx in range(kw):
+            out_x = np.arange(iw) * sw - pw + fx
+            ok_x = (out_x >= 0) & (out_x < ow)
+            if not ok_y.any() or not ok_x.any():
+                continue
+            contrib = np.einsum("nyxc,oc->nyxo", xs[:, ok_y][:, :, ok_x], w[:, fy, fx, :])
+            acc[:, out_y[ok_y][:, None], out_x[ok_x][None, :], :] += contrib
+    acc = acc + _bias(bias, o)
+    return _requantize(
+        acc,
+        output_multiplier,
+        output_shift,
+        output_zero_point,
+        activation_min,
+        activation_max,
+        out_dtype,
+        kernel="transpose_conv2d",
+        accumulator=accumulator,
+        single_rounding=single_rounding,
+    )
+
+
+def batch_matmul(
+    lhs,
+    rhs,
+    *,
+    adj_x=False,
+    adj_y=False,
+    lhs_zero_point=0,
+    rhs_zero_point=0,
+    output_zero_point=0,
+    output_multiplier,
+    output_shift,
+    activation_min=None,
+    activation_max=None,
+    accumulator=None,
+    output_dtype=None,
+):
+    """BATCH_MATMUL: ``lhs @ rhs`` over broadcast leading dimensions, ``adj_x`` / ``adj_y`` transpose the last two.
+
+    int8 accumulates in int32, int16 in int64 (TFLite's reference BatchMatMul), both with one per-tensor
+    multiplier.
+    """
+    a = np.asarray(lhs)
+    b = np.asarray(rhs)
+    out_dtype = _out_dtype(a, output_dtype)
+    accumulator = accumulator or ("int32" if a.dtype == np.int8 else "int64")
+    a64 = a.astype(np.int64) - int(lhs_zero_point)
+    b64 = b.astype(np.int64) - int(rhs_zero_point)
+    if adj_x:
+        a64 = np.swapaxes(a64, -1, -2)
+    if adj_y:
+        b64 = np.swapaxes(b64, -1, -2)
+    acc = np.matmul(a64, b64)
+    return _requantize(
+        acc,
+        output_multiplier,
+        output_shift,
+        output_zero_point,
+        activation_min,
+        activation_max,
+        out_dtype,
+        kernel="batch_matmul",
+        accumulator=accumulator,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Elementwise
+# --------------------------------------------------------------------------------------------------------------
+
+
+def add(
+    input1,
+    input2,
+    *,
+    input1_zero_point=0,
+    input2_zero_point=0,
+    output_zero_point=0,
+    left_shift=20,
+    input1_multiplier,
+    input1_shift,
+    input2_multiplier,
+    input2_shift,
+    output_multiplier,
+    output_shift,
+    activation_min=None,
+    activation_max=None,
+    output_dtype=None,
+):
+    """ADD (reference_integer_ops Add), with numpy broadcasting.
+
+    Each input minus its zero point is shifted left by ``left_shift`` (20 for int8, 15 for int16), rescaled
+    to a common scale (twice the larger input scale), summed, and the sum rescaled to the output; every
+    rescale is a smaller-than-one MBQM (see ``fixedpoint.add_params``).
+    """
+    x1 = np.asarray(input1)
+    x2 = np.asarray(input2)
+    out_dtype = _out_dtype(x1, output_dtype)
+    kernel = "add"
+    a = (x1.astype(np.int64) - int(input1_zero_point)) << int(left_shift)
+    b = (x2.astype(np.int64) - int(input2_zero_point)) << int(left_shift)
+    check_range(a, INT32_MIN, INT32_MAX, kernel, "input1 << left_shift")
+    check_range(b, INT32_MIN, INT32_MAX, kernel, "input2 << left_shift")
+    sa = fp.multiply_by_quantized_multiplier_smaller_than_one_exp(a, input1_multiplier, input1_shift, kernel=kernel)
+    sb = fp.multiply_by_quantized_multiplier_smaller_than_one_exp(b, input2_multiplier, input2_shift, kernel=kernel)
+    total = sa + sb
+    check_range(total, INT32_MIN, INT32_MAX, kernel, "the scaled sum", exc=AccumulatorOverflow)
+    scaled = fp.multiply_by_quantized_multiplier_smaller_than_one_exp(
+        total, output_multiplier, output_shift, kernel=kernel
+    )
+    return _clamp_cast(scaled + int(output_zero_point), activation_min, activation_max, out_dtype)
+
+
+def mul(
+    input1,
+    input2,
+    *,
+    input1_zero_point=0,
+    input2_zero_point=0,
+    output_zero_point=0,
+    output_multiplier,
+    output_shift,
+    activation_min=None,
+    activation_max=None,
+    output_dtype=None,
+):
+    """MUL (reference_integer_ops MulElementwise): MBQM((x1 - zp1) * (x2 - zp2)) + zp_out, broadcasting."""
+    x1 = np.asarray(input1)
+    x2 = np.asarray(input2)
+    out_dtype = _out_dtype(x1, output_dtype)
+    prod = (x1.astype(np.int64) - int(input1_zero_point)) * (x2.astype(np.int64) - int(input2_zero_point))
+    check_range(prod, INT32_MIN, INT32_MAX, "mul", "the int32 product", exc=AccumulatorOverflow)
+    scaled = fp.multiply_by_quantized_multiplier(prod, output_multiplier, output_shift, kernel="mul")
+    return _clamp_cast(scaled + int(output_zero_point), activation_min, activation_max, out_dtype)
+
+
+def maximum(input1, input2) -> np.ndarray:
+    """MAXIMUM on raw integers (TFLite requires both inputs and the output to share one quantisation)."""
+    return np.maximum(np.asarray(input1), np.asarray(input2))
+
+
+def minimum(input1, input2) -> np.ndarray:
+    """MINIMUM on raw integers (same quantisation everywhere)."""
+    return np.minimum(np.asarray(input1), np.asarray(input2))
+
+
+def _clamp_cast(values, activation_min, activation_max, out_dtype):
+    lo, hi = _dtype_limits(out_dtype)
+    amin = lo if activation_min is None else int(activation_min)
+    amax = hi if activation_max is None else int(activation_max)
+    return np.clip(np.clip(values, amin, amax), lo, hi).astype(out_dtype)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pooling, data movement
+# --------------------------------------------------------------------------------------------------------------
+
+
+def average_pool2d(input, filter_hw, *, stride=1, padding=0, output_hw=None, activation_min=None, activation_max=None):
+    """AVERAGE_POOL_2D: sum of the raw in-image values, divided by their count rounding half away from zero.
+
+    Input and output share scale and zero point, so no zero point is subtracted; padded taps are not counted.
+    """
+    x = np.asarray(input)
+    out_dtype = _out_dtype(x, None)
+    patches, valid = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, 0)
+    total = patches.sum(axis=(3, 4))
+    count = valid.sum(axis=(2, 3))[None, :, :, None].astype(np.int64)
+    if (count == 0).any():
+        raise ValueError("average_pool2d: a window has no in-image tap (TFLite fails the op)")
+    check_range(total, INT32_MIN, INT32_MAX, "average_pool2d", "the int32 sum", exc=AccumulatorOverflow)
+    half = count // 2
+    num = np.where(total > 0, total + half, total - half)
+    avg = np.where(num >= 0, num // count, -((-num) // count))  # C division truncates
+    return _clamp_cast(avg, activation_min, activation_max, out_dtype)
+
+
+def max_pool2d(input, filter_hw, *, stride=1, padding=0, output_hw=None, activation_min=None, activation_max=None):
+    """MAX_POOL_2D: maximum over the in-image taps, then the activation clamp."""
+    x = np.asarray(input)
+    out_dtype = _out_dtype(x, None)
+    patches, _ = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, -(1 << 40))
+    return _clamp_cast(patches.max(axis=(3, 4)), activation_min, activation_max, out_dtype)
+
+
+def pad(input, paddings, pad_value=0) -> np.ndarray:
+    """PAD / PADV2: ``paddings`` is one (before, after) pair per dimension; quantised pads use the zero point."""
+    x = np.asarray(input)
+    return np.pad(x, [tuple(int(v) for v in p) for p in paddings], mode="constant", constant_values=pad_value)
+
+
+def transpose(input, perm) -> np.ndarray:
+    """TRANSPOSE: output dimension i is input dimension perm[i]."""
+    return np.ascontiguousarray(np.transpose(np.asarray(input), [int(p) for p in perm]))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Softmax
+# --------------------------------------------------------------------------------------------------------------
+
+
+def softmax_int8(input, *, input_multiplier, input_left_shift, diff_min, output_dtype=np.int8) -> np.ndarray:
+    """TFLM quantized SOFTMAX for int8 input (int8 or int16 output), over the last axis, in gemmlowp fixed point.
+
+    ``x - max`` is rescaled to Q5.26 (differences below ``diff_min`` are dropped: their output is the
+    minimum), exp() in Q0.31, the exps summed in Q12.19, the sum inverted (GetReciprocal) and each exp scaled
+    by it; the result is offset by the output type's minimum (zero point -128 / -32768, scale 2^-bits).
+    """
+    x = np.asarray(input).astype(np.int64)
+    out_dtype = np.dtype(output_dtype).type
+    out_bits = np.dtype(out_dtype).itemsize * 8
+    lo, hi = _dtype_limits(out_dtype)
+    kernel = "softmax_int8"
+    diff = x - x.max(axis=-1, keepdims=True)
+    used = diff >= int(diff_min)
+    rescaled = fp.multiply_by_quantized_multiplier_greater_than_one(
+        np.where(used, diff, 0), input_multiplier, input_left_shift, kernel=kernel
+    )
+    exps = fp.exp_on_negative_values(rescaled, 5)
+    sum_of_exps = np.where(used, fp.rounding_divide_by_pot(exps, 12), 0).sum(axis=-1)
+    check_range(sum_of_exps, INT32_MIN, INT32_MAX, kernel, "the Q12.19 sum of exps", exc=AccumulatorOverflow)
+    scale, bits_over_unit = fp.get_reciprocal(sum_of_exps, 12)
+    exponent = bits_over_unit + 31 - out_bits
+    if np.any(exponent > 31):
+        raise FixedPointOverflow(
+            kernel,
+            "the output shift (RoundingDivideByPOT exponent)",
+            int(exponent.max()),
+            int((exponent > 31).sum()),
+            (0, 31),
+        )
+    unsat = fp.rounding_divide_by_pot(
+        fp.saturating_rounding_doubling_high_mul(scale[..., None], exps), exponent[..., None]
+    )
+    out = np.clip(unsat + lo, lo, hi)
+    return np.where(used, out, lo).astype(out_dtype)
+
+
+def softmax_int16(input, *, input_multiplier, input_shift, exp_lut=None, one_over_one_plus_x_lut=None) -> np.ndarray:
+    """TFLite SoftmaxInt16 over the last axis: table-driven exp and reciprocal (513-entry interpolated LUTs).
+
+    ``x - max`` is scaled so [-10, 0] maps to [-65535, 0] and recentred into int16 for the exp table (Q0.15
+    results), the exps summed in Q16.15, the sum normalised to [1, 2) for the 1/(1+x) table, and each exp
+    multiplied by the reciprocal with one rounding shift. Output scale 2^-15, zero point 0, range [0, 32767].
+    """
+    x = np.asarray(input).astype(np.int64)
+    exp_lut = fp.exp_lut_int16() if exp_lut is None else np.asarray(exp_lut, dtype=np.int64)
+    recip_lut = (
+        fp.one_over_one_plus_x_lut_int16()
+        if one_over_one_plus_x_lut is None
+        else np.asarray(one_over_one_plus_x_lut, dtype=np.int64)
+    )
+    diff = x - x.max(axis=-1, keepdims=True)
+    scaled = fp.multiply_by_quantized_multiplier(diff, input_multiplier, input_shift, kernel="softmax_int16")
+    sym = np.clip(scaled + 32767, fp.INT16_MIN, fp.INT16_MAX)
+    exps = fp.int16_lut_lookup(sym, exp_lut)
+    sum_of_exps = exps.sum(axis=-1)
+    check_range(sum_of_exps, INT32_MIN, INT32_MAX, "softmax_int16", "the Q16.15 sum of exps", exc=AccumulatorOverflow)
+    headroom_plus_one = fp.count_leading_zeros32(sum_of_exps)
+    shifted_sum = ((sum_of_exps << (headroom_plus_one - 1)) + (1 << 13)) >> 14
+    sym_sum = np.clip(shifted_sum - ((1 << 15) + (1 << 16)), fp.INT16_MIN, fp.INT16_MAX)
+    reciprocal = fp.int16_lut_lookup(sym_sum, recip_lut)
+    right_shift = (31 - headroom_plus_one)[..., None]
+    result = (exps * reciprocal[..., None] + (np.int64(1) << (right_shift - 1))) >> right_shift
+    return np.clip(result, 0, fp.INT16_MAX).astype(np.int16)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SVDF
+# --------------------------------------------------------------------------------------------------------------
+
+
+def svdf(
+    input,
+    state,
+    weights_feature,
+    weights_time,
+    bias=None,
+    *,
+    rank,
+    input_zero_point=0,
+    state_zero_point=0,
+    output_zero_point=0,
+    feature_multiplier,
+    feature_shift,
+    output_multiplier,
+    output_shift,
+    state_min=None,
+    state_max=None,
+    activation_min=None,
+    activation_max=None,
+):
+    """One step of the integer SVDF (TFLM EvalIntegerSvdfReference); returns ``(output, new_state)``.
+
+    ``input`` (batches, input_size) int8; ``state`` (batches, filters, memory) int16 or int8, oldest first;
+    ``weights_feature`` (filters, input_size) int8; ``weights_time`` (filters, memory) of the state's type;
+    ``bias`` (units,) int32 with units = filters / rank. The state drops its oldest column; the feature
+    projection, requantised and clamped to the state range, becomes the newest; the time filter is a dot
+    product over memory, ``rank`` filters are summed per unit, biased and requantised to int8.
+    """
+    x = np.asarray(input).astype(np.int64)
+    s = np.asarray(state)
+    state_dtype = s.dtype.type
+    lo, hi = _dtype_limits(state_dtype)
+    smin = lo if state_min is None else int(state_min)
+    smax = hi if state_max is None else int(state_max)
+    wf = np.asarray(weights_feature).astype(np.int64)
+    wt = np.asarray(weights_time).astype(np.int64)
+    batches, filters, memory = s.shape
+    if filters % rank:
+        raise ValueError(f"svdf: {filters} filters are not a multiple of rank {rank}")
+    units = filters // rank
+    kernel = "svdf"
+    feature = (x.reshape(batches, -1) - int(input_zero_point)) @ wf.T
+    check_range(feature, INT32_MIN, INT32_MAX, kernel, "the feature accumulator", exc=AccumulatorOverflow)
+    feature = np.clip(
+        fp.multiply_by_quantized_multiplier(feature, feature_multiplier, feature_shift, kernel=kernel), smin, smax
+    )
+    new_state = np.concatenate([s[:, :, 1:].astype(np.int64), (feature + int(state_zero_point))[:, :, None]], axis=2)
+    check_range(new_state, lo, hi, kernel, "the new state value")
+    time = np.einsum("bfm,fm->bf", new_state - int(state_zero_point), wt)
+    check_range(time, INT32_MIN, INT32_MAX, kernel, "the time accumulator", exc=AccumulatorOverflow)
+    acc = time.reshape(batches, units, rank).sum(axis=2) + _bias(bias, units)
+    out = _requantize(
+        acc, output_multiplier, output_shift, output_zero_point, activation_min, activation_max, np.int8, kernel=kernel
+    )
+    return out, new_state.astype(state_dtype)
