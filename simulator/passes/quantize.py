@@ -19,9 +19,15 @@ from simulator.ops import get_op
 from simulator.passes.prune import weight_name, weight_slot
 
 GRANULARITIES = ("per-tensor", "per-channel")
+#: ops that only clamp, select or move values run in the integer domain of their input
 PASSTHROUGH = (
     "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape",
     "Squeeze", "Unsqueeze", "Transpose", "Identity", "Dropout", "Pad",
+)  # fmt: skip
+#: of those, the ones whose output TFLite requires to share its input's scale and zero point
+SHARES_INPUT_QUANT = (
+    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
+    "Transpose", "Identity", "Dropout", "Pad",
 )  # fmt: skip
 CALIBRATIONS = ("minmax", "percentile", "mse")
 
@@ -193,21 +199,29 @@ def quantize_activations(
         for name in [*node.inputs, *node.outputs]:
             if name and not graph.tensors[name].constant and name not in wanted:
                 wanted.append(name)
-    # ops that only clamp, select or move values (a fused activation, pooling, reshapes) run in the
-    # integer domain of their input: their outputs are quantized too, each with its own calibrated range
+    # ops that only clamp, select or move values (a fused activation, pooling, reshapes) run in the integer
+    # domain of their input: their outputs are quantized too, calibrated (a clamp) or sharing the input's
+    # parameters (pooling and reshapes, as TFLite requires)
+    shared: dict[str, str] = {}
     for node in graph.order:
-        if node.op_type in PASSTHROUGH and node.inputs[0] in wanted:
-            wanted += [name for name in node.outputs[:1] if name and name not in wanted]
-    samples: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
+        if node.op_type in PASSTHROUGH and node.inputs[0] in wanted and node.outputs[0] not in wanted:
+            wanted.append(node.outputs[0])
+            if node.op_type in SHARES_INPUT_QUANT:
+                shared[node.outputs[0]] = shared.get(node.inputs[0], node.inputs[0])
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in wanted if name not in shared}
     for feeds in calibration:
         values = run_graph(graph, feeds, keep=True)
-        for name in wanted:
+        for name in samples:
             samples[name].append(np.asarray(values[name]).reshape(-1))
     tensors = dict(graph.tensors)
     for name in wanted:
+        if name in shared:
+            continue
         lo, hi = activation_range(np.concatenate(samples[name]), bits, symmetric, method, percentile)
         scale, zp = affine_params(np.array(lo), np.array(hi), bits, symmetric)
         tensors[name] = graph.copy_tensor(name, quant=QuantParams(bits, scale, zp, symmetric, None))
+    for name, source in shared.items():
+        tensors[name] = graph.copy_tensor(name, quant=tensors[source].quant)
     for node in layers:
         op = get_op(node.op_type)
         x = tensors[node.inputs[0]]

@@ -1,0 +1,292 @@
+"""The integer executor in ``tflm`` mode: a graph quantized by edgesim's quantize pass, run with TensorFlow
+Lite Micro's reference integer arithmetic (simulator/execute/tflm_kernels.py, proven bit for bit on the
+TFLite test vectors).
+
+The graph stays NCHW as ONNX defines it; each kernel call converts to TFLite's NHWC / OHWI layouts and back,
+so reshapes and flattens keep ONNX semantics. Quantization follows the TFLite int8 scheme: int8 activations
+with a zero point, symmetric int8 (or narrower) weights per channel or per tensor, int32 biases at
+s_in * s_w, activations fused into the producing kernel as clamps. A graph the scheme cannot run
+(asymmetric weights, an op TFLM has no int8 kernel for here, a float activation between integer layers) is
+an error naming the node and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from simulator.errors import EdgesimError
+from simulator.execute import fixedpoint as fp
+from simulator.execute import tflm_kernels as k
+from simulator.graph import Graph, Node, QuantParams
+from simulator.ops.registry import fail
+from simulator.passes.deploy import for_deployment
+
+INT8 = (-128, 127)
+SOFTMAX_OUTPUT = QuantParams(8, np.array(1 / 256, np.float32), np.array(-128), symmetric=False)
+
+
+def _activation_quant(graph: Graph, name: str, node: Node) -> QuantParams:
+    q = graph.tensors[name].quant
+    if q is None:
+        raise fail(node, f"tensor {name!r} has no quantization; quantize activations (a plan's quantize pass) first")
+    if q.per_channel:
+        raise fail(node, f"tensor {name!r} is quantized per channel; TFLM activations are per tensor")
+    if q.bits != 8 or not q.signed:
+        raise fail(node, f"tensor {name!r} is quantized to {q.bits} bits; the tflm mode runs int8 activations")
+    return q
+
+
+def quantize_input(values: np.ndarray, q: QuantParams) -> np.ndarray:
+    """Float -> int8 as TFLite's QUANTIZE does: round half away from zero, then the zero point, saturating."""
+    scaled = np.asarray(values, np.float64) / float(q.scale)
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    return np.clip(rounded + int(q.zero_point), *INT8).astype(np.int8)
+
+
+def dequantize(values: np.ndarray, q: QuantParams) -> np.ndarray:
+    return ((values.astype(np.int64) - int(q.zero_point)) * float(q.scale)).astype(np.float32)
+
+
+def _clamp(node: Node, q: QuantParams) -> tuple[int, int]:
+    """A fused Relu / Clip as the quantized activation range TFLite derives for it."""
+    lo, hi = node.attr("activation", (-np.inf, np.inf))
+    zp, scale = int(q.zero_point), float(q.scale)
+
+    def level(bound: float) -> int:
+        return zp + int(fp.round_half_away(bound / scale))
+
+    return (
+        max(INT8[0], level(lo)) if np.isfinite(lo) else INT8[0],
+        min(INT8[1], level(hi)) if np.isfinite(hi) else INT8[1],
+    )
+
+
+def _weights(graph: Graph, node: Node, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(integer weights, per-output-channel scales) of a symmetric quantized weight."""
+    t = graph.tensors[node.inputs[index]]
+    q = t.quant
+    if q is None:
+        raise fail(node, "its weights are not quantized; the tflm mode runs int8 weights")
+    if not q.symmetric or np.any(np.asarray(q.zero_point) != 0):
+        raise fail(node, "its weights are asymmetric (non-zero zero point); TFLM runs symmetric int8 weights only")
+    if q.bits > 8:
+        raise fail(node, f"its weights have {q.bits} bits; TFLM runs weights of 8 bits or fewer")
+    scale = np.asarray(q.scale, np.float64).reshape(-1)
+    shape = [1] * len(t.shape)
+    if q.axis is not None:
+        shape[q.axis] = -1
+    levels = np.rint(np.asarray(t.data, np.float64) / scale.reshape(shape))
+    return levels.astype(np.int8), scale
+
+
+def _bias(graph: Graph, node: Node, index: int, input_scale: float, weight_scales: np.ndarray, channels: int):
+    if len(node.inputs) <= index or not node.inputs[index]:
+        return None
+    values = np.asarray(graph.tensors[node.inputs[index]].data, np.float64)
+    scales = np.broadcast_to(input_scale * weight_scales, (channels,))
+    return np.rint(values / scales).astype(np.int64)
+
+
+def _padding_and_stride(node: Node) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    pads = list(node.attr("pads", [0, 0, 0, 0]))
+    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", ""):
+        raise fail(node, "auto_pad is not supported in tflm mode; import resolves explicit pads")
+    strides = tuple(node.attr("strides", [1, 1]))
+    dilations = tuple(node.attr("dilations", [1, 1]))
+    return (pads[0], pads[1]), strides, dilations
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def _nchw(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+class _Run:
+    """State of one integer run: integer values and the quantization of every activation."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.values: dict[str, np.ndarray] = {}
+        self.quant: dict[str, QuantParams] = {}
+
+    def q(self, name: str, node: Node) -> QuantParams:
+        if name not in self.quant:
+            self.quant[name] = _activation_quant(self.graph, name, node)
+        return self.quant[name]
+
+    def out_q(self, node: Node) -> QuantParams:
+        return self.q(node.outputs[0], node)
+
+
+def _conv(run: _Run, node: Node) -> np.ndarray:
+    g = run.graph
+    x = run.values[node.inputs[0]]
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    w, w_scale = _weights(g, node, 1)
+    groups = int(node.attr("group", 1))
+    out_channels = w.shape[0]
+    bias = _bias(g, node, 2, float(xq.scale), w_scale, out_channels)
+    multiplier, shift = fp.conv_per_channel_multipliers(
+        float(xq.scale), np.broadcast_to(w_scale, (out_channels,)), float(yq.scale)
+    )
+    padding, stride, dilation = _padding_and_stride(node)
+    out_shape = g.tensors[node.outputs[0]].shape
+    amin, amax = _clamp(node, yq)
+    common = dict(
+        output_multiplier=multiplier,
+        output_shift=shift,
+        input_zero_point=int(xq.zero_point),
+        output_zero_point=int(yq.zero_point),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        output_hw=tuple(out_shape[2:]),
+        activation_min=amin,
+        activation_max=amax,
+    )
+    if groups > 1 and groups == x.shape[1] and w.shape[1] == 1:
+        filt = w.transpose(1, 2, 3, 0)  # (C*mult, 1, kh, kw) -> [1, kh, kw, C*mult]
+        y = k.depthwise_conv2d(_nhwc(x), filt, bias, **common)
+    else:
+        y = k.conv2d(_nhwc(x), w.transpose(0, 2, 3, 1), bias, **common)
+    return _nchw(y)
+
+
+def _gemm(run: _Run, node: Node) -> np.ndarray:
+    g = run.graph
+    if node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0 or node.attr("beta", 1.0) != 1.0:
+        raise fail(node, "only Gemm with transA=0, alpha=beta=1 maps to TFLite's FULLY_CONNECTED")
+    x = run.values[node.inputs[0]]
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    w, w_scale = _weights(g, node, 1)
+    if not node.attr("transB", 0):
+        w = w.T
+    bias = _bias(g, node, 2, float(xq.scale), w_scale, w.shape[0])
+    multiplier, shift = fp.conv_per_channel_multipliers(
+        float(xq.scale), np.broadcast_to(w_scale, (w.shape[0],)), float(yq.scale)
+    )
+    amin, amax = _clamp(node, yq)
+    return k.fully_connected(
+        x, w, bias, output_multiplier=multiplier, output_shift=shift, input_zero_point=int(xq.zero_point),
+        output_zero_point=int(yq.zero_point), activation_min=amin, activation_max=amax,
+    ).reshape(g.tensors[node.outputs[0]].shape)  # fmt: skip
+
+
+def _same_quant(run: _Run, node: Node) -> None:
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    if float(xq.scale) != float(yq.scale) or int(xq.zero_point) != int(yq.zero_point):
+        raise fail(node, "TFLite requires its output to share the input's scale and zero point")
+
+
+def _pool(run: _Run, node: Node) -> np.ndarray:
+    _same_quant(run, node)
+    x = run.values[node.inputs[0]]
+    yq = run.out_q(node)
+    out_shape = run.graph.tensors[node.outputs[0]].shape
+    amin, amax = _clamp(node, yq)
+    if node.op_type in ("GlobalAveragePool", "GlobalMaxPool"):
+        window, padding, stride = tuple(x.shape[2:]), (0, 0), (1, 1)
+    else:
+        window = tuple(node.attr("kernel_shape"))
+        padding, stride, dilation = _padding_and_stride(node)
+        if dilation != (1, 1):
+            raise fail(node, "dilated pooling has no TFLite kernel")
+        if node.op_type == "AveragePool" and node.attr("count_include_pad", 0):
+            raise fail(node, "count_include_pad=1 has no TFLite kernel (TFLite averages in-image taps only)")
+    kernel = k.max_pool2d if node.op_type in ("MaxPool", "GlobalMaxPool") else k.average_pool2d
+    y = kernel(_nhwc(x), window, stride=stride, padding=padding, output_hw=tuple(out_shape[2:]),
+               activation_min=amin, activation_max=amax)  # fmt: skip
+    return _nchw(y)
+
+
+def _add(run: _Run, node: Node) -> np.ndarray:
+    a, b = node.inputs
+    aq, bq, yq = run.q(a, node), run.q(b, node), run.out_q(node)
+    params = fp.add_params(float(aq.scale), float(bq.scale), float(yq.scale))
+    amin, amax = _clamp(node, yq)
+    return k.add(
+        run.values[a], run.values[b], input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
+        output_zero_point=int(yq.zero_point), activation_min=amin, activation_max=amax, **params,
+    )  # fmt: skip
+
+
+def _softmax(run: _Run, node: Node) -> np.ndarray:
+    x = run.values[node.inputs[0]]
+    axis = int(node.attr("axis", -1)) % x.ndim
+    if axis != x.ndim - 1:
+        raise fail(node, "TFLite's SOFTMAX works on the last axis only")
+    xq = run.q(node.inputs[0], node)
+    # TFLite fixes an int8 softmax output at scale 1/256, zero point -128
+    run.quant[node.outputs[0]] = SOFTMAX_OUTPUT
+    multiplier, left_shift, diff_min = fp.softmax_int8_params(float(xq.scale))
+    return k.softmax_int8(x, input_multiplier=multiplier, input_left_shift=left_shift, diff_min=diff_min)
+
+
+def _reshape_like(run: _Run, node: Node) -> np.ndarray:
+    run.quant[node.outputs[0]] = run.q(node.inputs[0], node)
+    return run.values[node.inputs[0]].reshape(run.graph.tensors[node.outputs[0]].shape)
+
+
+def _transpose(run: _Run, node: Node) -> np.ndarray:
+    run.quant[node.outputs[0]] = run.q(node.inputs[0], node)
+    x = run.values[node.inputs[0]]
+    return np.transpose(x, node.attr("perm", list(range(x.ndim))[::-1]))
+
+
+KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
+    "Conv": _conv,
+    "Gemm": _gemm,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "GlobalAveragePool": _pool,
+    "GlobalMaxPool": _pool,
+    "Add": _add,
+    "Softmax": _softmax,
+    "Flatten": _reshape_like,
+    "Reshape": _reshape_like,
+    "Squeeze": _reshape_like,
+    "Unsqueeze": _reshape_like,
+    "Transpose": _transpose,
+}
+
+
+def run_tflm(
+    graph: Graph, feeds: dict[str, np.ndarray], keep: bool = False
+) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
+    """Run a quantized graph with TFLM's integer arithmetic.
+
+    Float feeds are quantized with the input tensors' parameters; returns the integer value of every output
+    (every activation with ``keep``) and the quantization needed to read them.
+    """
+    deployed = for_deployment(graph)
+    run = _Run(deployed)
+    for name in deployed.inputs:
+        if name not in feeds:
+            raise EdgesimError(f"no feed for input {name!r}; the graph's inputs are {', '.join(deployed.inputs)}")
+        value = np.asarray(feeds[name])
+        if tuple(value.shape) != deployed.tensors[name].shape:
+            raise EdgesimError(
+                f"feed {name!r} has shape {value.shape}; the graph expects {deployed.tensors[name].shape}"
+            )
+        q = _activation_quant(deployed, name, deployed.order[0])
+        run.quant[name] = q
+        run.values[name] = value.astype(np.int8) if value.dtype == np.int8 else quantize_input(value, q)
+    for node in deployed.order:
+        kernel = KERNELS.get(node.op_type)
+        if kernel is None:
+            raise fail(node, f"the tflm mode has no int8 kernel for {node.op_type}; supported: {', '.join(KERNELS)}")
+        result = kernel(run, node)
+        run.values[node.outputs[0]] = result
+    names = list(run.values) if keep else list(deployed.outputs)
+    return {n: run.values[n] for n in names}, {n: run.quant[n] for n in names if n in run.quant}
+
+
+def run_tflm_float(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """:func:`run_tflm` with its outputs dequantized to float."""
+    values, quant = run_tflm(graph, feeds)
+    return {name: dequantize(values[name], quant[name]) for name in values}

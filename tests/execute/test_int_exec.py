@@ -1,0 +1,82 @@
+"""The tflm integer executor on graphs quantized by edgesim's own quantize pass.
+
+The kernels are proven bit for bit on the TFLite vectors (test_tflm_vectors.py); here the wiring is checked
+against an independent computation: the float executor on the same fake-quantized graph, whose every
+quantized activation is rounded to its grid. Integer and fake-quantized runs may differ only where TFLite's
+fixed-point requantization rounds differently from float rounding: at most one level per layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.errors import EdgesimError
+from simulator.execute.float_exec import run_graph
+from simulator.execute.int_exec import run_tflm, run_tflm_float
+from simulator.fidelity import activation_rounding, load_dataset
+from simulator.importers import load_model
+from simulator.passes.deploy import for_deployment
+from simulator.passes.quantize import fake_quantize
+from simulator.plan import apply_plan, parse_plan
+
+INT8 = parse_plan(
+    {"passes": [{"pass": "quantize", "weights": {"bits": 8}, "activations": {"bits": 8, "symmetric": False}}]}, "int8"
+)
+
+
+@pytest.fixture(scope="module", params=["digits-mlp", "digits-cnn"])
+def quantized(request):
+    graph = load_model(request.param)
+    data = load_dataset(graph)
+    return apply_plan(graph, INT8, data.feeds[:64]), data
+
+
+def test_integer_logits_match_the_fake_quantized_float_run(quantized):
+    graph, data = quantized
+    logits = "fc3" if "fc3" in graph.tensors else "fc"
+    # the runtime fuses each Relu into its layer, so the layer's output is rounded once, on the Relu's grid
+    deployed = for_deployment(graph)
+    rounding = activation_rounding(deployed)
+    q = graph.tensors[logits].quant
+    differences = []
+    for feeds in data.feeds[:40]:
+        values, quant = run_tflm(graph, feeds, keep=True)
+        assert quant[logits].scale == q.scale
+        # the float run sees the input on its grid too, as the integer run does after quantizing it
+        grid = {name: fake_quantize(value, graph.tensors[name].quant) for name, value in feeds.items()}
+        reference = run_graph(deployed, grid, keep=True, transform=rounding)[logits]
+        levels = np.rint(reference / float(q.scale)) + int(q.zero_point)
+        differences.append(np.abs(values[logits].astype(np.int64) - levels))
+    differences = np.concatenate([d.reshape(-1) for d in differences])
+    assert differences.max() <= 1
+    assert np.mean(differences == 0) > 0.97
+
+
+def test_integer_accuracy_matches_float(quantized):
+    graph, data = quantized
+    predictions = [int(run_tflm_float(graph, f)[graph.outputs[0]].argmax()) for f in data.feeds]
+    accuracy = np.mean(np.array(predictions) == data.labels)
+    # the float models score 443 and 442 of 450; int8 loses at most a couple of samples
+    assert accuracy >= 440 / 450
+
+
+def test_asymmetric_weights_are_refused():
+    graph = load_model("digits-mlp")
+    plan = parse_plan(
+        {"passes": [{"pass": "quantize", "weights": {"bits": 8, "symmetric": False}, "activations": {"bits": 8}}]}, "a"
+    )
+    quantized = apply_plan(graph, plan)
+    with pytest.raises(EdgesimError, match="node 'fc1' \\(Gemm\\): its weights are asymmetric"):
+        run_tflm(quantized, {"input": np.zeros((1, 64), np.float32)})
+
+
+def test_an_unquantized_graph_is_refused():
+    with pytest.raises(EdgesimError, match="has no quantization; quantize activations"):
+        run_tflm(load_model("digits-mlp"), {"input": np.zeros((1, 64), np.float32)})
+
+
+def test_an_op_without_an_int8_kernel_is_named():
+    graph = load_model("mobilenet-v2")
+    with pytest.raises(EdgesimError, match="has no quantization|no int8 kernel"):
+        run_tflm(graph, {"input": np.zeros((1, 3, 224, 224), np.float32)})
