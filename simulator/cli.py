@@ -16,6 +16,8 @@ EXAMPLES = """examples:
   edgesim inspect resnet-8
   edgesim inspect model.onnx --input-shape input=1,3,224,224 --format json -o counts.json
   edgesim estimate resnet-8 --hw cortex-m7 --precision int8
+  edgesim estimate resnet-8 --hw cortex-m7 --precision int8 --budget latency_ms=50,peak_ram_bytes=320K
+  edgesim report resnet-8 --hw cortex-m7 --precision int8 -o report.pdf
   edgesim hw list
   edgesim validate
 """
@@ -68,6 +70,34 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_budget_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--budget",
+        action="append",
+        metavar="METRIC=LIMIT,...",
+        help="limits to gate on: latency_ms, energy_uj, flash_bytes, peak_ram_bytes (sizes take K/M/G, "
+        "1024-based), e.g. latency_ms=50,flash_bytes=1M,peak_ram_bytes=320K; exit status 1 when exceeded",
+    )
+
+
+def _over_budget(line: str) -> int:
+    """Report what exceeds the budget on one line; the exit status a CI job gates on."""
+    if not line:
+        return 0
+    print(f"edgesim: budget exceeded: {line}", file=sys.stderr)
+    return 1
+
+
+def _budget_text(budget, results: dict[str, list]) -> str:
+    """Human lines after a table: each limit, and each checked result's verdict."""
+    limits = ", ".join(f"{m} <= {budget.given[m]}" for m in budget.limits)
+    verdicts = "; ".join(
+        f"{name}: " + (", ".join(b.text(budget.given[b.metric]) for b in items) if items else "ok")
+        for name, items in results.items()
+    )
+    return f"budget ({limits}): {verdicts}\n"
+
+
 def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
@@ -88,12 +118,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
+    from simulator.budget import parse_budget
     from simulator.estimate import estimate
     from simulator.hardware import load_hardware
     from simulator.importers import load_model
-    from simulator.output import write_text
-    from simulator.report_text import render_estimate
+    from simulator.output import to_json, write_text
+    from simulator.report_text import estimate_dict, render_estimate
 
+    budget = parse_budget(args.budget)
     hw = load_hardware(args.hw)
     graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
     plan = None
@@ -111,10 +143,17 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     elif args.calib:
         raise EdgesimError("--calib calibrates a plan's quantization; give --plan too")
     est = estimate(graph, hw, precision=args.precision, plan=plan.name if plan else None)
-    write_text(render_estimate(est, args.format), args.output)
+    breaches = budget.check(est.totals(), est.model) if budget else []
+    if budget is not None and args.format == "json":
+        text = to_json(estimate_dict(est) | {"budget": budget.as_dict(breaches)})
+    else:
+        text = render_estimate(est, args.format)
+        if budget is not None and args.format == "table":
+            text += _budget_text(budget, {est.model: breaches})
+    write_text(text, args.output)
     for warning in est.warnings:
         print(f"edgesim: warning: {warning}", file=sys.stderr)
-    return 0
+    return _over_budget(budget.summary_line(breaches) if budget else "")
 
 
 def cmd_hw_list(args: argparse.Namespace) -> int:
@@ -195,22 +234,44 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checked_rows(rows: list, plans: list) -> list:
+    """The rows a budget holds: each plan's; the uncompressed baseline only when no plan is given."""
+    return rows[1:] if plans else rows
+
+
+def _row_totals(row) -> dict:
+    return {
+        "latency_ms": row.latency_ms,
+        "energy_uj": row.energy_uj,
+        "flash_bytes": row.flash_bytes,
+        "peak_ram_bytes": row.peak_ram_bytes,
+    }
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    from simulator.budget import parse_budget
     from simulator.compare import compare_plans, plot_pareto
     from simulator.hardware import load_hardware
     from simulator.importers import load_model
     from simulator.output import table, to_csv, to_json, write_text
     from simulator.plan import load_calibration, load_plan
+    from simulator.progress import progress_bar
 
+    budget = parse_budget(args.budget)
     hw = load_hardware(args.hw)
     plans = [load_plan(p) for p in args.plan or []]
     graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
     calibration = load_calibration(args.calib, graph) if args.calib else None
     if args.samples is not None and args.samples < 1:
         raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
-    rows = compare_plans(graph, hw, plans, calibration, args.samples)
+    with progress_bar(len(plans) + 1, "compare", unit="plan") as bar:
+        rows = compare_plans(graph, hw, plans, calibration, args.samples, progress=lambda: bar.update(1))
+    results = {r.plan: budget.check(_row_totals(r), r.plan) for r in _checked_rows(rows, plans)} if budget else {}
     if args.format == "json":
-        text = to_json({"model": graph.name, "hardware": hw.label, "plans": [r.as_dict() for r in rows]})
+        data = {"model": graph.name, "hardware": hw.label, "plans": [r.as_dict() for r in rows]}
+        if budget is not None:
+            data["budget"] = budget.as_dict(results)
+        text = to_json(data)
     else:
         headers = ["plan", "params", "sparsity", "flash B", "ratio", "latency ms", "energy uJ", "peak RAM B",
                    "fits", "accuracy", "SQNR dB", "pareto"]  # fmt: skip
@@ -229,10 +290,72 @@ def cmd_compare(args: argparse.Namespace) -> int:
         else:
             numeric = [False, True, True, True, True, True, True, True, False, True, True, False]
             text = f"model: {graph.name}\nhardware: {hw.label}\n\n" + table(headers, data, numeric)
+            if budget is not None:
+                text += _budget_text(budget, results)
     if args.plot:
         plot_pareto(rows, args.plot, f"{graph.name} on {hw.label}")
     write_text(text, args.output)
-    return 0
+    return _over_budget(budget.summary_line(results) if budget else "")
+
+
+def _report_command(args: argparse.Namespace) -> str:
+    """The command line that rebuilds a report (without -o, so the text does not depend on where it went)."""
+    import shlex
+
+    parts = ["edgesim", "report", args.model, "--hw", args.hw]
+    for shape in args.input_shape or []:
+        parts += ["--input-shape", shape]
+    if args.allow_unknown:
+        parts.append("--allow-unknown")
+    for precision in args.precision or []:
+        parts += ["--precision", precision]
+    for plan in args.plan or []:
+        parts += ["--plan", plan]
+    if args.calib:
+        parts += ["--calib", args.calib]
+    if args.samples is not None:
+        parts += ["--samples", str(args.samples)]
+    if args.budget:
+        parts += ["--budget", ",".join(args.budget)]
+    return shlex.join(parts) + " -o REPORT.pdf"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from simulator.budget import parse_budget
+    from simulator.hardware import load_hardware
+    from simulator.importers import load_model
+    from simulator.plan import load_calibration, load_plan
+    from simulator.progress import progress_bar
+    from simulator.report import build_report, check_target
+
+    budget = parse_budget(args.budget)
+    check_target(args.output)
+    precisions = list(dict.fromkeys(args.precision or []))
+    if args.samples is not None and args.samples < 1:
+        raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
+    hw = load_hardware(args.hw)
+    plans = [load_plan(p) for p in args.plan or []]
+    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    calibration = load_calibration(args.calib, graph) if args.calib else None
+    with progress_bar(None, "report") as bar:
+        report = build_report(
+            graph,
+            hw,
+            args.output,
+            precisions=precisions,
+            plans=plans,
+            calibration=calibration,
+            samples=args.samples,
+            budget=budget,
+            command=_report_command(args),
+            progress=bar,
+        )
+    data = report.data
+    variants = ", ".join(v.label for v in data.variants)
+    print(f"{args.output}: {report.pages} pages, {data.model} on {hw.label} ({variants})")
+    for warning in data.warnings:
+        print(f"edgesim: warning: {warning}", file=sys.stderr)
+    return _over_budget(budget.summary_line(data.over_budget) if budget else "")
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -314,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--precision", choices=PRECISIONS, help="run every layer at this precision (no plan needed)")
     est.add_argument("--plan", metavar="PLAN.yaml", help="a compression plan to apply first (see plans/)")
     est.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
+    _add_budget_argument(est)
     _add_output_arguments(est)
 
     cmp = _command(
@@ -329,7 +453,33 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plans' quantization")
     cmp.add_argument("--samples", type=int, metavar="N", help="inputs to measure fidelity on")
     cmp.add_argument("--plot", metavar="FILE.png|svg", help="write a Pareto chart")
+    _add_budget_argument(cmp)
     _add_output_arguments(cmp)
+
+    rpt = _command(
+        commands, "report", cmd_report, "a design-review PDF: summary, per-layer tables, charts, sources",
+        "Write a multi-page PDF for a design review: verdicts against the profile's capacities and the budget,\n"
+        "per-layer estimates, latency and roofline, energy breakdown, activation arena and flash, the plan\n"
+        "comparison, and the profile's numbers with their sources. Several --precision or --plan compare them.\n"
+        "The date is SOURCE_DATE_EPOCH when set (reproducible output), else today.",
+        "edgesim report resnet-8 --hw cortex-m7 --precision int8 -o report.pdf",
+        "edgesim report resnet-8 --hw cortex-m7:tflm-portable --precision fp32 --precision int8 -o fp32-vs-int8.pdf",
+        "edgesim report digits-mlp --hw cortex-m4 --plan plans/int8-per-channel.yaml "
+        "--plan plans/deep-compression.yaml --budget flash_bytes=32K -o plans.pdf",
+    )  # fmt: skip
+    _add_model_arguments(rpt)
+    _add_hw_argument(rpt)
+    rpt.add_argument(
+        "--precision",
+        action="append",
+        choices=PRECISIONS,
+        help="run every layer at this precision (repeatable: one variant each)",
+    )
+    rpt.add_argument("--plan", action="append", metavar="PLAN.yaml", help="a compression plan (repeatable)")
+    rpt.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plans' quantization")
+    rpt.add_argument("--samples", type=int, metavar="N", help="inputs to measure the plans' fidelity on")
+    _add_budget_argument(rpt)
+    rpt.add_argument("-o", "--output", metavar="FILE.pdf", required=True, help="the PDF to write")
 
     hw = _group(commands, "hw", "hardware profiles")
     _add_output_arguments(_command(hw, "list", cmd_hw_list, "list the shipped profiles", "", "edgesim hw list"))

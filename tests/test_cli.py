@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 import subprocess
 import sys
@@ -290,3 +292,132 @@ def test_validate_cli(capsys):
         "mlpt12-st-ic", "mlpt12-st-kws", "mlpt12-st-vww", "mlpt12-st-ad", "mlpt12-st-ic-e", "mlpt12-st-kws-e",
     }  # fmt: skip
     assert all(r["source"] for r in rows)
+
+
+# -- budgets: exit 1 with a one-line list when exceeded, 0 when met, 2 when malformed ------------------------
+
+
+def test_budget_sizes_are_binary():
+    from simulator.budget import parse_budget, parse_size
+
+    assert parse_size("320K") == 320 * 1024
+    assert parse_size("1M") == parse_size("1MiB") == parse_size("1mb") == 1024**2
+    assert parse_size("2G") == 2 * 1024**3
+    assert parse_size("1.5K") == 1536
+    assert parse_size("4096") == parse_size("4096B") == 4096
+    budget = parse_budget(["latency_ms=50,flash_bytes=1M", "peak_ram_bytes=320K", "energy_uj=2.5e3"])
+    assert budget.limits == {"latency_ms": 50, "flash_bytes": 1024**2, "peak_ram_bytes": 327_680, "energy_uj": 2500}
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("", "give METRIC=LIMIT pairs"),
+        ("latency=50", "unknown metric 'latency'"),
+        ("latency_ms", "is not METRIC=LIMIT"),
+        ("latency_ms=", "is not METRIC=LIMIT"),
+        ("latency_ms=fast", "is not a number"),
+        ("latency_ms=-1", "positive, finite"),
+        ("energy_uj=nan", "positive, finite"),
+        ("flash_bytes=1T", "is not a size"),
+        ("flash_bytes=12Q", "is not a size"),
+        ("peak_ram_bytes=2iB", "is not a size"),
+        ("latency_ms=50,latency_ms=60", "limited twice"),
+    ],
+)
+def test_malformed_budget(spec, fragment, capsys):
+    code, out, err = run(["estimate", "resnet-8", "--hw", "cortex-m7", "--precision", "int8", "--budget", spec], capsys)
+    assert out == ""
+    assert_one_line_error(code, err, "--budget", fragment)
+
+
+def test_estimate_over_budget_is_exit_1_with_one_line(capsys):
+    # resnet-8 int8 on the M7: 34.133 ms, 78,744 B of weights, a 49,152 B arena
+    args = ["estimate", "resnet-8", "--hw", "cortex-m7", "--precision", "int8"]
+    code, out, err = run([*args, "--budget", "latency_ms=20,flash_bytes=1M,peak_ram_bytes=32K"], capsys)
+    assert code == 1
+    assert err == "edgesim: budget exceeded: latency_ms 34.133 > 20, peak_ram_bytes 49152 > 32768 (32K)\n"
+    assert "latency_ms: 34.133" in out  # the normal output is still written
+    assert "budget (latency_ms <= 20, flash_bytes <= 1M, peak_ram_bytes <= 32K)" in out
+
+
+def test_estimate_within_budget_is_exit_0(capsys):
+    args = ["estimate", "resnet-8", "--hw", "cortex-m7", "--precision", "int8"]
+    code, out, err = run([*args, "--budget", "latency_ms=50,flash_bytes=1M,peak_ram_bytes=320K"], capsys)
+    assert (code, err) == (0, "")
+    assert "resnet-8: ok" in out
+
+
+def test_estimate_json_budget_keeps_the_fields(capsys):
+    args = ["estimate", "resnet-8", "--hw", "cortex-m7", "--precision", "int8", "--format", "json"]
+    _, plain, _ = run(args, capsys)
+    code, out, _ = run([*args, "--budget", "energy_uj=1000,flash_bytes=1M"], capsys)
+    data = json.loads(out)
+    assert code == 1
+    assert {k: v for k, v in data.items() if k != "budget"} == json.loads(plain)
+    assert data["budget"]["ok"] is False
+    assert data["budget"]["limits"] == {"energy_uj": 1000.0, "flash_bytes": 1048576.0}
+    assert [e["metric"] for e in data["budget"]["exceeded"]] == ["energy_uj"]
+
+
+def test_latency_budget_on_an_energy_only_profile(capsys):
+    code, _, err = run(["estimate", "lenet-5", "--hw", "horowitz-45nm", "--budget", "latency_ms=5"], capsys)
+    assert_one_line_error(code, err, "latency_ms", "energy-only")
+
+
+def test_compare_budget_holds_the_plans_not_the_baseline(capsys):
+    plans = Path(__file__).resolve().parents[1] / "plans"
+    args = ["compare", "digits-mlp", "--hw", "cortex-m4", "--plan", str(plans / "deep-compression.yaml")]
+    # the baseline's 51,840 B are over 32K; the plan's 7,551 B are not
+    code, out, err = run([*args, "--budget", "flash_bytes=32K"], capsys)
+    assert (code, err) == (0, "")
+    code, out, err = run([*args, "--plan", str(plans / "int8-per-channel.yaml"), "--budget", "flash_bytes=32K",
+                          "--format", "json"], capsys)  # fmt: skip
+    assert code == 1
+    assert err == "edgesim: budget exceeded: int8-per-channel: flash_bytes 51840 > 32768 (32K)\n"
+    assert json.loads(out)["budget"]["exceeded"] == [
+        {"plan": "int8-per-channel", "metric": "flash_bytes", "value": 51840.0, "limit": 32768.0}
+    ]
+
+
+def test_compare_csv_fields_are_stable_with_a_budget(capsys):
+    plans = Path(__file__).resolve().parents[1] / "plans"
+    args = ["compare", "digits-mlp", "--hw", "cortex-m4", "--plan", str(plans / "int8-per-channel.yaml"), "--format"]
+    _, plain, _ = run([*args, "csv"], capsys)
+    code, with_budget, err = run([*args, "csv", "--budget", "latency_ms=100"], capsys)
+    assert (code, err) == (0, "")  # and no progress bar: stderr is not a terminal
+    assert with_budget == plain
+    assert plain.splitlines()[0].startswith("plan,params,sparsity,flash B,ratio,latency ms,energy uJ,peak RAM B")
+
+
+def test_every_subcommand_help_shows_an_example(capsys):
+    from simulator.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    leaves = []
+    for name, sub in commands.items():
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        leaves += (
+            [(f"{name} {child}", p) for a in nested for child, p in a.choices.items()] if nested else [(name, sub)]
+        )
+    assert "report" in commands
+    for name, sub in leaves:
+        text = sub.format_help()
+        assert "example" in text and "edgesim " + name.split()[0] in text, name
+    assert "edgesim report resnet-8" in parser.format_help()
+
+
+def test_progress_bar_only_on_a_terminal():
+    from simulator.progress import progress_bar
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    quiet, loud = io.StringIO(), Tty()
+    for stream in (quiet, loud):
+        with progress_bar(3, "compare", unit="plan", stream=stream) as bar:
+            bar.update(3)
+    assert quiet.getvalue() == ""
+    assert progress_bar(3, "x", stream=loud).disable is False
