@@ -7,11 +7,11 @@ from pathlib import Path
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Shape
 
-SUFFIXES = (".onnx", ".yaml", ".yml")
+SUFFIXES = (".onnx", ".yaml", ".yml", ".tflite")
 
 
 def load_model(ref: str, input_shapes: dict[str, Shape] | None = None, *, allow_unknown: bool = False) -> Graph:
-    """A shape-inferred op graph for ``ref`` (a zoo name, or a .onnx / .yaml path).
+    """A shape-inferred op graph for ``ref`` (a zoo name, or a .onnx / .yaml / .tflite path).
 
     Errors name the file they come from.
     """
@@ -38,6 +38,12 @@ def load_model(ref: str, input_shapes: dict[str, Shape] | None = None, *, allow_
             if input_shapes:
                 raise EdgesimError("--input-shape applies to ONNX models; a YAML spec sets its input shapes itself")
             return load_spec(path)
+        if suffix == ".tflite":
+            from simulator.importers.tflite_import import load_tflite
+
+            if input_shapes:
+                raise EdgesimError("--input-shape applies to ONNX models; a .tflite model fixes its input shapes")
+            return load_tflite(path)
     except EdgesimError as exc:
         raise EdgesimError(f"{ref}: {exc}") from None
     except OSError as exc:

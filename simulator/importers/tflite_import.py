@@ -1,0 +1,455 @@
+"""Quantized ``.tflite`` -> op graph, through the ``tflite`` package (the TFLite schema's flatbuffer bindings).
+
+The graph edgesim builds is ONNX-shaped and NCHW, so the importer changes layouts on the way in:
+
+* rank-4 activations, NHWC in TFLite, become NCHW tensors. **Feeds are NCHW**: a TFLite input ``x`` of shape
+  [N, H, W, C] is fed as ``x.transpose(0, 3, 1, 2)``, and a rank-4 output comes back NCHW.
+  ``graph.metadata["tflite_layout"]`` records, for every graph input and output, the permutation that takes
+  the TFLite tensor to edgesim's (``[0, 3, 1, 2]`` for rank 4, identity otherwise);
+* CONV_2D filters, OHWI, become OIHW; DEPTHWISE_CONV_2D filters [1, H, W, C*m] become a grouped Conv
+  (group = C) with OIHW filters [C*m, 1, H, W]; SAME padding becomes explicit pads (the extra row/column at
+  the end, as TFLite puts it);
+* FULLY_CONNECTED becomes Gemm(transB=1); TFLite flattens NHWC, so a rank-4 input goes through a Transpose
+  back to NHWC before the flatten (and a RESHAPE of a rank-4 tensor likewise), which keeps values in line;
+* fused activations become separate Relu / Clip nodes (edgesim's deployment pass fuses them back);
+* every tensor keeps its quantization (QuantParams; a per-channel axis is remapped to the new layout).
+  Weights become float constants holding the dequantized values and their QuantParams, as the ONNX QDQ
+  import does; int32 biases likewise (float64, so that the integer executor reads them back exactly).
+
+An operator edgesim cannot import is a one-line error naming the op and the operator index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulator.errors import EdgesimError
+from simulator.graph import Graph, Node, QuantParams, Tensor
+
+NHWC_TO_NCHW = (0, 3, 1, 2)
+NCHW_TO_NHWC = (0, 2, 3, 1)
+
+#: TensorType -> numpy dtype of the stored values
+_TYPES = {0: "float32", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
+_CLAMPS = {1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # RELU, RELU_N1_TO_1, RELU6
+
+
+def _tflite():
+    try:
+        import tflite
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise EdgesimError("reading .tflite models needs the `tflite` package (pip install tflite)") from None
+    return tflite
+
+
+class _Builder:
+    """Walks one subgraph and emits edgesim nodes and tensors."""
+
+    def __init__(self, tfl: Any, model: Any, data: bytes):
+        self.tfl = tfl
+        self.model = model
+        self.data = data
+        self.sg = model.Subgraphs(0)
+        self.nodes: list[Node] = []
+        self.tensors: dict[str, Tensor] = {}
+        self.quant: dict[str, QuantParams] = {}  # activation quantization, attached after shape inference
+        self.expected: dict[str, tuple[int, ...]] = {}  # edgesim shape each TFLite activation must have
+        self.names: dict[int, str] = {}
+        self.op_names: dict[int, str] = {
+            v: k for k, v in vars(tfl.BuiltinOperator).items() if isinstance(v, int) and not k.startswith("_")
+        }
+        used: set[str] = set()
+        for i in range(self.sg.TensorsLength()):
+            raw = self.sg.Tensors(i).Name()
+            name = raw.decode("utf-8", "replace") if raw else f"tensor_{i}"
+            if name in used:
+                name = f"{name}#{i}"
+            used.add(name)
+            self.names[i] = name
+
+    # -- tensors ---------------------------------------------------------------------------------------
+
+    def t(self, index: int) -> Any:
+        return self.sg.Tensors(index)
+
+    def shape(self, index: int) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.t(index).ShapeAsNumpy()) if self.t(index).ShapeLength() else ()
+
+    def dtype(self, index: int) -> str:
+        code = self.t(index).Type()
+        if code not in _TYPES:
+            raise EdgesimError(f"tensor {self.names[index]!r} has TFLite type {code}, which edgesim does not read")
+        return _TYPES[code]
+
+    def qparams(self, index: int, new_axis: int | None = None) -> QuantParams | None:
+        q = self.t(index).Quantization()
+        if q is None or q.ScaleLength() == 0:
+            return None
+        scale = q.ScaleAsNumpy().astype(np.float32)
+        zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros_like(scale, np.int64)
+        dtype = np.dtype(self.dtype(index))
+        per_channel = scale.size > 1
+        if per_channel and new_axis is None:
+            raise EdgesimError(
+                f"tensor {self.names[index]!r} is quantized per channel where edgesim expects per tensor"
+            )
+        return QuantParams(
+            bits=8 * dtype.itemsize,
+            scale=scale if per_channel else scale.reshape(()),
+            zero_point=zp if per_channel else zp.reshape(()),
+            symmetric=bool(np.all(zp == 0)),
+            axis=new_axis if per_channel else None,
+            signed=bool(np.issubdtype(dtype, np.signedinteger)),
+        )
+
+    def raw(self, index: int) -> np.ndarray | None:
+        """The constant values of a tensor (None for an activation)."""
+        buffer_index = self.t(index).Buffer()
+        if buffer_index <= 0 or buffer_index >= self.model.BuffersLength():
+            return None
+        buf = self.model.Buffers(buffer_index)
+        if buf.DataLength():
+            payload = buf.DataAsNumpy().tobytes()
+        elif buf.Offset() > 1:  # models over 2 GB keep buffers after the flatbuffer
+            payload = self.data[buf.Offset() : buf.Offset() + buf.Size()]
+        else:
+            return None
+        dtype = np.dtype(self.dtype(index)).newbyteorder("<")
+        shape = self.shape(index)
+        if len(payload) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+            raise EdgesimError(f"constant {self.names[index]!r} holds {len(payload)} bytes, not a {shape} {dtype}")
+        return np.frombuffer(payload, dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+    def activation(self, index: int) -> str:
+        """Name of an activation tensor (edgesim layout), registering its quantization and expected shape."""
+        name = self.names[index]
+        if self.raw(index) is not None:
+            raise EdgesimError(f"tensor {name!r} is a constant where the importer expects an activation")
+        if name not in self.expected:
+            shape = self.shape(index)
+            self.expected[name] = tuple(shape[i] for i in NHWC_TO_NCHW) if len(shape) == 4 else shape
+            q = self.qparams(index)
+            if q is not None:
+                self.quant[name] = q
+        return name
+
+    def weight(self, index: int, perm: tuple[int, ...] | None, axis_map: dict[int, int]) -> str:
+        """A quantized weight as a float constant of the dequantized values, transposed by ``perm``."""
+        name = self.names[index]
+        if name in self.tensors:
+            return name
+        values = self.raw(index)
+        if values is None:
+            raise EdgesimError(f"weight {name!r} is not a constant; edgesim imports constant weights only")
+        q = self.t(index).Quantization()
+        if values.dtype == np.float32:
+            self.tensors[name] = Tensor.from_array(name, values if perm is None else values.transpose(perm))
+            return name
+        quant = self.qparams(index, axis_map.get(q.QuantizedDimension()) if q is not None else None)
+        if quant is None:
+            raise EdgesimError(f"weight {name!r} is an integer tensor without quantization parameters")
+        if perm is not None:
+            values = values.transpose(perm)
+        scale = np.asarray(quant.scale, np.float64)
+        zp = np.asarray(quant.zero_point, np.float64)
+        if quant.axis is not None:
+            shape = [1] * values.ndim
+            shape[quant.axis] = -1
+            scale, zp = scale.reshape(shape), zp.reshape(shape)
+        deq = ((values.astype(np.float64) - zp) * scale).astype(np.float32)
+        self.tensors[name] = Tensor.from_array(name, deq, quant=quant)
+        return name
+
+    def bias(self, index: int, x_index: int, w_index: int) -> str:
+        """An int32 bias as float64 values. TFLite defines its scale as s_in * s_w; the values are computed
+        with that product in float64, so that the integer executor, which divides by it, gets back exactly
+        the stored integers (the product kept in the file is rounded to float32)."""
+        name = self.names[index]
+        values = self.raw(index)
+        if values is None:
+            raise EdgesimError(f"bias {name!r} is not a constant")
+        if values.dtype == np.float32:
+            self.tensors[name] = Tensor.from_array(name, values)
+            return name
+        quant = self.qparams(index, 0)
+        if quant is None:
+            raise EdgesimError(f"bias {name!r} is an integer tensor without quantization parameters")
+        xq, wq = self.qparams(x_index), self.qparams(w_index, 0)
+        scale = np.asarray(quant.scale, np.float64)
+        if xq is not None and wq is not None:
+            product = float(xq.scale) * np.asarray(wq.scale, np.float64)
+            if np.allclose(product, scale, rtol=1e-6, atol=0):
+                scale = np.broadcast_to(product, scale.shape) if scale.ndim else product.reshape(scale.shape)
+        deq = (values.astype(np.float64) - np.asarray(quant.zero_point, np.float64)) * scale
+        self.tensors[name] = Tensor.from_array(name, deq, quant=quant)
+        return name
+
+    def constant_ints(self, name: str, values: list[int]) -> str:
+        self.tensors[name] = Tensor.from_array(name, np.asarray(values, np.int64))
+        return name
+
+    # -- nodes -----------------------------------------------------------------------------------------
+
+    def node(self, name: str, op_type: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        self.nodes.append(Node(name, op_type, inputs, [output], attrs))
+        return output
+
+    def fused(self, base: str, y: str, out_index: int, activation: int) -> None:
+        """The op's result ``y`` -> the TFLite output tensor, through a Relu / Clip for a fused activation."""
+        out = self.activation(out_index)
+        if activation == 0:
+            self.rename(y, out)
+            return
+        if activation not in _CLAMPS:
+            raise EdgesimError(f"fused activation {activation} (TANH / SIGN_BIT) is not supported")
+        self.quant[y] = self.quant.get(out)  # the clamp keeps the output's scale
+        lo, hi = _CLAMPS[activation]
+        self.clamp(f"{base}/{'relu' if hi is None else 'clip'}", y, out, lo, hi)
+
+    def clamp(self, name: str, x: str, out: str, lo: float, hi: float | None) -> None:
+        """Relu, or Clip with its bounds as float constants (ONNX opset 11 and later)."""
+        if hi is None:
+            self.node(name, "Relu", [x], out)
+            return
+        bounds = [self.float_constant(f"{name}_{key}", value) for key, value in (("min", lo), ("max", hi))]
+        self.node(name, "Clip", [x, *bounds], out)
+
+    def float_constant(self, name: str, value: float) -> str:
+        self.tensors[name] = Tensor.from_array(name, np.asarray(value, np.float32))
+        return name
+
+    def rename(self, old: str, new: str) -> None:
+        last = self.nodes[-1]
+        assert last.outputs == [old]
+        last.outputs = [new]
+
+    def to_tflite_layout(self, base: str, x: str, rank: int) -> str:
+        """NCHW -> NHWC for a rank-4 activation (a no-op otherwise)."""
+        if rank != 4:
+            return x
+        y = f"{base}/nhwc"
+        self.quant[y] = self.quant.get(x)
+        return self.node(f"{base}/to_nhwc", "Transpose", [x], y, perm=list(NCHW_TO_NHWC))
+
+
+def _same_pads(size: int, kernel: int, stride: int, dilation: int, padding: int) -> tuple[int, int]:
+    """(begin, end) padding of one spatial axis: TFLite's SAME puts the odd extra at the end."""
+    if padding == 1:  # VALID
+        return 0, 0
+    effective = (kernel - 1) * dilation + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+def _options(tfl: Any, op: Any, cls: Any) -> Any:
+    table = op.BuiltinOptions()
+    if table is None:
+        return None
+    opts = cls()
+    opts.Init(table.Bytes, table.Pos)
+    return opts
+
+
+def _convert(b: _Builder, i: int, op: Any, kind: str) -> None:
+    tfl = b.tfl
+    ins = [int(v) for v in op.InputsAsNumpy()] if op.InputsLength() else []
+    outs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
+    base = f"{kind.lower()}_{i}"
+    tmp = f"{base}/out"
+
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        depthwise = kind == "DEPTHWISE_CONV_2D"
+        opts = _options(tfl, op, tfl.DepthwiseConv2DOptions if depthwise else tfl.Conv2DOptions)
+        x = b.activation(ins[0])
+        _, h, w, c = b.shape(ins[0])
+        fshape = b.shape(ins[1])
+        if depthwise:  # [1, kh, kw, C*m] -> [C*m, 1, kh, kw]
+            weight = b.weight(ins[1], (3, 0, 1, 2), {3: 0})
+            group = c
+        else:  # OHWI -> OIHW
+            weight = b.weight(ins[1], (0, 3, 1, 2), {0: 0})
+            if c % fshape[3]:
+                raise EdgesimError(f"filter depth {fshape[3]} does not divide the input's {c} channels")
+            group = c // fshape[3]
+        kh, kw = fshape[1], fshape[2]
+        sh, sw = opts.StrideH(), opts.StrideW()
+        dh, dw = opts.DilationHFactor() or 1, opts.DilationWFactor() or 1
+        top, bottom = _same_pads(h, kh, sh, dh, opts.Padding())
+        left, right = _same_pads(w, kw, sw, dw, opts.Padding())
+        inputs = [x, weight]
+        if len(ins) > 2 and ins[2] >= 0:
+            inputs.append(b.bias(ins[2], ins[0], ins[1]))
+        b.node(base, "Conv", inputs, tmp, group=group, kernel_shape=[kh, kw], strides=[sh, sw],
+               dilations=[dh, dw], pads=[top, left, bottom, right])  # fmt: skip
+        b.fused(base, tmp, outs[0], opts.FusedActivationFunction())
+        return
+
+    if kind == "FULLY_CONNECTED":
+        opts = _options(tfl, op, tfl.FullyConnectedOptions)
+        if opts is not None and opts.WeightsFormat() != 0:
+            raise EdgesimError("shuffled FULLY_CONNECTED weights are not supported")
+        x = b.activation(ins[0])
+        units, depth = b.shape(ins[1])
+        rank = len(b.shape(ins[0]))
+        out_shape = b.shape(outs[0])
+        if rank != 2 or b.shape(ins[0])[1] != depth:
+            x = b.to_tflite_layout(base, x, rank)
+            flat = f"{base}/flat"
+            b.quant[flat] = b.quant.get(x)
+            x = b.node(f"{base}/flatten", "Reshape", [x, b.constant_ints(f"{base}/flat_shape", [-1, depth])], flat)
+        weight = b.weight(ins[1], None, {0: 0})
+        inputs = [x, weight]
+        if len(ins) > 2 and ins[2] >= 0:
+            inputs.append(b.bias(ins[2], ins[0], ins[1]))
+        if len(out_shape) != 2:
+            raise EdgesimError(f"FULLY_CONNECTED with keep_num_dims (output rank {len(out_shape)}) is not supported")
+        b.node(base, "Gemm", inputs, tmp, transB=1)
+        b.fused(base, tmp, outs[0], opts.FusedActivationFunction() if opts is not None else 0)
+        return
+
+    if kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        opts = _options(tfl, op, tfl.Pool2DOptions)
+        x = b.activation(ins[0])
+        _, h, w, _ = b.shape(ins[0])
+        kh, kw, sh, sw = opts.FilterHeight(), opts.FilterWidth(), opts.StrideH(), opts.StrideW()
+        top, bottom = _same_pads(h, kh, sh, 1, opts.Padding())
+        left, right = _same_pads(w, kw, sw, 1, opts.Padding())
+        attrs: dict[str, Any] = dict(kernel_shape=[kh, kw], strides=[sh, sw], pads=[top, left, bottom, right])
+        if kind == "AVERAGE_POOL_2D":
+            attrs["count_include_pad"] = 0
+        b.node(base, "MaxPool" if kind == "MAX_POOL_2D" else "AveragePool", [x], tmp, **attrs)
+        b.fused(base, tmp, outs[0], opts.FusedActivationFunction())
+        return
+
+    if kind == "ADD":
+        opts = _options(tfl, op, tfl.AddOptions)
+        a, c = b.activation(ins[0]), b.activation(ins[1])
+        if b.shape(ins[0]) != b.shape(ins[1]):
+            raise EdgesimError(f"ADD of shapes {b.shape(ins[0])} and {b.shape(ins[1])} (broadcasting) is not supported")
+        b.node(base, "Add", [a, c], tmp)
+        b.fused(base, tmp, outs[0], opts.FusedActivationFunction() if opts is not None else 0)
+        return
+
+    if kind == "SOFTMAX":
+        opts = _options(tfl, op, tfl.SoftmaxOptions)
+        if opts is not None and opts.Beta() != 1.0:
+            raise EdgesimError(f"SOFTMAX with beta {opts.Beta()} is not supported (only beta = 1)")
+        x = b.activation(ins[0])
+        rank = len(b.shape(ins[0]))
+        if rank == 4:  # softmax over channels: last axis of NHWC
+            x = b.to_tflite_layout(base, x, 4)
+            y = f"{base}/nhwc_out"
+            b.quant[y] = b.quant.get(b.activation(outs[0]))
+            b.node(base, "Softmax", [x], y, axis=-1)
+            b.node(f"{base}/to_nchw", "Transpose", [y], b.activation(outs[0]), perm=list(NHWC_TO_NCHW))
+        else:
+            b.node(base, "Softmax", [x], b.activation(outs[0]), axis=-1)
+        return
+
+    if kind == "RESHAPE":
+        x = b.activation(ins[0])
+        in_rank, out_shape = len(b.shape(ins[0])), b.shape(outs[0])
+        x = b.to_tflite_layout(base, x, in_rank)
+        out = b.activation(outs[0])
+        target = b.constant_ints(f"{base}/shape", list(out_shape))
+        if len(out_shape) == 4:
+            y = f"{base}/nhwc_out"
+            b.quant[y] = b.quant.get(out)
+            b.node(base, "Reshape", [x, target], y)
+            b.node(f"{base}/to_nchw", "Transpose", [y], out, perm=list(NHWC_TO_NCHW))
+        else:
+            b.node(base, "Reshape", [x, target], out)
+        return
+
+    if kind in ("RELU", "RELU6", "RELU_N1_TO_1"):
+        x, out = b.activation(ins[0]), b.activation(outs[0])
+        b.clamp(base, x, out, *_CLAMPS[{"RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}[kind]])
+        return
+
+    raise KeyError(kind)
+
+
+SUPPORTED = (
+    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD", "SOFTMAX",
+    "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1",
+)  # fmt: skip
+
+
+def read_tflite(data: bytes, name: str) -> Graph:
+    """The raw op graph of a .tflite flatbuffer (shapes of inputs and constants only, quantization kept in
+    ``graph.metadata["tflite_quant"]`` until :func:`load_tflite` attaches it after shape inference)."""
+    tfl = _tflite()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise EdgesimError("not a TFLite flatbuffer (no TFL3 identifier); check the file is a complete .tflite model")
+    try:
+        model = tfl.Model.GetRootAsModel(data, 0)
+        if model.SubgraphsLength() != 1:
+            raise EdgesimError(f"the model has {model.SubgraphsLength()} subgraphs; edgesim imports exactly one")
+        b = _Builder(tfl, model, data)
+        sg = b.sg
+        for i in range(sg.OperatorsLength()):
+            op = sg.Operators(i)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            kind = b.op_names.get(builtin, f"builtin {builtin}")
+            if builtin == tfl.BuiltinOperator.CUSTOM:
+                raw = code.CustomCode()
+                kind = f"CUSTOM ({raw.decode('utf-8', 'replace') if raw else '?'})"
+            if kind not in SUPPORTED:
+                first = int(op.OutputsAsNumpy()[0]) if op.OutputsLength() else -1
+                writes = f" (writing {b.names[first]!r})" if first in b.names else ""
+                raise EdgesimError(f"operator {i}{writes} is {kind}, which the TFLite importer does not support; "
+                                   f"supported: {', '.join(SUPPORTED)}")  # fmt: skip
+            try:
+                _convert(b, i, op, kind)
+            except EdgesimError as exc:
+                raise EdgesimError(f"operator {i} ({kind}): {exc}") from None
+        inputs = [int(v) for v in sg.InputsAsNumpy()] if sg.InputsLength() else []
+        outputs = [int(v) for v in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+        layout: dict[str, dict[str, list[int]]] = {"inputs": {}, "outputs": {}}
+        for kind, indices in (("inputs", inputs), ("outputs", outputs)):
+            for index in indices:
+                rank = len(b.shape(index))
+                layout[kind][b.activation(index)] = list(NHWC_TO_NCHW) if rank == 4 else list(range(rank))
+        for index in inputs:
+            tname = b.names[index]
+            b.tensors[tname] = Tensor(tname, b.expected[tname], "float32")
+    except EdgesimError:
+        raise
+    except Exception as exc:  # a corrupt flatbuffer fails in many ways (IndexError, struct.error, ...)
+        reason = (str(exc).splitlines() or [""])[0]
+        raise EdgesimError(
+            f"not a valid TFLite model (corrupt or truncated flatbuffer: {reason}); re-export it"
+        ) from None
+    metadata = {
+        "source": f"TFLite flatbuffer {name}.tflite (schema v{model.Version()}), imported NHWC -> NCHW",
+        # edgesim tensor = TFLite tensor.transpose(perm); feeds are NCHW
+        "tflite_layout": layout,
+        "tflite_quant": b.quant,
+        "tflite_shapes": b.expected,
+    }
+    graph = Graph(name, b.nodes, b.tensors, [b.names[i] for i in inputs],
+                  [b.names[i] for i in outputs], metadata=metadata)  # fmt: skip
+    return graph
+
+
+def load_tflite(path: Path) -> Graph:
+    """Read a .tflite file into a shape-inferred NCHW op graph whose tensors carry their quantization."""
+    from simulator.passes.infer_shapes import infer_shapes
+
+    graph = read_tflite(Path(path).read_bytes(), Path(path).stem)
+    quant: dict[str, QuantParams | None] = graph.metadata.pop("tflite_quant")
+    expected: dict[str, tuple[int, ...]] = graph.metadata.pop("tflite_shapes")
+    graph = infer_shapes(graph)
+    tensors = dict(graph.tensors)
+    for name, t in tensors.items():
+        if name in expected and t.shape != expected[name]:
+            raise EdgesimError(f"tensor {name!r}: the imported graph gives shape {t.shape}, the model {expected[name]}")
+        q = quant.get(name)
+        if q is not None and not t.constant:
+            tensors[name] = graph.copy_tensor(name, quant=q)
+    return graph.replace(tensors=tensors)

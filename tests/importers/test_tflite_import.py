@@ -1,0 +1,184 @@
+"""TFLite import: the layouts and counts of the committed int8 fixtures (tests/data/tflite/, built by
+scripts/make_tflite_fixtures.py), quantization carried onto every tensor, and one-line errors for files that
+are not TFLite models or use an op the importer does not map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tflite")
+
+from simulator.errors import EdgesimError  # noqa: E402
+from simulator.importers import load_model  # noqa: E402
+from simulator.summary import count  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "tflite"
+
+
+def _load(name: str):
+    return load_model(str(DATA / f"{name}.tflite"))
+
+
+# (params, MACs) by hand: a conv has O*I/g*kh*kw weights + O biases and out_pixels * O * I/g*kh*kw MACs
+HAND_COUNTS = {
+    # 12x12x3 -> Conv 8 3x3 stride 2 SAME -> 6x6x8
+    "conv": (8 * 3 * 3 * 3 + 8, 6 * 6 * 8 * 27),
+    # 10x9x4 -> Conv 6 3x2 VALID -> 8x8x6
+    "conv_valid_relu6": (6 * 4 * 3 * 2 + 6, 8 * 8 * 6 * 24),
+    # 10x10x4 -> depthwise 3x3, multiplier 2, SAME -> 10x10x8
+    "depthwise": (8 * 9 + 8, 10 * 10 * 8 * 9),
+    # 11x11x6 -> depthwise 3x3 stride 2 SAME -> 6x6x6
+    "depthwise_stride2": (6 * 9 + 6, 6 * 6 * 6 * 9),
+    # 12x12x2 -> Conv 4 3x3 dilation 2 SAME -> 12x12x4
+    "conv_dilated": (4 * 2 * 9 + 4, 12 * 12 * 4 * 18),
+    "dense": (20 * 10 + 10, 20 * 10),
+    # two convs on 8x8x4 (1x1 and 3x3, 4 filters each), then Add (no MACs)
+    "add": ((16 + 4) + (144 + 4), 64 * 4 * 4 + 64 * 4 * 36),
+    "maxpool": (0, 0),
+    "avgpool": (0, 0),
+    "softmax": (16 * 16 + 16, 16 * 16),
+    # conv 3->8 3x3 s2 (16x16 -> 8x8), depthwise 3x3, conv 1x1 8->8, add, pools to 2x2x8, dense 32->12->5
+    "cnn": (
+        (216 + 8) + (72 + 8) + (64 + 8) + (32 * 12 + 12) + (12 * 5 + 5),
+        64 * 8 * 27 + 64 * 8 * 9 + 64 * 8 * 8 + 32 * 12 + 12 * 5,
+    ),
+    # dense 12->32, RESHAPE to 4x4x2, conv 2->4 3x3 SAME, softmax over channels
+    "reshape_conv_softmax": ((12 * 32 + 32) + (4 * 2 * 9 + 4), 12 * 32 + 16 * 4 * 18),
+}
+
+
+def test_every_fixture_has_hand_counts():
+    fixtures = {p.stem for p in DATA.glob("*.tflite") if not p.stem.startswith("unsupported")}
+    assert fixtures == set(HAND_COUNTS)
+
+
+@pytest.mark.parametrize("name", sorted(HAND_COUNTS))
+def test_counts_of_the_fixtures_match_hand_counts(name):
+    counts = count(_load(name))
+    assert (counts.params, counts.macs) == HAND_COUNTS[name]
+
+
+def test_layouts_become_nchw_and_oihw():
+    g = _load("cnn")
+    assert g.tensors[g.inputs[0]].shape == (1, 3, 16, 16)
+    assert g.metadata["tflite_layout"]["inputs"] == {g.inputs[0]: [0, 3, 1, 2]}
+    convs = [n for n in g.order if n.op_type == "Conv"]
+    assert [g.tensors[n.inputs[1]].shape for n in convs] == [(8, 3, 3, 3), (8, 1, 3, 3), (8, 8, 1, 1)]
+    assert [n.attr("group") for n in convs] == [1, 8, 1]
+    assert convs[0].attr("pads") == [0, 0, 1, 1]  # SAME, stride 2 on 16: the extra row and column at the end
+    # FULLY_CONNECTED flattens NHWC: a Transpose back to NHWC precedes the flatten
+    ops = [n.op_type for n in g.order]
+    assert ops[ops.index("Gemm") - 2 : ops.index("Gemm") + 1] == ["Transpose", "Reshape", "Gemm"]
+    assert all(n.attr("transB") == 1 for n in g.order if n.op_type == "Gemm")
+
+
+def test_quantization_is_on_every_tensor():
+    g = _load("cnn")
+    for name, t in g.tensors.items():
+        if t.constant and (t.dtype == "int64" or t.shape == ()):
+            continue  # reshape targets, clip bounds
+        assert t.quant is not None, name
+    dw = next(n for n in g.order if n.op_type == "Conv" and n.attr("group") == 8)
+    wq = g.tensors[dw.inputs[1]].quant
+    assert wq.axis == 0 and wq.scale.shape == (8,) and wq.bits == 8 and wq.symmetric  # axis 3 -> 0
+    assert g.tensors[dw.inputs[2]].quant.bits == 32
+    # the dequantized float weights are whole multiples of their scales
+    w = g.tensors[dw.inputs[1]]
+    levels = w.data / wq.scale.reshape(-1, 1, 1, 1)
+    assert np.abs(levels - np.rint(levels)).max() < 1e-4
+    softmax_out = g.tensors[g.outputs[0]].quant
+    assert float(softmax_out.scale) == 1 / 256 and int(softmax_out.zero_point) == -128
+
+
+def test_fused_activations_become_separate_nodes():
+    assert [n.op_type for n in _load("conv_valid_relu6").order] == ["Conv", "Clip"]
+    g = _load("conv_valid_relu6")
+    clip = g.order[1]
+    assert [float(g.tensors[name].data) for name in clip.inputs[1:]] == [0.0, 6.0]
+    assert [n.op_type for n in _load("dense").order] == ["Gemm", "Relu"]
+
+
+def _one_line_error(path: Path) -> str:
+    with pytest.raises(EdgesimError) as info:
+        load_model(str(path))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path))
+    return message
+
+
+def test_random_bytes_are_a_one_line_error(tmp_path):
+    path = tmp_path / "noise.tflite"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    assert "not a TFLite flatbuffer" in _one_line_error(path)
+
+
+def test_corrupt_body_is_a_one_line_error(tmp_path):
+    # the right identifier, a broken body: the flatbuffer readers fail deep inside
+    good = (DATA / "conv.tflite").read_bytes()
+    noise = np.random.default_rng(1).integers(0, 256, len(good) - 8, dtype=np.uint8).tobytes()
+    path = tmp_path / "corrupt.tflite"
+    path.write_bytes(good[:4] + b"TFL3" + noise)
+    _one_line_error(path)
+
+
+def test_truncated_file_is_a_one_line_error(tmp_path):
+    path = tmp_path / "truncated.tflite"
+    path.write_bytes((DATA / "cnn.tflite").read_bytes()[:600])
+    _one_line_error(path)
+
+
+def test_unsupported_op_names_the_op_and_its_index():
+    message = _one_line_error(DATA / "unsupported_mean.tflite")
+    assert "operator 0" in message and "MEAN" in message
+
+
+def test_input_shape_is_refused_for_tflite():
+    with pytest.raises(EdgesimError, match="input-shape"):
+        load_model(str(DATA / "conv.tflite"), {"x": (1, 3, 12, 12)})
+
+
+@pytest.mark.parametrize("name", sorted(HAND_COUNTS))
+def test_integer_executor_reads_back_the_stored_integers(name):
+    """The float weights and biases give back, in the tflm executor, exactly the int8 weights (in the new
+    layout) and int32 biases the flatbuffer holds."""
+    import tflite
+
+    from simulator.execute import int_exec
+    from simulator.importers.tflite_import import _Builder
+    from simulator.passes.deploy import for_deployment
+
+    data = (DATA / f"{name}.tflite").read_bytes()
+    builder = _Builder(tflite, tflite.Model.GetRootAsModel(data, 0), data)
+    index = {tensor: i for i, tensor in builder.names.items()}
+    g = for_deployment(_load(name))
+    for node in g.order:
+        if node.op_type not in ("Conv", "Gemm"):
+            continue
+        w, w_scale = int_exec._weights(g, node, 1)
+        stored = builder.raw(index[node.inputs[1]])
+        if node.op_type == "Conv":
+            stored = stored.transpose((3, 0, 1, 2) if node.attr("group") > 1 else (0, 3, 1, 2))
+        assert np.array_equal(w, stored), node.name
+        x_scale = float(g.tensors[node.inputs[0]].quant.scale)
+        bias = int_exec._bias(g, node, 2, x_scale, w_scale, w.shape[0])
+        assert np.array_equal(bias, builder.raw(index[node.inputs[2]])), node.name
+
+
+@pytest.mark.parametrize("name", sorted(HAND_COUNTS))
+def test_float_execution_agrees_with_tflm_within_two_steps(name):
+    """The imported graph run in float (dequantized weights, no activation rounding) lands within two output
+    quantization steps of tflite-micro's int8 result: the layouts, pads and flattens mean what TFLite means."""
+    from simulator.execute.float_exec import run_graph
+
+    g = _load(name)
+    data = np.load(DATA / f"{name}_input.npz")
+    (inp,), (out,) = g.inputs, g.outputs
+    layout = g.metadata["tflite_layout"]
+    y = run_graph(g, {inp: data["input"].transpose(layout["inputs"][inp])})[out]
+    y = y.transpose(np.argsort(layout["outputs"][out]))
+    q = g.tensors[out].quant
+    reference = (data["tflm_output"].astype(np.float64) - int(q.zero_point)) * float(q.scale)
+    assert np.abs(y - reference).max() <= 2 * float(q.scale)
