@@ -320,6 +320,123 @@ def _report_command(args: argparse.Namespace) -> str:
     return shlex.join(parts) + " -o REPORT.pdf"
 
 
+def _plan_applied(args: argparse.Namespace):
+    """(original graph, graph after --plan) of a command that runs a model."""
+    from simulator.importers import load_model
+    from simulator.plan import apply_plan, load_calibration, load_plan
+
+    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    if not args.plan:
+        return graph, graph
+    plan = load_plan(args.plan)
+    calibration = load_calibration(args.calib, graph) if args.calib else None
+    try:
+        return graph, apply_plan(graph, plan, calibration)
+    except EdgesimError as exc:
+        raise EdgesimError(f"{args.plan}: {exc}") from None
+
+
+def _safe_file_name(index: int, tensor: str) -> str:
+    """A dump file name from a tensor name: tensor names come from model files and are never paths."""
+    import re
+
+    return f"{index:04d}_{re.sub(r'[^A-Za-z0-9._-]', '_', tensor).lstrip('.')[:100]}.npy"
+
+
+def _save_npy(path, array) -> None:
+    import io
+
+    import numpy as np
+
+    from simulator.output import write_bytes
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    write_bytes(buffer.getvalue(), str(path))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from simulator.execute.int_exec import dequantize, run_tflm
+    from simulator.output import table
+
+    _, graph = _plan_applied(args)
+    name = graph.inputs[0]
+    shape = graph.tensors[name].shape
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise EdgesimError(f"{args.input}: cannot read the input ({exc}); give a .npy array") from None
+    if not isinstance(x, np.ndarray) or (x.shape != shape and x.shape != shape[1:]):
+        raise EdgesimError(f"{args.input}: input of shape {getattr(x, 'shape', '?')}; {graph.name} takes {shape}")
+    x = x.reshape(shape)
+    if args.dump and not Path(args.dump).is_dir():
+        raise EdgesimError(f"--dump {args.dump}: not a directory; create it first")
+    if args.mode == "ort":
+        from simulator.execute.ort_exec import run_ort
+
+        values = run_ort(graph, {name: x}, keep=bool(args.dump))
+        quant = {}
+    else:
+        values, quant = run_tflm(graph, {name: x}, keep=bool(args.dump))
+    if args.dump:
+        for i, (tensor, value) in enumerate(values.items()):
+            _save_npy(Path(args.dump) / _safe_file_name(i, tensor), value)
+    out = graph.outputs[0]
+    y = values[out]
+    if args.output:
+        _save_npy(args.output, y)
+    real = dequantize(y, quant[out]) if out in quant else np.asarray(y, np.float32)
+    rows = [[out, "x".join(map(str, y.shape)), str(y.dtype), int(real.reshape(-1).argmax()),
+             " ".join(f"{v:.4g}" for v in real.reshape(-1)[:6])]]  # fmt: skip
+    print(f"model: {graph.name}\nmode: {args.mode}\n")
+    print(table(["output", "shape", "dtype", "argmax", "first values (dequantized)"], rows), end="")
+    if args.dump:
+        print(f"\n{len(values)} tensors written to {args.dump}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from simulator.execute.verify import verify
+    from simulator.fidelity import DataSet, load_dataset, random_inputs
+    from simulator.output import table, to_json, write_text
+    from simulator.plan import load_calibration
+
+    reference, quantized = _plan_applied(args)
+    if args.data:
+        data = DataSet(load_calibration(args.data, reference))
+    else:
+        data = load_dataset(reference) or random_inputs(reference, 8)
+    if args.samples is not None:
+        data = DataSet(data.feeds[: args.samples], None if data.labels is None else data.labels[: args.samples])
+    result = verify(reference, quantized, data)
+
+    def db(v: float):
+        return None if v != v or v in (float("inf"), float("-inf")) else round(v, 3)
+
+    if args.format == "json":
+        text = to_json({
+            "model": reference.name, "plan": args.plan, "samples": len(data.feeds),
+            "output_sqnr_db": db(result.output_sqnr_db), "top1_agreement": result.top1_agreement,
+            "integer_accuracy": result.integer_accuracy, "float_accuracy": result.float_accuracy,
+            "layers": [{"name": k, "sqnr_db": db(v)} for k, v in result.layer_sqnr_db.items()],
+        })  # fmt: skip
+    else:
+        rows = [[k, "identical" if v == float("inf") else f"{v:.1f}"] for k, v in result.layer_sqnr_db.items()]
+        text = f"model: {reference.name}\nplan: {args.plan}\nsamples: {len(data.feeds)}\n\n"
+        text += table(["tensor", "SQNR dB (integer vs float)"], rows, [False, True])
+        text += f"\noutput SQNR: {result.output_sqnr_db:.1f} dB; top-1 agreement: {100 * result.top1_agreement:.1f}%\n"
+        if result.integer_accuracy is not None:
+            text += (
+                f"accuracy: integer {100 * result.integer_accuracy:.2f}%, float {100 * result.float_accuracy:.2f}%\n"
+            )
+    write_text(text, args.output)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from simulator.budget import parse_budget
     from simulator.hardware import load_hardware
@@ -480,6 +597,34 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.add_argument("--samples", type=int, metavar="N", help="inputs to measure the plans' fidelity on")
     _add_budget_argument(rpt)
     rpt.add_argument("-o", "--output", metavar="FILE.pdf", required=True, help="the PDF to write")
+
+    run = _command(
+        commands, "run", cmd_run, "bit-exact integer execution of a quantized model",
+        "Run a quantized model (quantized by --plan, or a quantized .tflite / ONNX) with a deployment runtime's "
+        "integer arithmetic: tflm = TensorFlow Lite Micro's reference kernels.",
+        "edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy -o y.npy",
+        "edgesim run tests/data/tflite/cnn.tflite --input x.npy --dump layers/",
+    )  # fmt: skip
+    _add_model_arguments(run)
+    run.add_argument("--plan", metavar="PLAN.yaml", help="a plan that quantizes the model (see plans/)")
+    run.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
+    run.add_argument("--input", required=True, metavar="X.npy", help="one input sample, float or integer")
+    run.add_argument("--mode", choices=("tflm", "ort"), default="tflm", help="whose integer arithmetic")
+    run.add_argument("-o", "--output", metavar="Y.npy", help="write the integer output")
+    run.add_argument("--dump", metavar="DIR", help="write every intermediate integer tensor into DIR")
+
+    ver = _command(
+        commands, "verify", cmd_verify, "integer vs float execution, layer by layer",
+        "Run the float model and the integer execution of its quantized form on the same inputs and print each "
+        "tensor's SQNR, the output agreement and, for models with a data set, both accuracies.",
+        "edgesim verify digits-cnn --plan plans/int8-per-channel.yaml",
+    )  # fmt: skip
+    _add_model_arguments(ver)
+    ver.add_argument("--plan", required=True, metavar="PLAN.yaml", help="the plan that quantizes the model")
+    ver.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
+    ver.add_argument("--data", metavar="DATA.npy|npz", help="inputs to verify on (default: the model's data set)")
+    ver.add_argument("--samples", type=int, metavar="N", help="verify on the first N inputs")
+    _add_output_arguments(ver)
 
     hw = _group(commands, "hw", "hardware profiles")
     _add_output_arguments(_command(hw, "list", cmd_hw_list, "list the shipped profiles", "", "edgesim hw list"))

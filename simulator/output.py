@@ -48,21 +48,26 @@ def to_csv(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
-def write_text(text: str, path: str | None) -> None:
-    """Print to stdout, or write ``path`` atomically: a crash never leaves a half-written file."""
-    if path is None or path == "-":
-        sys.stdout.write(text)
-        return
+def write_bytes(data: bytes, path: str) -> None:
+    """Write ``path`` atomically: a crash never leaves a half-written file."""
     target = Path(path)
     if not target.parent.is_dir():
         raise EdgesimError(f"{path}: the directory {str(target.parent)!r} does not exist; create it first")
     if target.is_dir():
-        raise EdgesimError(f"{path}: is a directory; give a file name with -o")
+        raise EdgesimError(f"{path}: is a directory; give a file name")
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text(text: str, path: str | None) -> None:
+    """Print to stdout, or write ``path`` atomically."""
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        return
+    write_bytes(text.encode("utf-8"), path)

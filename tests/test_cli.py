@@ -421,3 +421,62 @@ def test_progress_bar_only_on_a_terminal():
             bar.update(3)
     assert quiet.getvalue() == ""
     assert progress_bar(3, "x", stream=loud).disable is False
+
+
+# -- run / verify ----------------------------------------------------------------------------------------------
+
+INT8_PLAN = str(Path(__file__).resolve().parents[1] / "plans" / "int8-per-channel.yaml")
+TFLITE_CNN = Path(__file__).resolve().parent / "data" / "tflite" / "cnn.tflite"
+
+
+def test_run_tflm_writes_output_and_dump(tmp_path, capsys):
+    data = np.load(Path(__file__).resolve().parents[1] / "models" / "digits-test.npz")
+    np.save(tmp_path / "x.npy", data["x"][0])
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    args = ["run", "digits-cnn", "--plan", INT8_PLAN, "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
+            "--dump", str(dump)]  # fmt: skip
+    code, out, _ = run(args, capsys)
+    y = np.load(tmp_path / "y.npy")
+    assert code == 0 and y.dtype == np.int8 and y.shape == (1, 10)
+    # the held-out sample's label, predicted by the integer model and printed as the argmax
+    assert int(y.argmax()) == int(data["y"][0])
+    output_row = next(line for line in out.splitlines() if line.startswith("prob "))
+    assert output_row.split()[3] == str(int(data["y"][0]))
+    files = sorted(p.name for p in dump.iterdir())
+    assert files[0] == "0000_input.npy" and any("conv1" in f for f in files)
+
+
+def test_run_tflite_fixture_matches_tflite_micro(tmp_path, capsys):
+    fixture = np.load(TFLITE_CNN.with_name("cnn_input.npz"))
+    x = fixture["input"]
+    nchw = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
+    np.save(tmp_path / "x.npy", nchw)
+    code, _, _ = run(
+        ["run", str(TFLITE_CNN), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")], capsys
+    )
+    assert code == 0
+    assert np.array_equal(np.load(tmp_path / "y.npy").reshape(-1), fixture["tflm_output"].reshape(-1))
+
+
+def test_run_bad_input_is_one_line(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((3, 3), np.float32))
+    code, _, err = run(["run", "digits-cnn", "--plan", INT8_PLAN, "--input", str(tmp_path / "x.npy")], capsys)
+    assert_one_line_error(code, err, "x.npy", "takes (1, 1, 8, 8)")
+    code, _, err = run(["run", "digits-cnn", "--input", str(tmp_path / "x.npy")], capsys)
+    assert code == 2
+
+
+def test_run_unquantized_model_is_one_line(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((1, 64), np.float32))
+    code, _, err = run(["run", "digits-mlp", "--input", str(tmp_path / "x.npy")], capsys)
+    assert_one_line_error(code, err, "has no quantization")
+
+
+def test_verify_reports_layers_and_accuracy(capsys):
+    code, out, _ = run(["verify", "digits-mlp", "--plan", INT8_PLAN, "--samples", "50", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["samples"] == 50
+    assert [layer["name"] for layer in data["layers"]][-1] == "prob"
+    assert data["output_sqnr_db"] > 25 and data["top1_agreement"] >= 0.96
+    assert data["integer_accuracy"] == pytest.approx(data["float_accuracy"], abs=0.04)
