@@ -355,6 +355,38 @@ def _save_npy(path, array) -> None:
     write_bytes(buffer.getvalue(), str(path))
 
 
+def _as_onnxruntime_graph(args: argparse.Namespace, graph):
+    """The graph as onnxruntime would load it: a plan's output goes through edgesim's QDQ export first (so
+    the ort mode fuses exactly what onnxruntime fuses); an ONNX file is re-read with onnxruntime's
+    com.microsoft quantized ops (QOperator models)."""
+    import tempfile
+    from pathlib import Path
+
+    from simulator.execute.qdq_export import write_qdq
+    from simulator.importers.onnx_import import load_onnx
+    from simulator.importers.qoperator import load_quantized_onnx
+
+    if args.plan:
+        with tempfile.TemporaryDirectory() as tmp:
+            return load_onnx(write_qdq(graph, Path(tmp) / "model.onnx"))
+    if Path(args.model).suffix.lower() == ".onnx":
+        return load_quantized_onnx(Path(args.model), _input_shapes(args.input_shape))
+    return graph
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulator.execute.qdq_export import write_qdq
+
+    if not args.output.lower().endswith(".onnx"):
+        raise EdgesimError(f"-o {args.output}: compress writes an ONNX model; give a .onnx file name")
+    _, graph = _plan_applied(args)
+    write_qdq(graph, Path(args.output))
+    print(f"{args.output}: QDQ ONNX model of {graph.name} ({args.plan}), loadable by onnxruntime")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -378,7 +410,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.mode == "ort":
         from simulator.execute.ort_exec import run_ort
 
-        values = run_ort(graph, {name: x}, keep=bool(args.dump))
+        values = run_ort(_as_onnxruntime_graph(args, graph), {name: x}, keep=bool(args.dump))
         quant = {}
     else:
         values, quant = run_tflm(graph, {name: x}, keep=bool(args.dump))
@@ -601,9 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = _command(
         commands, "run", cmd_run, "bit-exact integer execution of a quantized model",
         "Run a quantized model (quantized by --plan, or a quantized .tflite / ONNX) with a deployment runtime's "
-        "integer arithmetic: tflm = TensorFlow Lite Micro's reference kernels.",
+        "integer arithmetic: tflm = TensorFlow Lite Micro's reference kernels (CMSIS-NN default build), "
+        "ort = onnxruntime on x86 CPU (QDQ and QOperator ONNX, round half to even in float32).",
         "edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy -o y.npy",
         "edgesim run tests/data/tflite/cnn.tflite --input x.npy --dump layers/",
+        "edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy --mode ort",
     )  # fmt: skip
     _add_model_arguments(run)
     run.add_argument("--plan", metavar="PLAN.yaml", help="a plan that quantizes the model (see plans/)")
@@ -612,6 +646,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=("tflm", "ort"), default="tflm", help="whose integer arithmetic")
     run.add_argument("-o", "--output", metavar="Y.npy", help="write the integer output")
     run.add_argument("--dump", metavar="DIR", help="write every intermediate integer tensor into DIR")
+
+    compress = _command(
+        commands, "compress", cmd_compress, "write a quantized model as QDQ ONNX",
+        "Apply a plan and write the quantized graph as a QDQ ONNX model that onnxruntime loads and runs.",
+        "edgesim compress digits-cnn --plan plans/int8-per-channel.yaml -o digits-cnn-int8.onnx",
+    )  # fmt: skip
+    _add_model_arguments(compress)
+    compress.add_argument("--plan", required=True, metavar="PLAN.yaml", help="the plan that quantizes the model")
+    compress.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
+    compress.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the model")
 
     ver = _command(
         commands, "verify", cmd_verify, "integer vs float execution, layer by layer",

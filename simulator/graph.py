@@ -37,6 +37,8 @@ class QuantParams:
     symmetric: bool = True
     axis: int | None = None
     signed: bool = True
+    #: the integers a model file stored for this constant, when it stored integers (QDQ / QOperator import)
+    integers: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def per_channel(self) -> bool:

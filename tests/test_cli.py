@@ -480,3 +480,28 @@ def test_verify_reports_layers_and_accuracy(capsys):
     assert [layer["name"] for layer in data["layers"]][-1] == "prob"
     assert data["output_sqnr_db"] > 25 and data["top1_agreement"] >= 0.96
     assert data["integer_accuracy"] == pytest.approx(data["float_accuracy"], abs=0.04)
+
+
+def test_compress_writes_qdq_that_onnxruntime_runs_as_run_ort_does(tmp_path, capsys):
+    import onnxruntime
+
+    data = np.load(Path(__file__).resolve().parents[1] / "models" / "digits-test.npz")
+    np.save(tmp_path / "x.npy", data["x"][5])
+    model = tmp_path / "digits-cnn-int8.onnx"
+    code, out, _ = run(["compress", "digits-cnn", "--plan", INT8_PLAN, "-o", str(model)], capsys)
+    assert code == 0 and "loadable by onnxruntime" in out
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: data["x"][5:6]})[0]
+    code, _, _ = run(
+        ["run", str(model), "--input", str(tmp_path / "x.npy"), "--mode", "ort", "-o", str(tmp_path / "y.npy")], capsys
+    )
+    # every integer layer matches bit for bit (tests/execute/test_ort_mode.py); the unquantized final softmax
+    # runs in float on both sides, where summation order may move the last bit
+    y = np.load(tmp_path / "y.npy")
+    assert code == 0 and y.argmax() == expected.argmax()
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_compress_needs_an_onnx_name(tmp_path, capsys):
+    code, _, err = run(["compress", "digits-cnn", "--plan", INT8_PLAN, "-o", str(tmp_path / "x.tflite")], capsys)
+    assert_one_line_error(code, err, "give a .onnx file name")

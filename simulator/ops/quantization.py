@@ -3,10 +3,18 @@ float constant that keeps its quantization parameters, so the weight is counted 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from simulator.graph import QuantParams, Tensor
 from simulator.ops.registry import OpDef, register, shape_of
+
+
+def stored_integers(quant: QuantParams | None) -> np.ndarray | None:
+    """The integer values a folded DequantizeLinear constant was stored as, if the importer saw them (the
+    float constant alone cannot give back an int32 bias above 2^24 exactly)."""
+    return None if quant is None else quant.integers
 
 
 def _per_axis(node, scale: np.ndarray, rank: int) -> tuple[int | None, tuple[int, ...]]:
@@ -100,4 +108,4 @@ class DequantizeLinear(OpDef):
             axis=axis,
             signed=bool(np.issubdtype(dtype, np.signedinteger)),
         )
-        return Tensor.from_array(name, value, quant=quant)
+        return Tensor.from_array(name, value, quant=replace(quant, integers=np.asarray(q.data)))

@@ -1,0 +1,474 @@
+"""The ``ort`` arithmetic mode: run a quantized ONNX graph bit for bit as onnxruntime's x86 CPU provider does.
+
+A QDQ model (DequantizeLinear -> op -> QuantizeLinear, as ``onnxruntime.quantization.quantize_static`` writes
+it) is not executed the way it reads: onnxruntime's graph optimizer fuses the node groups it recognises into
+integer kernels (QLinearConv, QGemm, QLinearAdd, QLinearAveragePool, QLinearGlobalAveragePool,
+QLinearSoftmax; MaxPool and data movement run on the 8-bit values directly) and runs only what is left
+through float. This executor does the same on the graph ``load_onnx`` gives (weight DequantizeLinear nodes
+are folded there into float constants that keep their QuantParams and stored integers):
+
+* a DequantizeLinear of an activation is kept lazy: its consumers see the integers and their parameters;
+* an op whose activation inputs are all such values and whose only consumer is a QuantizeLinear (possibly
+  through a Relu / Clip the quantizer left in) runs as the fused integer kernel of :mod:`ort_kernels`;
+* data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Identity, Dropout, same-parameter Concat)
+  moves the integers;
+* anything else runs in float32 on dequantized inputs, as onnxruntime does, and is requantized by the
+  QuantizeLinear that follows.
+
+QOperator models (QLinearConv, QLinearMatMul and the com.microsoft QLinear* ops) run through the same kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.errors import EdgesimError
+from simulator.execute import ort_kernels as K
+from simulator.execute.float_exec import _check_feeds
+from simulator.graph import Graph, Node, Tensor
+from simulator.ops import get_op
+from simulator.ops.quantization import stored_integers
+from simulator.ops.registry import fail
+
+_MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
+_FUSABLE = {"Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "MaxPool", "Softmax"}
+
+
+@dataclass
+class QValue:
+    """Integers ``q`` standing for the float tensor ``(q - zero_point) * scale`` (a lazy DequantizeLinear)."""
+
+    q: np.ndarray
+    scale: np.ndarray
+    zero_point: np.ndarray
+    axis: int | None = None
+
+    @property
+    def per_tensor(self) -> bool:
+        return np.asarray(self.scale).size == 1
+
+    def same_params(self, other: QValue) -> bool:
+        return (
+            self.per_tensor
+            and other.per_tensor
+            and np.asarray(self.zero_point).dtype == np.asarray(other.zero_point).dtype
+            and np.float32(np.asarray(self.scale).reshape(())) == np.float32(np.asarray(other.scale).reshape(()))
+            and int(np.asarray(self.zero_point).reshape(())) == int(np.asarray(other.zero_point).reshape(()))
+        )
+
+    def dequantized(self) -> np.ndarray:
+        return K.dequantize_linear(self.q, self.scale, self.zero_point, self.axis)
+
+
+def run_ort(
+    graph: Graph,
+    feeds: dict[str, np.ndarray],
+    keep: bool = False,
+    on_tensor: Callable[[str, np.ndarray], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Run a quantized (QDQ or QOperator) graph on ``feeds`` with onnxruntime's x86 integer arithmetic.
+
+    Returns the graph outputs by name (float outputs of a final DequantizeLinear are computed as onnxruntime
+    computes them). With ``keep`` every intermediate tensor is returned too: integer tensors as integers.
+    ``on_tensor(name, value)`` sees every tensor as it is produced (for ``--dump``).
+    """
+    return _OrtRun(graph, on_tensor).run(_check_feeds(graph, feeds), keep)
+
+
+class _OrtRun:
+    def __init__(self, graph: Graph, on_tensor):
+        self.graph = graph
+        self.values: dict[str, np.ndarray | QValue] = {}
+        self.done: set[str] = set()
+        self.on_tensor = on_tensor
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def const(self, name: str) -> np.ndarray | None:
+        t = self.graph.tensors.get(name) if name else None
+        return None if t is None or not t.constant else np.asarray(t.data)
+
+    def set(self, name: str, value) -> None:
+        self.values[name] = value
+        if self.on_tensor is not None:
+            self.on_tensor(name, value.q if isinstance(value, QValue) else value)
+
+    def get(self, name: str):
+        if name in self.values:
+            return self.values[name]
+        value = self.const(name)
+        if value is None:
+            raise EdgesimError(f"tensor {name!r} is neither computed nor constant; the graph is incomplete")
+        return value
+
+    def float_of(self, name: str) -> np.ndarray:
+        value = self.get(name)
+        return value.dequantized() if isinstance(value, QValue) else value
+
+    def qparams(self, node: Node, scale_at: int, zp_at: int):
+        scale = self.const(node.inputs[scale_at]) if len(node.inputs) > scale_at else None
+        if scale is None:
+            raise fail(node, "its scale is not a constant; the ort mode needs constant quantization parameters")
+        name = node.inputs[zp_at] if len(node.inputs) > zp_at else ""
+        zp = self.const(name) if name else None
+        if name and zp is None:
+            raise fail(node, "its zero point is not a constant")
+        return scale, (np.zeros(scale.shape, np.uint8) if zp is None else zp)
+
+    def qconst(self, t: Tensor | None) -> QValue | None:
+        """A constant folded from a DequantizeLinear, as its stored integers and parameters."""
+        if t is None or not t.constant or t.quant is None:
+            return None
+        quant = t.quant
+        ints = stored_integers(quant)
+        scale = np.asarray(quant.scale, np.float32)
+        zp = np.asarray(quant.zero_point)
+        if ints is None:  # recover them from the float values (exact for 8-bit weights)
+            shape = [1] * len(t.shape)
+            if quant.axis is not None:
+                shape[quant.axis] = -1
+            ints = np.rint(np.asarray(t.data, np.float64) / scale.reshape(shape)) + zp.reshape(shape)
+            dtype = f"{'' if quant.signed else 'u'}int{quant.bits}"
+            ints = ints.astype(dtype)
+        zp = zp.astype(ints.dtype)
+        return QValue(np.asarray(ints), scale, zp, quant.axis)
+
+    def operand(self, name: str) -> QValue | None:
+        """Input ``name`` as integers with parameters, if it is a lazy DequantizeLinear or a folded constant."""
+        if not name:
+            return None
+        value = self.values.get(name)
+        if isinstance(value, QValue):
+            return value
+        if value is None:
+            return self.qconst(self.graph.tensors.get(name))
+        return None
+
+    def sole_consumer(self, name: str) -> Node | None:
+        if name in self.graph.outputs:
+            return None
+        readers = self.graph.consumers.get(name, [])
+        return readers[0] if len(readers) == 1 else None
+
+    # -- the walk --------------------------------------------------------------------------------------
+
+    def run(self, feeds: dict[str, np.ndarray], keep: bool) -> dict[str, np.ndarray]:
+        for name, value in feeds.items():
+            self.set(name, value)
+        for node in self.graph.order:
+            if node.name in self.done:
+                continue
+            try:
+                self.step(node)
+            except K.AccumulatorOverflow as exc:
+                raise fail(node, f"its int32 accumulator overflows ({exc}); the runtime would wrap") from None
+        outputs = {}
+        for name in self.graph.outputs:
+            value = self.get(name)
+            outputs[name] = value.dequantized() if isinstance(value, QValue) else value
+        if keep:
+            every = {k: (v.q if isinstance(v, QValue) else v) for k, v in self.values.items()}
+            return {**every, **outputs}
+        return outputs
+
+    def step(self, node: Node) -> None:
+        op = node.op_type
+        if op == "QuantizeLinear":
+            scale, zp = self.qparams(node, 1, 2)
+            axis = self._axis(node, scale)
+            value = self.get(node.inputs[0])
+            if isinstance(value, QValue) and value.same_params(QValue(value.q, scale, zp)):
+                self.set(node.outputs[0], value.q)  # DQ -> Q with the same parameters is the identity
+                return
+            x = value.dequantized() if isinstance(value, QValue) else np.asarray(value)
+            self.set(node.outputs[0], K.quantize_linear(x, scale, zp, np.asarray(zp).dtype, axis))
+            return
+        if op == "DequantizeLinear":
+            scale, zp = self.qparams(node, 1, 2)
+            q = self.get(node.inputs[0])
+            if isinstance(q, QValue):
+                q = q.q
+            self.set(node.outputs[0], QValue(np.asarray(q), scale, zp, self._axis(node, scale)))
+            return
+        if op in ("QLinearConv", "QLinearMatMul") or op.startswith("com.microsoft."):
+            self.set(node.outputs[0], self.qoperator(node))
+            return
+        if op in _FUSABLE and self.try_fused(node):
+            return
+        if (op in _MOVEMENT or op == "Concat") and self.try_movement(node):
+            return
+        if self.try_integer(node):
+            return
+        self.run_float(node)
+
+    @staticmethod
+    def _axis(node: Node, scale) -> int | None:
+        return None if np.asarray(scale).size == 1 else int(node.attr("axis", 1))
+
+    # -- float fallback ----------------------------------------------------------------------------------
+
+    def run_float(self, node: Node) -> None:
+        op = get_op(node.op_type)
+        if op is None or not op.has_kernel:
+            raise fail(node, "it has no kernel, so the ort mode cannot execute it")
+        inputs = [self.float_of(n) if n else None for n in node.inputs]
+        results = op.run(node, *inputs)
+        for name, value in zip(node.outputs, results, strict=False):
+            if name:
+                value = np.asarray(value)
+                if value.dtype == np.float64:
+                    value = value.astype(np.float32)  # onnxruntime computes float ops in float32
+                self.set(name, value)
+
+    # -- data movement on integers ---------------------------------------------------------------------
+
+    def try_movement(self, node: Node) -> bool:
+        acts = [n for n in node.inputs if n and not self._is_const(n)]
+        operands = [self.values.get(n) for n in acts]
+        if not operands or not all(isinstance(v, QValue) and v.per_tensor for v in operands):
+            return False
+        first = operands[0]
+        if not all(first.same_params(v) for v in operands[1:]):
+            return False
+        op = get_op(node.op_type)
+        args = [self.values[n].q if n in acts else self.const(n) if n else None for n in node.inputs]
+        result = op.run(node, *args)[0]
+        self.set(node.outputs[0], QValue(np.asarray(result), first.scale, first.zero_point))
+        return True
+
+    def try_integer(self, node: Node) -> bool:
+        """Data movement and MaxPool on plain integer tensors (the values between QOperator nodes)."""
+        acts = [n for n in node.inputs if n and not self._is_const(n)]
+        values = [self.values.get(n) for n in acts]
+        if not values or not all(isinstance(v, np.ndarray) and v.dtype.kind in "iu" for v in values):
+            return False
+        if node.op_type == "MaxPool":
+            x = values[0]
+            if node.attr("ceil_mode", 0) or (len(node.outputs) > 1 and node.outputs[1]):
+                raise fail(node, "MaxPool with ceil_mode or indices is not supported in the ort mode")
+            spatial = x.ndim - 2
+            kernel = list(node.attr("kernel_shape"))
+            strides = list(node.attr("strides", [1] * spatial))
+            dilations = list(node.attr("dilations", [1] * spatial))
+            begin, end = K.conv_padding(
+                x.shape[2:], kernel, strides, dilations, node.attr("pads"), node.attr("auto_pad", "NOTSET")
+            )
+            result = K.max_pool(x, kernel=kernel, strides=strides, dilations=dilations, pads_begin=begin, pads_end=end)
+            self.set(node.outputs[0], result)
+            return True
+        if node.op_type in _MOVEMENT or node.op_type == "Concat":
+            args = [self.get(n) if n else None for n in node.inputs]
+            self.set(node.outputs[0], np.asarray(get_op(node.op_type).run(node, *args)[0]))
+            return True
+        return False
+
+    def _is_const(self, name: str) -> bool:
+        t = self.graph.tensors.get(name)
+        return t is not None and t.constant
+
+    # -- fused QDQ groups ----------------------------------------------------------------------------------
+
+    def try_fused(self, node: Node) -> bool:
+        """Run ``node`` as onnxruntime's fused integer kernel if it heads a DQ -> op [-> Relu/Clip] -> Q group.
+
+        A Relu or Clip between the op and the QuantizeLinear is dropped where onnxruntime drops it (ReluQuantFusion,
+        ClipQuantFusion): when the quantized range already implies it; otherwise the group is not fused."""
+        consumer = self.sole_consumer(node.outputs[0])
+        chain = []
+        if consumer is not None and consumer.op_type in ("Relu", "Clip"):
+            chain.append(consumer)
+            consumer = self.sole_consumer(consumer.outputs[0])
+        if consumer is None or consumer.op_type != "QuantizeLinear":
+            return False
+        y_scale, y_zp = self.qparams(consumer, 1, 2)
+        if np.asarray(y_scale).size != 1:
+            return False
+        y_scale, y_zp = np.float32(np.asarray(y_scale).reshape(())), np.asarray(y_zp).reshape(())
+        if chain and not self._implied_by_range(chain[0], y_scale, y_zp):
+            return False
+        result = self.fused(node, y_scale, y_zp)
+        if result is None:
+            return False
+        self.set(consumer.outputs[0], result)
+        self.done.update(n.name for n in [*chain, consumer])
+        return True
+
+    def _implied_by_range(self, node: Node, y_scale, y_zp) -> bool:
+        """Whether the QuantizeLinear's saturation already does what the Relu / Clip before it does."""
+        info = np.iinfo(y_zp.dtype)
+        zp = int(y_zp)
+        if node.op_type == "Relu":
+            return zp == info.min
+        lo = node.attr("min") if len(node.inputs) < 2 or not node.inputs[1] else self.const(node.inputs[1])
+        hi = node.attr("max") if len(node.inputs) < 3 or not node.inputs[2] else self.const(node.inputs[2])
+        if (len(node.inputs) > 1 and node.inputs[1] and lo is None) or (
+            len(node.inputs) > 2 and node.inputs[2] and hi is None
+        ):
+            return False  # bounds computed at run time
+        low = np.float32(info.min - zp) * y_scale
+        high = np.float32(info.max - zp) * y_scale
+        return (lo is None or float(np.asarray(lo)) <= low) and (hi is None or float(np.asarray(hi)) >= high)
+
+    def fused(self, node: Node, y_scale, y_zp) -> np.ndarray | None:
+        op = node.op_type
+        x = self.operand(node.inputs[0])
+        if x is None or not x.per_tensor:
+            return None
+        xs, xzp = np.float32(np.asarray(x.scale).reshape(())), int(np.asarray(x.zero_point).reshape(()))
+        out_dtype = y_zp.dtype
+        if x.q.dtype != out_dtype:
+            return None
+        if op == "Conv":
+            w = self.operand(node.inputs[1])
+            bias = self._bias(node, 2)
+            if w is None or bias is False or not w.per_tensor and w.axis != 0:
+                return None  # per-channel weights must be per output channel
+            spatial = x.q.ndim - 2
+            kernel = list(w.q.shape[2:])
+            strides = list(node.attr("strides", [1] * spatial))
+            dilations = list(node.attr("dilations", [1] * spatial))
+            begin, end = K.conv_padding(
+                x.q.shape[2:], kernel, strides, dilations, node.attr("pads"), node.attr("auto_pad", "NOTSET")
+            )
+            return K.qlinear_conv(
+                x.q, xs, xzp, w.q, w.scale, w.zero_point, y_scale, y_zp, bias, name=node.name,
+                strides=strides, dilations=dilations, pads_begin=begin, pads_end=end, group=int(node.attr("group", 1)),
+            )  # fmt: skip
+        if op in ("Gemm", "MatMul"):
+            w = self.operand(node.inputs[1])
+            if w is None or not self._is_const(node.inputs[1]):
+                return None
+            b = w.q
+            bzp = w.zero_point
+            if op == "Gemm":
+                if (
+                    node.attr("transA", 0)
+                    or float(node.attr("alpha", 1.0)) != 1.0
+                    or float(node.attr("beta", 1.0)) != 1.0
+                ):
+                    return None
+                if node.attr("transB", 0):
+                    b = b.T
+            bias = self._bias(node, 2) if op == "Gemm" else None
+            out_axis = 0 if op == "Gemm" and node.attr("transB", 0) else w.q.ndim - 1
+            if bias is False or not w.per_tensor and w.axis != out_axis or w.q.ndim != 2:
+                return None  # per-channel weights must be per output column
+            return K.qlinear_matmul(x.q, xs, xzp, b, w.scale, bzp, y_scale, y_zp, bias, name=node.name)
+        if op == "Add":
+            other = self.operand(node.inputs[1])
+            if other is None or not other.per_tensor or other.q.dtype != out_dtype:
+                return None
+            return K.qlinear_add(x.q, xs, xzp, other.q, other.scale, other.zero_point, y_scale, y_zp)
+        if op == "GlobalAveragePool":
+            return K.qlinear_global_average_pool(x.q, xs, xzp, y_scale, y_zp)
+        if op in ("AveragePool", "MaxPool"):
+            spatial = x.q.ndim - 2
+            kernel = list(node.attr("kernel_shape"))
+            strides = list(node.attr("strides", [1] * spatial))
+            dilations = list(node.attr("dilations", [1] * spatial))
+            if node.attr("ceil_mode", 0):
+                return None
+            begin, end = K.conv_padding(
+                x.q.shape[2:], kernel, strides, dilations, node.attr("pads"), node.attr("auto_pad", "NOTSET")
+            )
+            if op == "MaxPool":
+                if not x.same_params(QValue(x.q, y_scale, y_zp)) or len(node.outputs) > 1 and node.outputs[1]:
+                    return None
+                return K.max_pool(
+                    x.q, kernel=kernel, strides=strides, dilations=dilations, pads_begin=begin, pads_end=end
+                )
+            if any(d != 1 for d in dilations):
+                return None
+            return K.qlinear_average_pool(
+                x.q, xs, xzp, y_scale, y_zp, kernel=kernel, strides=strides, pads_begin=begin, pads_end=end,
+                count_include_pad=int(node.attr("count_include_pad", 0)),
+            )  # fmt: skip
+        if op == "Softmax":
+            return K.qlinear_softmax(x.q, xs, y_scale, y_zp, axis=int(node.attr("axis", -1)))
+        return None
+
+    def _bias(self, node: Node, index: int):
+        """The int32 bias of a fused conv / gemm: None when absent, False when it is not int32-quantized."""
+        if len(node.inputs) <= index or not node.inputs[index]:
+            return None
+        b = self.operand(node.inputs[index])
+        if b is None or b.q.dtype != np.int32 or np.any(np.asarray(b.zero_point) != 0):
+            return False
+        return b.q.reshape(-1)
+
+    # -- QOperator models ------------------------------------------------------------------------------
+
+    def qoperator(self, node: Node) -> np.ndarray:
+        op = node.op_type.removeprefix("com.microsoft.")
+        ins = node.inputs
+
+        def c(i):
+            return self.const(ins[i]) if len(ins) > i and ins[i] else None
+
+        def v(i):
+            value = self.get(ins[i])
+            return value.q if isinstance(value, QValue) else np.asarray(value)
+
+        def zp(i, like):
+            z = c(i)
+            return np.zeros((), like.dtype) if z is None else z
+
+        if op == "QLinearConv":
+            x, w = v(0), v(3)
+            spatial = x.ndim - 2
+            strides = list(node.attr("strides", [1] * spatial))
+            dilations = list(node.attr("dilations", [1] * spatial))
+            begin, end = K.conv_padding(
+                x.shape[2:], list(w.shape[2:]), strides, dilations, node.attr("pads"), node.attr("auto_pad", "NOTSET")
+            )
+            bias = v(8) if len(ins) > 8 and ins[8] else None
+            return K.qlinear_conv(
+                x, c(1), int(zp(2, x)), w, c(4), zp(5, w), c(6), zp(7, x), bias, name=node.name,
+                strides=strides, dilations=dilations, pads_begin=begin, pads_end=end, group=int(node.attr("group", 1)),
+            )  # fmt: skip
+        if op == "QLinearMatMul":
+            a, b = v(0), v(3)
+            return K.qlinear_matmul(a, c(1), int(zp(2, a)), b, c(4), zp(5, b), c(6), zp(7, a), name=node.name)
+        if op == "QGemm":
+            a, b = v(0), v(3)
+            if node.attr("transA", 0) or float(node.attr("alpha", 1.0)) != 1.0:
+                raise fail(node, "QGemm with transA or alpha != 1 is not supported in the ort mode")
+            if node.attr("transB", 0):
+                b = b.T
+            bias = v(6) if len(ins) > 6 and ins[6] else None
+            if len(ins) < 8 or not ins[7]:
+                raise fail(node, "QGemm with a float output is not supported in the ort mode")
+            return K.qlinear_matmul(a, c(1), int(zp(2, a)), b, c(4), zp(5, b), c(7), zp(8, a), bias, name=node.name)
+        if op == "QLinearAdd":
+            a, b = v(0), v(3)
+            return K.qlinear_add(a, c(1), int(zp(2, a)), b, c(4), int(zp(5, b)), c(6), zp(7, a))
+        if op == "QLinearGlobalAveragePool":
+            x = v(0)
+            if node.attr("channels_last", 0):
+                raise fail(node, "channels_last pooling is not supported in the ort mode")
+            return K.qlinear_global_average_pool(x, c(1), int(zp(2, x)), c(3), zp(4, x))
+        if op == "QLinearAveragePool":
+            x = v(0)
+            if node.attr("channels_last", 0) or node.attr("ceil_mode", 0):
+                raise fail(node, "channels_last / ceil_mode pooling is not supported in the ort mode")
+            kernel = list(node.attr("kernel_shape"))
+            spatial = x.ndim - 2
+            strides = list(node.attr("strides", [1] * spatial))
+            begin, end = K.conv_padding(
+                x.shape[2:], kernel, strides, [1] * spatial, node.attr("pads"), node.attr("auto_pad", "NOTSET")
+            )
+            return K.qlinear_average_pool(
+                x, c(1), int(zp(2, x)), c(3), zp(4, x), kernel=kernel, strides=strides, pads_begin=begin,
+                pads_end=end, count_include_pad=int(node.attr("count_include_pad", 0)),
+            )  # fmt: skip
+        if op == "QLinearSoftmax":
+            x = v(0)
+            opset = int(node.attr("opset", 13))
+            axis = int(node.attr("axis", -1 if opset >= 13 else 1))
+            if opset < 13 and axis % x.ndim != x.ndim - 1:
+                raise fail(node, "QLinearSoftmax of opset < 13 over several axes is not supported")
+            return K.qlinear_softmax(x, c(1), c(3), zp(4, x), axis=axis)
+        raise fail(node, f"{node.op_type} is not supported in the ort mode")

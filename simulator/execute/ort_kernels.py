@@ -1,0 +1,380 @@
+"""onnxruntime's (x86 CPU, MLAS) quantized kernels as pure numpy functions (the ``ort`` mode of the integer executor).
+
+Each function takes integer arrays in ONNX layouts (NCHW activations, OIHW conv weights) and explicit
+quantisation parameters, and reproduces what onnxruntime computes bit for bit:
+
+* Conv / MatMul / Gemm (``QLinearConv``, ``QLinearMatMul``, ``QGemm``): exact integer accumulation of
+  ``(x - zp_x) * (w - zp_w)`` plus the int32 bias, then MLAS's requantization in float32:
+  ``float(acc) * scale`` with ``scale = float32(float32(s_x * s_w[c]) / s_y)``, clamped to the output range
+  minus the zero point, rounded half to even (``cvtps2dq``) and shifted by the zero point.
+  Products go through BLAS in float64: int8 x int8 sums are exact there far beyond any real layer.
+* ``QLinearAdd``: the AVX2 kernel: ``fma(a, s_a/s_c, fma(b, s_b/s_c, zp_c - (s_a/s_c*zp_a + s_b/s_c*zp_b)))``
+  on the raw 8-bit values in float32, rounded half to even and saturated.
+* ``QLinearGlobalAveragePool``: integer sum minus ``zp_x * N``, times ``s_x / (s_y * N)`` in float32.
+* ``QLinearAveragePool`` (general windows): dequantize to float32, sum the in-image taps in order, divide by
+  the count, then ``nearbyint(y / s_y + zp_y)``.
+* ``QLinearSoftmax``: onnxruntime's float lookup table of ``exp`` and float32 sums.
+* QuantizeLinear / DequantizeLinear: float32 division (resp. product), round half to even, saturate.
+
+Every accumulator that leaves int32 raises :class:`AccumulatorOverflow` with the layer named by the caller
+(the runtime would wrap).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulator.execute.fixedpoint import INT32_MAX, INT32_MIN, FixedPointOverflow
+
+F32 = np.float32
+F64 = np.float64
+
+
+class AccumulatorOverflow(FixedPointOverflow):
+    """An int32 accumulator of an onnxruntime kernel left the int32 range (the runtime would wrap)."""
+
+
+def _limits(dtype) -> tuple[int, int]:
+    info = np.iinfo(np.dtype(dtype))
+    return int(info.min), int(info.max)
+
+
+def check_int32(acc: np.ndarray, kernel: str) -> None:
+    if acc.size == 0:
+        return
+    lo, hi = int(acc.min()), int(acc.max())
+    if lo < INT32_MIN or hi > INT32_MAX:
+        worst = lo if lo < INT32_MIN else hi
+        count = int(np.count_nonzero((acc < INT32_MIN) | (acc > INT32_MAX)))
+        raise AccumulatorOverflow(kernel, "accumulator", worst, count, (INT32_MIN, INT32_MAX))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# float32 primitives
+# --------------------------------------------------------------------------------------------------------------
+
+
+def fma32(a, b, c) -> np.ndarray:
+    """``fma(a, b, c)`` of float32 values with a single rounding to float32 (vfmadd*ps).
+
+    The product of two float32 is exact in float64; the sum is computed with TwoSum so that the exact
+    result is ``s + e``; rounding ``s`` to float32 is then correct except where ``s`` is exactly halfway
+    between two float32 values and ``e`` says on which side the exact value lies.
+    """
+    a, b, c = (np.asarray(v, F32) for v in (a, b, c))
+    p = a.astype(F64) * b.astype(F64)
+    c64 = np.broadcast_to(c.astype(F64), p.shape) if p.ndim else c.astype(F64)
+    s = p + c64
+    bb = s - p
+    e = (p - (s - bb)) + (c64 - bb)
+    r = s.astype(F32)
+    r64 = r.astype(F64)
+    other = np.nextafter(r, np.where(s > r64, F32(np.inf), F32(-np.inf)).astype(F32))
+    tie = (s != r64) & ((s - r64) == (other.astype(F64) - s)) & (e != 0)
+    if np.any(tie):
+        up = np.maximum(r, other)
+        down = np.minimum(r, other)
+        r = np.where(tie, np.where(e > 0, up, down), r)
+    return np.asarray(r, F32)
+
+
+def round_saturate(y: np.ndarray, zero_point: int, dtype) -> np.ndarray:
+    """MLAS's requantize tail: clamp float32 ``y`` to ``[qmin - zp, qmax - zp]``, round half to even, add zp."""
+    lo, hi = _limits(dtype)
+    y = np.clip(np.asarray(y, F32), F32(lo - zero_point), F32(hi - zero_point))
+    return (np.rint(y).astype(np.int64) + int(zero_point)).astype(dtype)
+
+
+def quantize_linear(x, scale, zero_point, dtype, axis: int | None = None) -> np.ndarray:
+    """ONNX QuantizeLinear as MLAS computes it: ``x / scale`` in float32, clamp, round half to even, + zp."""
+    x = np.asarray(x, F32)
+    scale = np.asarray(scale, F32)
+    zp = np.asarray(zero_point, np.int64)
+    if axis is not None and scale.size > 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    lo, hi = _limits(dtype)
+    y = np.clip(x / scale, (lo - zp).astype(F32), (hi - zp).astype(F32))
+    return (np.rint(y).astype(np.int64) + zp).astype(dtype)
+
+
+def dequantize_linear(q, scale, zero_point, axis: int | None = None) -> np.ndarray:
+    """ONNX DequantizeLinear as onnxruntime computes it: ``float(q - zp) * scale`` in float32."""
+    q = np.asarray(q)
+    scale = np.asarray(scale, F32)
+    zp = np.asarray(zero_point, np.int64)
+    if axis is not None and scale.size > 1:
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return (q.astype(np.int64) - zp).astype(F32) * scale
+
+
+def requant_scale(x_scale, w_scale, y_scale) -> np.ndarray:
+    """Per-channel float32 multiplier ``x_scale * w_scale[c] / y_scale`` in onnxruntime's operation order."""
+    return ((F32(x_scale) * np.asarray(w_scale, F32).reshape(-1)) / F32(y_scale)).astype(F32)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Conv / MatMul / Gemm
+# --------------------------------------------------------------------------------------------------------------
+
+
+def conv_padding(in_hw, kernel, strides, dilations, pads=None, auto_pad: str = "NOTSET") -> tuple[list[int], list[int]]:
+    """(pads_begin, pads_end) per spatial axis as ONNX defines them (explicit pads or SAME_UPPER/LOWER/VALID)."""
+    rank = len(in_hw)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for i in range(rank):
+            out = -(-in_hw[i] // strides[i])
+            total = max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - in_hw[i])
+            small = total // 2
+            if auto_pad == "SAME_UPPER":
+                begin.append(small)
+                end.append(total - small)
+            else:
+                begin.append(total - small)
+                end.append(small)
+        return begin, end
+    if auto_pad == "VALID" or pads is None:
+        return [0] * rank, [0] * rank
+    pads = [int(p) for p in pads]
+    return pads[:rank], pads[rank:]
+
+
+def _patches(x: np.ndarray, kernel, strides, dilations, pads_begin, pads_end) -> np.ndarray:
+    """Sliding windows of an NC(H)(W) array padded with zeros: shape (N, C, *kernel, *out)."""
+    spatial = x.ndim - 2
+    pad = [(0, 0), (0, 0)] + [(pads_begin[i], pads_end[i]) for i in range(spatial)]
+    xp = np.pad(x, pad)
+    out = [(xp.shape[2 + i] - ((kernel[i] - 1) * dilations[i] + 1)) // strides[i] + 1 for i in range(spatial)]
+    shape = x.shape[:2] + tuple(kernel) + tuple(out)
+    s = xp.strides
+    new_strides = (
+        s[:2]
+        + tuple(s[2 + i] * dilations[i] for i in range(spatial))
+        + tuple(s[2 + i] * strides[i] for i in range(spatial))
+    )
+    return np.lib.stride_tricks.as_strided(xp, shape, new_strides, writeable=False)
+
+
+def conv_accumulate(
+    x: np.ndarray,
+    x_zero_point: int,
+    w: np.ndarray,
+    w_zero_point,
+    bias: np.ndarray | None,
+    *,
+    strides=None,
+    dilations=None,
+    pads_begin=None,
+    pads_end=None,
+    group: int = 1,
+) -> np.ndarray:
+    """Exact int64 accumulators of an ONNX Conv on integers: ``sum (x - zp_x) (w - zp_w) + bias``.
+
+    Padding contributes nothing (it is the zero point, as in QLinearConv). Layout NCHW / OIHW (1-d or 2-d).
+    """
+    spatial = x.ndim - 2
+    if spatial not in (1, 2):
+        raise ValueError(f"{spatial}-d convolution is not supported")
+    kernel = tuple(w.shape[2:])
+    strides = list(strides or [1] * spatial)
+    dilations = list(dilations or [1] * spatial)
+    pads_begin = list(pads_begin or [0] * spatial)
+    pads_end = list(pads_end or [0] * spatial)
+    n, c = x.shape[:2]
+    m = w.shape[0]
+    cg, mg = c // group, m // group
+    taps = cg * math.prod(kernel)
+    wzp = np.asarray(w_zero_point, np.int64)
+    wi = w.astype(np.int64) - (wzp.reshape((-1,) + (1,) * (w.ndim - 1)) if wzp.ndim else wzp)
+    xi = x.astype(np.int64) - int(x_zero_point)
+    # every partial sum is an integer below 2^24 (float32) or 2^53 (float64) in magnitude: BLAS is exact
+    bound = taps * int(np.abs(xi).max(initial=0)) * int(np.abs(wi).max(initial=0))
+    ft = F32 if bound < (1 << 24) else F64
+    xf, wf = xi.astype(ft), wi.astype(ft)
+    p = _patches(xf, kernel, strides, dilations, pads_begin, pads_end)
+    out_sp = p.shape[2 + spatial :]
+    if group == 1:
+        cols = p.reshape(n, taps, -1)  # im2col: (N, C*k, out)
+        acc = np.matmul(wf.reshape(m, taps), cols)
+    elif cg == 1:  # depthwise (with a depth multiplier): one multiply-add per tap, vectorised over channels
+        mult = mg
+        pg = p.reshape((n, c, 1) + kernel + tuple(out_sp))
+        wg = wf.reshape((c, mult) + kernel + (1,) * spatial)
+        acc = np.zeros((n, c, mult) + tuple(out_sp), F64)
+        for tap in np.ndindex(*kernel):
+            acc += (pg[(slice(None), slice(None), slice(None), *tap)] * wg[(slice(None), slice(None), *tap)]).astype(
+                F64
+            )
+    else:
+        cols = p.reshape((n, group, taps, -1))
+        acc = np.matmul(wf.reshape(group, mg, taps), cols)
+    acc = np.rint(acc).astype(np.int64).reshape((n, m) + tuple(out_sp))
+    if bias is not None:
+        acc = acc + np.asarray(bias, np.int64).reshape((1, -1) + (1,) * spatial)
+    return acc
+
+
+def requantize(acc: np.ndarray, scale, zero_point: int, dtype, channel_axis: int | None = 1) -> np.ndarray:
+    """MLAS requantization of int32 accumulators with a float32 per-tensor or per-channel ``scale``."""
+    scale = np.asarray(scale, F32).reshape(-1)
+    if scale.size > 1:
+        shape = [1] * acc.ndim
+        shape[channel_axis] = -1
+        scale = scale.reshape(shape)
+    else:
+        scale = scale.reshape(())
+    y = acc.astype(F32) * scale
+    return round_saturate(y, zero_point, dtype)
+
+
+def qlinear_conv(
+    x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, bias=None, *, name="conv", **attrs
+) -> np.ndarray:
+    """QLinearConv: integer conv, int32 bias, float32 requantization (attrs as :func:`conv_accumulate`)."""
+    acc = conv_accumulate(x, int(x_zero_point), w, w_zero_point, bias, **attrs)
+    check_int32(acc, name)
+    dtype = np.asarray(y_zero_point).dtype
+    return requantize(acc, requant_scale(x_scale, w_scale, y_scale), int(y_zero_point), dtype)
+
+
+def matmul_accumulate(a, a_zero_point, b, b_zero_point, bias=None) -> np.ndarray:
+    """Exact int64 ``(a - zp_a) @ (b - zp_b) + bias``; b is [K, N] with zp per column (N) or per tensor."""
+    af = np.asarray(a, F64) - F64(a_zero_point)
+    bzp = np.asarray(b_zero_point, F64)
+    bf = np.asarray(b, F64) - (bzp.reshape(1, -1) if bzp.size > 1 else bzp.reshape(()))
+    acc = np.rint(af @ bf).astype(np.int64)
+    if bias is not None:
+        acc = acc + np.asarray(bias, np.int64)
+    return acc
+
+
+def qlinear_matmul(
+    a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, bias=None, *, name="matmul"
+) -> np.ndarray:
+    """QLinearMatMul / QGemm on 2-d (or batched) a and [K, N] b, per-column or per-tensor b scale."""
+    acc = matmul_accumulate(a, int(a_zero_point), b, b_zero_point, bias)
+    check_int32(acc, name)
+    dtype = np.asarray(y_zero_point).dtype
+    return requantize(acc, requant_scale(a_scale, b_scale, y_scale), int(y_zero_point), dtype, channel_axis=-1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Elementwise and pooling
+# --------------------------------------------------------------------------------------------------------------
+
+
+def qlinear_add(a, a_scale, a_zero_point, b, b_scale, b_zero_point, c_scale, c_zero_point) -> np.ndarray:
+    """QLinearAdd as MLAS's AVX2 kernel computes it (fused multiply-adds in float32, RNE, saturation)."""
+    a, b = np.asarray(a), np.asarray(b)
+    dtype = np.asarray(c_zero_point).dtype
+    r_a = F32(F32(a_scale) / F32(c_scale))
+    r_b = F32(F32(b_scale) / F32(c_scale))
+    zp_a, zp_b, zp_c = int(a_zero_point), int(b_zero_point), int(c_zero_point)
+    # (float)zp_c - (r_a * zp_a + r_b * zp_b); the compiler contracts the inner sum into one fma
+    fixed = F32(F32(zp_c) - fma32(r_a, F32(zp_a), F32(r_b) * F32(zp_b)))
+    if b.size == 1 and a.size > 1:
+        fixed = F32(fixed + F32(F32(b.reshape(())) * r_b))
+        y = fma32(a.astype(F32), r_a, fixed)
+    elif a.size == 1 and b.size > 1:
+        fixed = F32(fixed + F32(F32(a.reshape(())) * r_a))
+        y = fma32(b.astype(F32), r_b, fixed)
+    else:
+        a, b = np.broadcast_arrays(a, b)
+        y = fma32(b.astype(F32), r_b, fixed)
+        y = fma32(a.astype(F32), r_a, y)
+    lo, hi = _limits(dtype)
+    return np.clip(np.rint(y).astype(np.int64), lo, hi).astype(dtype)
+
+
+def qlinear_global_average_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, *, keepdims=True) -> np.ndarray:
+    """QLinearGlobalAveragePool (NCHW): integer sum over the image minus ``zp_x * N``, float32 scaling."""
+    x = np.asarray(x)
+    n_img = math.prod(x.shape[2:])
+    scale = F32(F32(x_scale) / F32(F32(y_scale) * F32(n_img)))
+    acc = x.reshape(x.shape[:2] + (-1,)).astype(np.int64).sum(axis=-1) - int(x_zero_point) * n_img
+    dtype = np.asarray(y_zero_point).dtype
+    y = round_saturate(acc.astype(F32) * scale, int(y_zero_point), dtype)
+    return y.reshape(x.shape[:2] + (1,) * (x.ndim - 2)) if keepdims else y
+
+
+def qlinear_average_pool(
+    x, x_scale, x_zero_point, y_scale, y_zero_point, *, kernel, strides, pads_begin, pads_end, count_include_pad=0
+) -> np.ndarray:
+    """QLinearAveragePool (2-d, NCHW). A window covering the whole unpadded image is the global pool."""
+    x = np.asarray(x)
+    spatial = x.ndim - 2
+    if list(kernel) == list(x.shape[2:]) and not any(pads_begin) and not any(pads_end):
+        return qlinear_global_average_pool(x, x_scale, x_zero_point, y_scale, y_zero_point)
+    xf = dequantize_linear(x, x_scale, x_zero_point)
+    ones = np.ones(x.shape[2:], F32)
+    p = _patches(xf, kernel, strides, [1] * spatial, pads_begin, pads_end)
+    mask = _patches(ones[None, None], kernel, strides, [1] * spatial, pads_begin, pads_end)
+    # sum the taps in window order (row by row), in float32, as the reference loop does
+    taps = p.reshape(p.shape[:2] + (-1,) + p.shape[2 + spatial :])
+    valid = mask.reshape((-1,) + mask.shape[2 + spatial :])
+    total = np.zeros(taps.shape[:2] + taps.shape[3:], F32)
+    for k in range(taps.shape[2]):
+        total = np.where(valid[k], F32(total + taps[:, :, k]), total).astype(F32)
+    count = F32(math.prod(kernel)) if count_include_pad else valid.sum(axis=0).astype(F32)
+    y = (total / count).astype(F32)
+    dtype = np.asarray(y_zero_point).dtype
+    lo, hi = _limits(dtype)
+    q = np.rint((y / F32(y_scale)).astype(F32) + F32(int(y_zero_point))).astype(np.int64)
+    return np.clip(q, lo, hi).astype(dtype)
+
+
+def max_pool(x, *, kernel, strides, dilations=None, pads_begin, pads_end) -> np.ndarray:
+    """MaxPool on integers over the in-image taps (padding never wins)."""
+    x = np.asarray(x)
+    spatial = x.ndim - 2
+    lo, _ = _limits(x.dtype)
+    xi = x.astype(np.int64)
+    pad = [(0, 0), (0, 0)] + [(pads_begin[i], pads_end[i]) for i in range(spatial)]
+    xp = np.pad(xi, pad, constant_values=lo - 1)
+    p = _patches(xp, kernel, strides, list(dilations or [1] * spatial), [0] * spatial, [0] * spatial)
+    out = p.reshape(p.shape[:2] + (-1,) + p.shape[2 + spatial :]).max(axis=2)
+    return out.astype(x.dtype)
+
+
+def softmax_table(x_scale: float, reduce_len: int, signed: bool = False) -> np.ndarray:
+    """QLinearSoftmax's 256-entry float32 table of ``exp((i - 255 + shift) * x_scale)``."""
+    flt_max = float(np.finfo(F32).max)
+    # log of a float argument is the float overload (std::log(float)): the shift is a float32 value
+    bit_shift = float(F32(math.log(float(F32(F32(flt_max) / F32(reduce_len))))))
+    bit_shift = max(0.0, bit_shift - 5.0) / float(F32(x_scale))
+    table = np.zeros(256, F32)
+    for i in range(256):
+        value = math.exp((float(i) - 255.0 + bit_shift) * float(F32(x_scale)))
+        table[(i - 128) & 0xFF if signed else i] = F32(value)
+    return table
+
+
+def qlinear_softmax(x, x_scale, y_scale, y_zero_point, *, axis: int = -1) -> np.ndarray:
+    """QLinearSoftmax (opset 13 semantics, uint8 or int8) as onnxruntime's CPU kernel computes it: a float32 table of
+    ``exp`` indexed by ``x - max + 255``, a float32 running sum, ``floor(1 / y_scale)`` as the output factor.
+    Checked against onnxruntime 1.32 on random scales, row lengths and all-equal rows (exact ties)."""
+    x = np.asarray(x)
+    if x.dtype not in (np.uint8, np.int8):
+        raise ValueError("QLinearSoftmax takes uint8 or int8 inputs")
+    axis = axis % x.ndim
+    xt = np.moveaxis(x, axis, -1)
+    d = xt.shape[-1]
+    table = softmax_table(float(x_scale), d)
+    y_scale_f = F32(math.floor(float(F32(1.0) / F32(y_scale))))
+    rows = xt.reshape(-1, d).astype(np.int64)
+    shifted = table[rows + (255 - rows.max(axis=1, keepdims=True))]
+    vsum = np.cumsum(shifted, axis=1, dtype=F32)[:, -1:]
+    # onnxruntime's quotient does not overflow float32 where vt * y_scale would (vt reaches ~1e36), and matches
+    # the product and quotient taken in double precision, rounded half to even
+    y = shifted.astype(F64) * F64(y_scale_f) / vsum.astype(F64)
+    q = np.minimum(np.rint(y).astype(np.int64) + int(y_zero_point), 255)
+    # the int8 kernel indexes the same table through (127 - max + x) and stores min(q, 255) cast to int8,
+    # which wraps (q = 128 .. 255 become negative): reproduced as is
+    out = (q & 0xFF).astype(np.uint8).view(np.int8) if x.dtype == np.int8 else q.astype(np.uint8)
+    return np.moveaxis(out.reshape(xt.shape), -1, axis)

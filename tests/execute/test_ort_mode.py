@@ -1,0 +1,301 @@
+"""The ``ort`` mode against onnxruntime itself: zoo models quantized by onnxruntime's ``quantize_static`` (QDQ,
+uint8 activations, int8 weights, per channel and per tensor) must give onnxruntime's outputs bit for bit, and
+so must every intermediate quantized tensor."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+quantization = pytest.importorskip("onnxruntime.quantization")
+
+from simulator.errors import EdgesimError  # noqa: E402
+from simulator.execute import ort_kernels as K  # noqa: E402
+from simulator.execute.ort_exec import run_ort  # noqa: E402
+from simulator.importers import load_model  # noqa: E402
+from simulator.importers.onnx_import import load_onnx  # noqa: E402
+from simulator.importers.qoperator import load_quantized_onnx  # noqa: E402
+from tests.helpers import graph_to_onnx  # noqa: E402
+
+MODELS = ["lenet-5", "resnet-8", "ds-cnn", "mobilenet-v1-0.25-vww", "mobilenet-v2"]
+SEEDS = (0, 1, 2)
+
+
+class _Reader(quantization.CalibrationDataReader):
+    """Deterministic calibration data: seeded standard-normal inputs."""
+
+    def __init__(self, name: str, shape, count: int = 4, seed: int = 1234):
+        rng = np.random.default_rng(seed)
+        self._data = iter([{name: rng.standard_normal(shape).astype(np.float32)} for _ in range(count)])
+
+    def get_next(self):
+        return next(self._data, None)
+
+
+@pytest.fixture(scope="module")
+def qdq_models(tmp_path_factory):
+    """(model, per_channel) -> path of the QDQ model onnxruntime's quantizer wrote; built once per module."""
+    root = tmp_path_factory.mktemp("ort_qdq")
+    cache: dict = {}
+
+    def get(name: str, per_channel: bool, fmt=None):
+        fmt = fmt or quantization.QuantFormat.QDQ
+        key = (name, per_channel, fmt)
+        if key not in cache:
+            graph = load_model(name)
+            float_path = root / f"{name}.onnx"
+            if not float_path.exists():
+                onnx.save(graph_to_onnx(graph), str(float_path))
+            out = root / f"{name}-{'pc' if per_channel else 'pt'}-{fmt.name}.onnx"
+            x = graph.inputs[0]
+            calib_count = 2 if name == "mobilenet-v2" else 4
+            quantization.quantize_static(
+                str(float_path), str(out), _Reader(x, graph.tensors[x].shape, calib_count),
+                quant_format=fmt, per_channel=per_channel,
+                activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
+            )  # fmt: skip
+            cache[key] = out
+        return cache[key]
+
+    return get
+
+
+def _inputs(graph, seed: int) -> dict[str, np.ndarray]:
+    name = graph.inputs[0]
+    rng = np.random.default_rng(seed)
+    # seed 2 drives activations into saturation as well
+    return {name: (rng.standard_normal(graph.tensors[name].shape) * (1 + seed)).astype(np.float32)}
+
+
+def _session(model: onnx.ModelProto):
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
+@pytest.mark.parametrize("name", MODELS)
+def test_qdq_zoo_model_bit_exact(qdq_models, name, per_channel):
+    path = qdq_models(name, per_channel)
+    model = onnx.load(str(path))
+    # every QuantizeLinear output (the uint8 tensor of each fused group) is an output too: layer-by-layer proof
+    quantized = [n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    final = [o.name for o in model.graph.output]
+    probe = onnx.load(str(path))
+    probe.graph.output.extend(onnx.helper.make_tensor_value_info(q, onnx.TensorProto.UINT8, None) for q in quantized)
+    plain, probed = _session(model), _session(probe)
+    graph = load_onnx(path)
+    for seed in SEEDS:
+        feeds = _inputs(graph, seed)
+        got = run_ort(graph, feeds, keep=True)
+        want = plain.run(None, feeds)
+        for out, ref in zip(final, want, strict=True):
+            assert got[out].dtype == ref.dtype
+            assert np.array_equal(got[out], ref), f"{name} seed {seed}: output {out} differs"
+        refs = dict(zip([o.name for o in probed.get_outputs()], probed.run(None, feeds), strict=True))
+        for q in quantized:
+            diff = int(np.count_nonzero(got[q] != refs[q]))
+            assert diff == 0, f"{name} seed {seed}: {diff} values of {q} differ from onnxruntime"
+
+
+def test_outputs_without_keep_are_graph_outputs(qdq_models):
+    graph = load_onnx(qdq_models("lenet-5", True))
+    out = run_ort(graph, _inputs(graph, 0))
+    assert list(out) == graph.outputs
+    assert out[graph.outputs[0]].dtype == np.float32
+
+
+def test_bad_feed_is_refused(qdq_models):
+    graph = load_onnx(qdq_models("lenet-5", True))
+    name = graph.inputs[0]
+    with pytest.raises(EdgesimError, match="shape"):
+        run_ort(graph, {name: np.zeros((1, 1, 3, 3), np.float32)})
+
+
+# -- kernels -------------------------------------------------------------------------------------------
+
+
+def _exact_fma32(a: np.float32, b: np.float32, c: np.float32) -> np.float32:
+    exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    lo = np.float32(float(exact))  # nearest double, then candidates around it
+    cands = {lo, np.nextafter(lo, np.float32(np.inf)), np.nextafter(lo, np.float32(-np.inf))}
+    best = min(cands, key=lambda v: (abs(Fraction(float(v)) - exact), int(np.float32(v).view(np.int32)) & 1))
+    return np.float32(best)
+
+
+def test_fma32_rounds_once():
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 256, 2000).astype(np.float32)
+    b = (rng.random(2000) * 2).astype(np.float32)
+    c = (rng.standard_normal(2000) * 100).astype(np.float32)
+    # the float64 sum lands exactly on a float32 midpoint while the exact value lies 2^-70 below it:
+    # (1 + 2^-23) + (1 + 2^-23) * 2^-24 (1 - 2^-23) = 1 + 2^-23 + 2^-24 - 2^-70
+    a[:5] = np.float32(1 + 2.0**-23)
+    b[:5] = np.float32(2.0**-24 * (1 - 2.0**-23))
+    c[:5] = np.float32(1 + 2.0**-23)
+    got = K.fma32(a, b, c)
+    want = np.array([_exact_fma32(x, y, z) for x, y, z in zip(a, b, c, strict=True)], np.float32)
+    assert np.array_equal(got, want)
+    assert got[0] == np.float32(1 + 2.0**-23)  # rounding the float64 sum (a tie) to even would go up
+
+
+def test_quantize_linear_rounds_half_to_even_and_saturates():
+    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 1000.0, -1000.0], np.float32)
+    assert K.quantize_linear(x, np.float32(1.0), np.uint8(10), np.uint8).tolist() == [10, 12, 12, 10, 8, 255, 0]
+    assert K.quantize_linear(x, np.float32(1.0), np.int8(0), np.int8).tolist() == [0, 2, 2, 0, -2, 127, -128]
+
+
+def test_requantize_ties_go_to_even():
+    acc = np.array([[1, 3, 5, -1, -3]], np.int64)
+    out = K.requantize(acc, np.float32(0.5), 0, np.int8, channel_axis=1)
+    assert out.tolist() == [[0, 2, 2, 0, -2]]
+
+
+def test_int32_accumulator_overflow_is_reported():
+    x = np.full((1, 1, 1, 1), 255, np.uint8)
+    w = np.full((1, 1, 1, 1), -128, np.int8)
+    bias = np.array([-(2**31) + 100], np.int64)
+    with pytest.raises(K.AccumulatorOverflow):
+        K.qlinear_conv(x, 1.0, 0, w, np.float32(1.0), 0, 1.0, np.uint8(0), bias, name="c")
+
+
+def test_depthwise_grouped_conv_matches_direct_sum():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (1, 4, 7, 6)).astype(np.uint8)
+    w = rng.integers(-127, 128, (8, 1, 3, 3)).astype(np.int8)  # depthwise, multiplier 2
+    acc = K.conv_accumulate(
+        x, 128, w, 0, None, strides=[2, 1], dilations=[1, 2], pads_begin=[1, 2], pads_end=[1, 2], group=4
+    )
+    xp = np.pad(x.astype(np.int64) - 128, [(0, 0), (0, 0), (1, 1), (2, 2)])
+    want = np.zeros_like(acc)
+    for m in range(8):
+        c = m // 2
+        for oy in range(acc.shape[2]):
+            for ox in range(acc.shape[3]):
+                patch = xp[0, c, oy * 2 : oy * 2 + 3, ox : ox + 5 : 2]
+                want[0, m, oy, ox] = int((patch * w[m, 0].astype(np.int64)).sum())
+    assert np.array_equal(acc, want)
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
+@pytest.mark.parametrize("name", MODELS)
+def test_qoperator_zoo_model_bit_exact(qdq_models, name, per_channel):
+    """QOperator models (QLinearConv, QGemm, QLinearAdd, QLinear*Pool, QLinearSoftmax) run bit-exact too."""
+    path = qdq_models(name, per_channel, quantization.QuantFormat.QOperator)
+    session = _session(onnx.load(str(path)))
+    graph = load_quantized_onnx(path)
+    assert any(n.op_type == "QLinearConv" for n in graph.nodes)
+    for seed in SEEDS:
+        feeds = _inputs(graph, seed)
+        got = run_ort(graph, feeds)
+        for out, ref in zip(graph.outputs, session.run(None, feeds), strict=True):
+            assert np.array_equal(got[out], ref), f"{name} seed {seed}: output {out} differs"
+
+
+def test_quantized_loader_reads_qdq_models_like_load_onnx(qdq_models):
+    path = qdq_models("resnet-8", True)
+    a, b = load_onnx(path), load_quantized_onnx(path)
+    assert [n.op_type for n in a.order] == [n.op_type for n in b.order]
+    feeds = _inputs(a, 0)
+    assert np.array_equal(run_ort(a, feeds)[a.outputs[0]], run_ort(b, feeds)[b.outputs[0]])
+
+
+# -- edgesim's own quantized graphs, exported as QDQ ----------------------------------------------------
+
+_LAYER_OPS = ("Conv", "Gemm", "MatMul")
+
+
+def _edgesim_quantized(name: str, granularity: str):
+    from simulator.passes.quantize import quantize_activations, quantize_weights
+
+    graph = load_model(name)
+    x = graph.inputs[0]
+    layers = [n for n in graph.order if n.op_type in _LAYER_OPS]
+    graph = quantize_weights(graph, layers, 8, symmetric=True, granularity=granularity)
+    acts = [n for n in graph.order if n.op_type in (*_LAYER_OPS, "Add", "Softmax")]
+    rng = np.random.default_rng(99)
+    calibration = [{x: rng.standard_normal(graph.tensors[x].shape).astype(np.float32)} for _ in range(2)]
+    return quantize_activations(graph, acts, 8, symmetric=False, method="minmax", calibration=calibration)
+
+
+@pytest.mark.parametrize("granularity", ["per-tensor", "per-channel"])
+@pytest.mark.parametrize("name", MODELS)
+def test_exported_qdq_model_bit_exact(tmp_path, name, granularity):
+    from simulator.execute.qdq_export import write_qdq
+
+    path = write_qdq(_edgesim_quantized(name, granularity), tmp_path / f"{name}.onnx")
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    fused = {n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node}
+    assert "QLinearConv" in fused, "onnxruntime did not fuse the exported QDQ groups"
+    graph = load_onnx(path)
+    for seed in SEEDS:
+        feeds = _inputs(graph, seed)
+        got = run_ort(graph, feeds)
+        for out, ref in zip(graph.outputs, session.run(None, feeds), strict=True):
+            assert np.array_equal(got[out], ref), f"{name} seed {seed}: output {out} differs"
+
+
+def test_export_refuses_what_qdq_cannot_store():
+    from simulator.execute.qdq_export import export_qdq
+    from simulator.passes.quantize import quantize_activations, quantize_weights
+
+    graph = load_model("lenet-5")
+    x = graph.inputs[0]
+    layers = [n for n in graph.order if n.op_type in _LAYER_OPS]
+    feeds = [{x: np.zeros(graph.tensors[x].shape, np.float32)}]
+    wide = quantize_activations(quantize_weights(graph, layers, 8), layers, 16, False, "minmax", feeds)
+    with pytest.raises(EdgesimError, match="16 bits"):
+        export_qdq(wide)
+    with pytest.raises(EdgesimError, match="activation_dtype"):
+        export_qdq(graph, activation_dtype="int4")
+
+
+@pytest.mark.parametrize("activation", ["Relu", "Clip"])
+def test_activation_between_conv_and_quantize_is_folded(tmp_path, activation):
+    """DQ -> Conv -> Relu/Clip -> Q with a range that already implies the activation: onnxruntime drops the
+    activation and fuses the rest into QLinearConv; so does the ort mode."""
+    from onnx import TensorProto, helper
+
+    from tests.helpers import make_model, tensor_info
+
+    rng = np.random.default_rng(5)
+    w = rng.integers(-127, 128, (8, 3, 3, 3)).astype(np.int8)
+    ws = (10 ** rng.uniform(-3, -2, 8)).astype(np.float32)
+    xs = np.float32(0.02)
+    inits = {
+        "xs": xs, "xz": np.uint8(128), "w": w, "ws": ws, "wz": np.zeros(8, np.int8),
+        "b": rng.integers(-2000, 2000, 8).astype(np.int32), "bs": (xs * ws).astype(np.float32),
+        "bz": np.zeros(8, np.int32), "ys": np.float32(0.01), "yz": np.uint8(0),
+        "lo": np.float32(0.0), "hi": np.float32(1e6),
+    }  # fmt: skip
+    act = (
+        helper.make_node("Relu", ["c"], ["r"])
+        if activation == "Relu"
+        else helper.make_node("Clip", ["c", "lo", "hi"], ["r"])
+    )
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=0),
+        helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["bd"], axis=0),
+        helper.make_node("Conv", ["xd", "wd", "bd"], ["c"], pads=[1, 1, 1, 1]),
+        act,
+        helper.make_node("QuantizeLinear", ["r", "ys", "yz"], ["yq"]),
+        helper.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["y"]),
+    ]
+    model = make_model(nodes, [tensor_info("x", [1, 3, 10, 10])], [tensor_info("y", [1, 8, 10, 10])], inits)
+    model.graph.output.append(helper.make_tensor_value_info("yq", TensorProto.UINT8, [1, 8, 10, 10]))
+    path = tmp_path / "conv_act.onnx"
+    onnx.save(model, str(path))
+    session = _session(model)
+    graph = load_onnx(path)
+    for seed in SEEDS:
+        feeds = {"x": (np.random.default_rng(seed).standard_normal((1, 3, 10, 10)) * 2).astype(np.float32)}
+        got = run_ort(graph, feeds)
+        want = session.run(None, feeds)
+        assert np.array_equal(got["yq"], want[1])
+        assert np.array_equal(got["y"], want[0])
