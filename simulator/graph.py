@@ -44,6 +44,16 @@ class QuantParams:
     def per_channel(self) -> bool:
         return self.axis is not None
 
+    def broadcast(self, rank: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scale, zero point) as float64 arrays that broadcast against a tensor of ``rank`` dims."""
+        scale = np.asarray(self.scale, np.float64)
+        zero_point = np.asarray(self.zero_point, np.float64)
+        if self.axis is not None:
+            shape = [1] * rank
+            shape[self.axis] = -1
+            scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
+        return scale, zero_point
+
     @property
     def qmin(self) -> int:
         return -(1 << (self.bits - 1)) if self.signed else 0

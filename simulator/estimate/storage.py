@@ -51,11 +51,8 @@ def _value_symbols(t: Tensor, positions: np.ndarray) -> np.ndarray:
         return np.asarray(t.codebook.indices).reshape(-1)[positions]
     values = np.asarray(t.data).reshape(-1)[positions]
     if t.quant is not None:
-        scale = np.asarray(t.quant.scale, np.float64)
-        if t.quant.axis is not None:
-            shape = [1] * len(t.shape)
-            shape[t.quant.axis] = -1
-            scale = np.broadcast_to(scale.reshape(shape), t.shape).reshape(-1)[positions]
+        scale, _ = t.quant.broadcast(len(t.shape))
+        scale = np.broadcast_to(scale, t.shape).reshape(-1)[positions]
         return np.rint(values / scale).astype(np.int64)
     return values.view(np.int32 if values.dtype.itemsize == 4 else np.int16).astype(np.int64)
 

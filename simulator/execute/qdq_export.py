@@ -31,12 +31,7 @@ def _integers(t: Tensor) -> np.ndarray:
     q = t.quant
     assert q is not None
     values = np.asarray(t.data, np.float64)
-    scale = np.asarray(q.scale, np.float64)
-    zp = np.asarray(q.zero_point, np.float64)
-    if q.axis is not None:
-        shape = [1] * values.ndim
-        shape[q.axis] = -1
-        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    scale, zp = q.broadcast(values.ndim)
     ints = np.clip(np.rint(values / scale) + zp, q.qmin, q.qmax)
     if q.bits <= 8:
         dtype = np.int8 if q.signed else np.uint8

@@ -153,12 +153,7 @@ class _Builder:
             raise EdgesimError(f"weight {name!r} is an integer tensor without quantization parameters")
         if perm is not None:
             values = values.transpose(perm)
-        scale = np.asarray(quant.scale, np.float64)
-        zp = np.asarray(quant.zero_point, np.float64)
-        if quant.axis is not None:
-            shape = [1] * values.ndim
-            shape[quant.axis] = -1
-            scale, zp = scale.reshape(shape), zp.reshape(shape)
+        scale, zp = quant.broadcast(values.ndim)
         deq = ((values.astype(np.float64) - zp) * scale).astype(np.float32)
         self.tensors[name] = Tensor.from_array(name, deq, quant=quant)
         return name

@@ -72,12 +72,7 @@ def affine_params(lo: np.ndarray, hi: np.ndarray, bits: int, symmetric: bool) ->
 
 def fake_quantize(values: np.ndarray, q: QuantParams) -> np.ndarray:
     """Round to the quantization grid and back (round half to even, saturating)."""
-    scale = np.asarray(q.scale, np.float64)
-    zp = np.asarray(q.zero_point, np.float64)
-    if q.axis is not None:
-        shape = [1] * values.ndim
-        shape[q.axis] = -1
-        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    scale, zp = q.broadcast(values.ndim)
     qmin = -q.qmax if q.symmetric and q.signed else q.qmin  # symmetric: the narrow range, as TFLite weights
     levels = np.clip(np.rint(values / scale) + zp, qmin, q.qmax)
     return ((levels - zp) * scale).astype(values.dtype)
