@@ -18,6 +18,8 @@ EXAMPLES = """examples:
   edgesim estimate resnet-8 --hw cortex-m7 --precision int8
   edgesim estimate resnet-8 --hw cortex-m7 --precision int8 --budget latency_ms=50,peak_ram_bytes=320K
   edgesim report resnet-8 --hw cortex-m7 --precision int8 -o report.pdf
+  edgesim compare digits-mlp --hw cortex-m4 --plan plans/int8-per-channel.yaml --plan plans/deep-compression.yaml
+  edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy --mode tflm
   edgesim hw list
   edgesim validate
 """
