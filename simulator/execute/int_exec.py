@@ -77,8 +77,57 @@ def _weights(graph: Graph, node: Node, index: int) -> tuple[np.ndarray, np.ndarr
     shape = [1] * len(t.shape)
     if q.axis is not None:
         shape[q.axis] = -1
-    levels = np.rint(np.asarray(t.data, np.float64) / scale.reshape(shape))
-    return levels.astype(np.int8), scale
+    levels = _levels_float32(np.asarray(t.data), scale.reshape(shape))
+    if levels is None:
+        levels = np.rint(np.asarray(t.data, np.float64) / scale.reshape(shape)).astype(np.int8)
+    return levels, scale
+
+
+def _levels_float32(data: np.ndarray, scale: np.ndarray) -> np.ndarray | None:
+    """``rint(data / scale)`` as int8 from a float32 division, when that provably equals the float64 one.
+
+    For float32 data and scales, both quotients are correct roundings of the same exact quotient e (relative
+    error 2^-24 and 2^-53), so their nearest integers agree unless e lies within |e| 2^-23 of a half-integer:
+    the float32 quotients are checked to stay further than that from every half-integer (and inside int8).
+    Weights on the quantization grid pass; anything else gets None and the float64 path."""
+    if data.dtype != np.float32 or data.size == 0:
+        return None
+    scale32 = scale.astype(np.float32)
+    if (
+        not np.array_equal(scale32.astype(np.float64), scale)
+        or not np.all(np.isfinite(scale32))
+        or np.any(scale32 == 0)
+    ):
+        return None
+    q = data / scale32
+    levels = np.rint(q)
+    lo, hi = float(levels.min()), float(levels.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -127 or hi > 127:
+        return None
+    q -= levels
+    np.abs(q, out=q)
+    if float(q.max()) >= 0.5 - 128 * 2.0**-20:
+        return None
+    return levels.astype(np.int8)
+
+
+def _conv_multipliers(input_scale: float, filter_scales, output_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """fixedpoint.conv_per_channel_multipliers vectorised: the same float64 product and quotient per channel,
+    frexp, M = round_half_away(q * 2^31) (exact here: q * 2^31 + 0.5 needs no rounding below 2^31), a
+    rounding up to 2^31 folded into the exponent, shifts below -31 flushed to (0, 0)."""
+    fs = np.ravel(np.asarray(filter_scales, np.float64))
+    reals = (float(input_scale) * fs) / float(output_scale)
+    if not np.all(np.isfinite(reals)):
+        return fp.conv_per_channel_multipliers(input_scale, filter_scales, output_scale)
+    q, shift = np.frexp(reals)
+    v = q * float(1 << 31)
+    m = np.copysign(np.floor(np.abs(v) + 0.5), v)
+    shift = shift.astype(np.int64)
+    up = m == float(1 << 31)
+    m = np.where(up, m / 2, m).astype(np.int64)
+    shift = shift + up
+    flush = (reals == 0.0) | (shift < -31)
+    return np.where(flush, 0, m), np.where(flush, 0, shift)
 
 
 def _bias(graph: Graph, node: Node, index: int, input_scale: float, weight_scales: np.ndarray, channels: int):
@@ -131,9 +180,7 @@ def _conv(run: _Run, node: Node) -> np.ndarray:
     groups = int(node.attr("group", 1))
     out_channels = w.shape[0]
     bias = _bias(g, node, 2, float(xq.scale), w_scale, out_channels)
-    multiplier, shift = fp.conv_per_channel_multipliers(
-        float(xq.scale), np.broadcast_to(w_scale, (out_channels,)), float(yq.scale)
-    )
+    multiplier, shift = _conv_multipliers(float(xq.scale), np.broadcast_to(w_scale, (out_channels,)), float(yq.scale))
     padding, stride, dilation = _padding_and_stride(node)
     out_shape = g.tensors[node.outputs[0]].shape
     amin, amax = _clamp(node, yq)
@@ -167,9 +214,7 @@ def _gemm(run: _Run, node: Node) -> np.ndarray:
     if not node.attr("transB", 0):
         w = w.T
     bias = _bias(g, node, 2, float(xq.scale), w_scale, w.shape[0])
-    multiplier, shift = fp.conv_per_channel_multipliers(
-        float(xq.scale), np.broadcast_to(w_scale, (w.shape[0],)), float(yq.scale)
-    )
+    multiplier, shift = _conv_multipliers(float(xq.scale), np.broadcast_to(w_scale, (w.shape[0],)), float(yq.scale))
     amin, amax = _clamp(node, yq)
     return k.fully_connected(
         x, w, bias, output_multiplier=multiplier, output_shift=shift, input_zero_point=int(xq.zero_point),

@@ -161,6 +161,141 @@ def _patches(x: np.ndarray, kernel, strides, dilations, pads_begin, pads_end) ->
     return np.lib.stride_tricks.as_strided(xp, shape, new_strides, writeable=False)
 
 
+_F32_EXACT = 1 << 24  # integers below this magnitude (and every partial sum of them) are exact in float32
+_F64_EXACT = 1 << 53
+_CHUNK = 1 << 16  # elements per requantization block (temporaries stay in cache)
+
+
+def _pos_neg(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P, N) per row of integer weights (rows, taps): sums of the positive and of the negated negative weights."""
+    wide = np.int32 if rows.dtype.itemsize <= 2 and rows.shape[1] < 1 << 15 else np.int64
+    pos = np.maximum(rows, 0).sum(axis=1, dtype=wide).astype(np.int64)
+    return pos, pos - rows.sum(axis=1, dtype=wide).astype(np.int64)
+
+
+def _signed_bound(x_lo: int, x_hi: int, pos_neg: tuple[np.ndarray, np.ndarray]) -> float:
+    """Largest |partial sum| of ``sum_i x_i w_i`` over any subset of taps, for x_i in [x_lo, x_hi] (x_lo <= 0 <=
+    x_hi) and integer weight rows with positive / negative sums ``pos_neg`` (see _pos_neg): a subset sum lies in
+    [-(|x_lo| P + x_hi N), x_hi P + |x_lo| N]. Every intermediate value of a BLAS dot product (any order,
+    blocked, fused) is such a subset sum."""
+    pos, neg = pos_neg
+    if pos.size == 0:
+        return 0.0
+    lo = -x_lo
+    return float(np.maximum(x_hi * pos + lo * neg, lo * pos + x_hi * neg).max())
+
+
+def _conv_float_accumulate(
+    x: np.ndarray,
+    x_zero_point: int,
+    w: np.ndarray,
+    w_zero_point,
+    *,
+    strides,
+    dilations,
+    pads_begin,
+    pads_end,
+    group,
+    split: bool = True,
+    pos_neg=None,
+):
+    """``sum (x - zp_x) (w - zp_w)`` of an ONNX conv as an exact integer-valued float array (N, M, *out), or
+    None when no float type is exact for this layer."""
+    spatial = x.ndim - 2
+    kernel = tuple(w.shape[2:])
+    n, c = x.shape[:2]
+    m = w.shape[0]
+    cg, mg = c // group, m // group
+    taps = cg * math.prod(kernel)
+    xzp = int(x_zero_point)
+    x_lo = 0 if x.size == 0 else min(int(x.min()) - xzp, 0)
+    x_hi = 0 if x.size == 0 else max(int(x.max()) - xzp, 0)
+    x_range = max(-x_lo, x_hi)
+    wzp = np.asarray(w_zero_point, np.int64)
+    if wzp.any():
+        wi = w.astype(np.int64) - (wzp.reshape((-1,) + (1,) * (w.ndim - 1)) if wzp.ndim else wzp)
+        w_range = 0 if wi.size == 0 else int(np.abs(wi).max())
+    else:
+        wi = w
+        w_range = 0 if w.size == 0 else max(abs(int(w.min())), abs(int(w.max())))
+    if taps * x_range * w_range >= _F64_EXACT:
+        return None
+    # float32 when every partial sum is an exact integer there (BLAS may sum in any order), else float64 (exact
+    # below 2^53, which 8-bit layers never reach)
+    ft = F32
+    if taps * x_range * w_range >= _F32_EXACT:
+        if w_range <= _F32_EXACT and wi.size:
+            pos_neg = _pos_neg(wi.reshape(m, -1)) if pos_neg is None else pos_neg
+        if pos_neg is None or _signed_bound(x_lo, x_hi, pos_neg) >= _F32_EXACT:
+            ft = F64
+    # x - zp = 16 h + l with l in [0, 15]: two float32 products (BLAS at twice the float64 rate, weights converted
+    # once to float32) are exact where the whole one is not, and 16 acc_h + acc_l is exact in float64. Both
+    # halves run as one batch of 2N images with zero point 0.
+    if (
+        ft is F64
+        and split
+        and x.dtype.kind in "iu"
+        and x.dtype.itemsize == 1
+        and x_range >= 32
+        and pos_neg is not None
+        and max(_signed_bound(x_lo >> 4, x_hi >> 4, pos_neg), _signed_bound(0, 15, pos_neg)) < _F32_EXACT
+    ):
+        xs = x.astype(np.int16) - np.int16(xzp)
+        halves = np.concatenate([xs >> 4, xs & 15])
+        acc = _conv_float_accumulate(
+            halves, 0, wi, 0, strides=strides, dilations=dilations, pads_begin=pads_begin, pads_end=pads_end,
+            group=group, split=False, pos_neg=pos_neg,
+        )  # fmt: skip
+        if acc is not None and acc.dtype == F32:
+            out = acc[:n].astype(F64)
+            out *= 16.0
+            out += acc[n:]
+            return out
+    wf = wi.astype(ft)
+    # zero-padded (x - zp_x) in float: padding is the zero point, which contributes nothing
+    padded = tuple(x.shape[2 + i] + pads_begin[i] + pads_end[i] for i in range(spatial))
+    if any(pads_begin) or any(pads_end):
+        xf = np.zeros((n, c) + padded, ft)
+        inner = (slice(None), slice(None)) + tuple(
+            slice(pads_begin[i], pads_begin[i] + x.shape[2 + i]) for i in range(spatial)
+        )
+        np.subtract(x, ft(xzp), out=xf[inner], casting="unsafe")
+    else:
+        xf = np.subtract(x, ft(xzp), dtype=ft)
+    out_sp = tuple((padded[i] - ((kernel[i] - 1) * dilations[i] + 1)) // strides[i] + 1 for i in range(spatial))
+    st = xf.strides
+    shape = (n, c) + kernel + out_sp
+    new_strides = (
+        st[:2]
+        + tuple(st[2 + i] * dilations[i] for i in range(spatial))
+        + tuple(st[2 + i] * strides[i] for i in range(spatial))
+    )
+    p = np.lib.stride_tricks.as_strided(xf, shape, new_strides, writeable=False)
+    if group == 1:
+        if math.prod(kernel) == 1 and all(s == 1 for s in strides):
+            cols = xf.reshape(n, c, -1)  # 1x1 conv, stride 1: the image is its own im2col
+        else:
+            cols = p.reshape(n, taps, -1)  # im2col: (N, C*k, out)
+        if n > 1:  # one GEMM over every image: the weights are read once
+            wide = np.matmul(wf.reshape(m, taps), cols.transpose(1, 0, 2).reshape(taps, -1))
+            return wide.reshape((m, n) + out_sp).swapaxes(0, 1)
+        return np.matmul(wf.reshape(m, taps), cols).reshape((n, m) + out_sp)
+    if cg == 1:  # depthwise (with a depth multiplier): one multiply-add per tap, vectorised over channels
+        mult = mg
+        pg = p.reshape((n, c, 1) + kernel + out_sp)
+        wg = wf.reshape((c, mult) + kernel + (1,) * spatial)
+        acc = np.zeros((n, c, mult) + out_sp, ft)
+        tmp = np.empty_like(acc)
+        for tap in np.ndindex(*kernel):
+            np.multiply(
+                pg[(slice(None), slice(None), slice(None), *tap)], wg[(slice(None), slice(None), *tap)], out=tmp
+            )
+            acc += tmp
+        return acc.reshape((n, m) + out_sp)
+    cols = p.reshape((n, group, taps, -1))
+    return np.matmul(wf.reshape(group, mg, taps), cols).reshape((n, m) + out_sp)
+
+
 def conv_accumulate(
     x: np.ndarray,
     x_zero_point: int,
@@ -181,42 +316,19 @@ def conv_accumulate(
     spatial = x.ndim - 2
     if spatial not in (1, 2):
         raise ValueError(f"{spatial}-d convolution is not supported")
-    kernel = tuple(w.shape[2:])
-    strides = list(strides or [1] * spatial)
-    dilations = list(dilations or [1] * spatial)
-    pads_begin = list(pads_begin or [0] * spatial)
-    pads_end = list(pads_end or [0] * spatial)
-    n, c = x.shape[:2]
-    m = w.shape[0]
-    cg, mg = c // group, m // group
-    taps = cg * math.prod(kernel)
-    wzp = np.asarray(w_zero_point, np.int64)
-    wi = w.astype(np.int64) - (wzp.reshape((-1,) + (1,) * (w.ndim - 1)) if wzp.ndim else wzp)
-    xi = x.astype(np.int64) - int(x_zero_point)
-    # every partial sum is an integer below 2^24 (float32) or 2^53 (float64) in magnitude: BLAS is exact
-    bound = taps * int(np.abs(xi).max(initial=0)) * int(np.abs(wi).max(initial=0))
-    ft = F32 if bound < (1 << 24) else F64
-    xf, wf = xi.astype(ft), wi.astype(ft)
-    p = _patches(xf, kernel, strides, dilations, pads_begin, pads_end)
-    out_sp = p.shape[2 + spatial :]
-    if group == 1:
-        cols = p.reshape(n, taps, -1)  # im2col: (N, C*k, out)
-        acc = np.matmul(wf.reshape(m, taps), cols)
-    elif cg == 1:  # depthwise (with a depth multiplier): one multiply-add per tap, vectorised over channels
-        mult = mg
-        pg = p.reshape((n, c, 1) + kernel + tuple(out_sp))
-        wg = wf.reshape((c, mult) + kernel + (1,) * spatial)
-        acc = np.zeros((n, c, mult) + tuple(out_sp), F64)
-        for tap in np.ndindex(*kernel):
-            acc += (pg[(slice(None), slice(None), slice(None), *tap)] * wg[(slice(None), slice(None), *tap)]).astype(
-                F64
-            )
-    else:
-        cols = p.reshape((n, group, taps, -1))
-        acc = np.matmul(wf.reshape(group, mg, taps), cols)
-    acc = np.rint(acc).astype(np.int64).reshape((n, m) + tuple(out_sp))
+    attrs = dict(
+        strides=list(strides or [1] * spatial),
+        dilations=list(dilations or [1] * spatial),
+        pads_begin=list(pads_begin or [0] * spatial),
+        pads_end=list(pads_end or [0] * spatial),
+        group=group,
+    )
+    acc = _conv_float_accumulate(np.asarray(x), x_zero_point, np.asarray(w), w_zero_point, **attrs)
+    if acc is None:
+        raise ValueError("conv accumulators may exceed 2^53: not representable exactly")
+    acc = acc.astype(np.int64)
     if bias is not None:
-        acc = acc + np.asarray(bias, np.int64).reshape((1, -1) + (1,) * spatial)
+        acc += np.asarray(bias, np.int64).reshape((1, -1) + (1,) * spatial)
     return acc
 
 
@@ -233,13 +345,68 @@ def requantize(acc: np.ndarray, scale, zero_point: int, dtype, channel_axis: int
     return round_saturate(y, zero_point, dtype)
 
 
+def _requantize_conv_fast(acc_f: np.ndarray, bias, scale, zero_point: int, dtype, name: str) -> np.ndarray:
+    """:func:`requantize` of ``acc_f + bias`` (``acc_f`` exact integers in float, (N, M, *sp)), block by block:
+    the int32 accumulator ``acc_f + bias`` is formed exactly in float64, checked against int32, rounded once to
+    float32 (as ``(float)int32`` does), scaled, clamped, rounded half to even and offset by the zero point."""
+    n, m = acc_f.shape[:2]
+    a3 = acc_f.reshape(n, m, -1)
+    hw = a3.shape[2]
+    scale = np.asarray(scale, F32).reshape(-1)
+    sc = (scale.reshape(-1, 1) if scale.size > 1 else scale.reshape(1, 1)).astype(F32)
+    b = None if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    bf = None if b is None else b.astype(F64).reshape(-1, 1)
+    lo, hi = _limits(dtype)
+    ylo, yhi = F32(lo - zero_point), F32(hi - zero_point)
+    out = np.empty(a3.shape, dtype)
+    cols = max(1, _CHUNK // max(1, m))
+    buf64 = np.empty((m, min(cols, hw)), F64)
+    buf32 = np.empty((m, min(cols, hw)), F32)
+    zp = F32(zero_point)
+    for i in range(n):
+        for start in range(0, hw, cols):
+            src = a3[i, :, start : start + cols]
+            k = src.shape[1]
+            t64, t32 = buf64[:, :k], buf32[:, :k]
+            if bf is not None:
+                np.add(src, bf, out=t64)
+            else:
+                t64[...] = src
+            if t64.size and (t64.min() < INT32_MIN or t64.max() > INT32_MAX):
+                acc = a3.astype(np.int64)
+                if b is not None:
+                    acc += b.reshape(1, -1, 1)
+                check_int32(acc, name)
+            t32[...] = t64  # (float)int32: rounds half to even once
+            t32 *= sc
+            np.clip(t32, ylo, yhi, out=t32)
+            np.rint(t32, out=t32)
+            t32 += zp  # exact: small integers
+            out[i, :, start : start + k] = t32
+    return out.reshape(acc_f.shape)
+
+
 def qlinear_conv(
     x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, bias=None, *, name="conv", **attrs
 ) -> np.ndarray:
     """QLinearConv: integer conv, int32 bias, float32 requantization (attrs as :func:`conv_accumulate`)."""
+    dtype = np.asarray(y_zero_point).dtype
+    x, w = np.asarray(x), np.asarray(w)
+    spatial = x.ndim - 2
+    if spatial in (1, 2):
+        full = dict(
+            strides=list(attrs.get("strides") or [1] * spatial),
+            dilations=list(attrs.get("dilations") or [1] * spatial),
+            pads_begin=list(attrs.get("pads_begin") or [0] * spatial),
+            pads_end=list(attrs.get("pads_end") or [0] * spatial),
+            group=int(attrs.get("group", 1)),
+        )
+        acc_f = _conv_float_accumulate(x, int(x_zero_point), w, w_zero_point, **full)
+        if acc_f is not None:
+            scale = requant_scale(x_scale, w_scale, y_scale)
+            return _requantize_conv_fast(acc_f, bias, scale, int(y_zero_point), dtype, name)
     acc = conv_accumulate(x, int(x_zero_point), w, w_zero_point, bias, **attrs)
     check_int32(acc, name)
-    dtype = np.asarray(y_zero_point).dtype
     return requantize(acc, requant_scale(x_scale, w_scale, y_scale), int(y_zero_point), dtype)
 
 
@@ -273,6 +440,18 @@ def qlinear_add(a, a_scale, a_zero_point, b, b_scale, b_zero_point, c_scale, c_z
     """QLinearAdd as MLAS's AVX2 kernel computes it (fused multiply-adds in float32, RNE, saturation)."""
     a, b = np.asarray(a), np.asarray(b)
     dtype = np.asarray(c_zero_point).dtype
+    if a.shape == b.shape and a.size > 2 * 65536 and a.dtype == b.dtype and a.dtype in (np.uint8, np.int8):
+        # elementwise in two 8-bit values: the kernel on all 65536 pairs once, then a table lookup
+        info = np.iinfo(a.dtype)
+        levels = np.arange(info.min, info.max + 1).astype(a.dtype)
+        grid_a, grid_b = np.meshgrid(levels, levels, indexing="ij")
+        table = qlinear_add(grid_a, a_scale, a_zero_point, grid_b, b_scale, b_zero_point, c_scale, c_zero_point)
+        ia = a.view(np.uint8).astype(np.intp)
+        ia <<= 8
+        ia |= b.view(np.uint8)
+        if a.dtype == np.int8:  # int8 levels start at -128: index i holds level i - 128
+            ia ^= 0x8080
+        return table.reshape(-1)[ia]
     r_a = F32(F32(a_scale) / F32(c_scale))
     r_b = F32(F32(b_scale) / F32(c_scale))
     zp_a, zp_b, zp_c = int(a_zero_point), int(b_zero_point), int(c_zero_point)

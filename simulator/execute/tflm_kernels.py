@@ -114,6 +114,233 @@ def _windows(x: np.ndarray, kernel_hw, stride, dilation, padding, output_hw, fil
     return patches, valid
 
 
+_F32_EXACT = 1 << 24  # integers below this magnitude (and every partial sum of them) are exact in float32
+_F64_EXACT = 1 << 53
+
+
+def _int_range(x: np.ndarray, zero_point: int) -> tuple[int, int]:
+    """(min(x - zp, 0), max(x - zp, 0)) over ``x``."""
+    if x.size == 0:
+        return 0, 0
+    return min(int(x.min()) - zero_point, 0), max(int(x.max()) - zero_point, 0)
+
+
+def _pos_neg(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P, N) per row of integer weights ``w`` (rows, taps): sums of the positive and of the negated negative
+    weights."""
+    wide = np.int32 if w.dtype.itemsize <= 2 and w.shape[1] < 1 << 15 else np.int64
+    pos = np.maximum(w, 0).sum(axis=1, dtype=wide).astype(np.int64)
+    return pos, pos - w.sum(axis=1, dtype=wide).astype(np.int64)
+
+
+def _signed_bound(x_lo: int, x_hi: int, pos_neg: tuple[np.ndarray, np.ndarray]) -> int:
+    """Largest |sum over a subset of taps| of (x - zp) w, x - zp in [x_lo, x_hi] (x_lo <= 0 <= x_hi), for weight
+    rows with positive / negative sums ``pos_neg`` (see _pos_neg): a subset sum lies in
+    [-(|x_lo| P + x_hi N), x_hi P + |x_lo| N]."""
+    pos, neg = pos_neg
+    if pos.size == 0:
+        return 0
+    return int(np.maximum(x_hi * pos - x_lo * neg, -x_lo * pos + x_hi * neg).max())
+
+
+def _exact_float_type(x_lohi: tuple[int, int], w: np.ndarray, taps: int, pos_neg=None):
+    """A float type in which every partial sum of ``sum (x - zp) * w`` over ``taps`` products is an exact
+    integer (BLAS may sum in any order, blocked or fused): float32 while the bound stays below 2^24, float64
+    below 2^53, else None. Returns ``(type, w in that type)``; ``w`` is (rows, taps) integers.
+
+    Any intermediate value is a sum over a subset of the products; with x - zp in [lo, hi] (lo <= 0 <= hi) and
+    P, N the sums of a row's positive and negative weights, it lies in [-(|lo| P + hi N), hi P + |lo| N]. The
+    cruder ``taps * max|x - zp| * max|w|`` is tried first because it costs nothing."""
+    x_lo, x_hi = x_lohi
+    x_range = max(-x_lo, x_hi)
+    if w.size == 0:
+        return np.float32, w.astype(np.float32)
+    w_range = max(abs(int(w.min())), abs(int(w.max())))
+    crude = taps * x_range * w_range
+    if crude < _F32_EXACT:
+        return np.float32, w.astype(np.float32)
+    if crude < _F64_EXACT:
+        pos_neg = _pos_neg(w) if pos_neg is None else pos_neg
+        if w_range <= 1 << 24 and _signed_bound(x_lo, x_hi, pos_neg) < _F32_EXACT:  # (integers exact in float32)
+            return np.float32, w.astype(np.float32)
+        return np.float64, w.astype(np.float64)
+    l1 = int(np.abs(w.astype(np.int64)).sum(axis=1).max())
+    if x_range * l1 < _F64_EXACT:
+        return np.float64, w.astype(np.float64)
+    return None, None
+
+
+def _strided_windows(xp: np.ndarray, kh: int, kw: int, stride, dilation, oh: int, ow: int) -> np.ndarray:
+    """Read-only (N, OH, OW, KH, KW, C) view of the windows of an already padded NHWC array."""
+    (sh, sw), (dh, dw) = stride, dilation
+    n, _, _, c = xp.shape
+    s = xp.strides
+    return np.lib.stride_tricks.as_strided(
+        xp, (n, oh, ow, kh, kw, c), (s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]), writeable=False
+    )
+
+
+def _padded_windows(x: np.ndarray, zero_point: int, ft, kernel_hw, stride, dilation, padding, output_hw):
+    """(x - zero_point) in float type ``ft``, zero-padded, as an (N, OH, OW, KH, KW, C) window view.
+
+    Equals :func:`_windows` with fill 0 (taps outside the image read 0 after the zero point is subtracted);
+    returns None where it does not apply (negative padding)."""
+    n, h, w, c = x.shape
+    kh, kw = kernel_hw
+    (sh, sw), (dh, dw), (ph, pw) = _pair(stride), _pair(dilation), _pair(padding)
+    if ph < 0 or pw < 0 or sh < 1 or sw < 1 or dh < 1 or dw < 1:
+        return None
+    if output_hw is None:
+        output_hw = (_out_size(h, kh, sh, dh, ph), _out_size(w, kw, sw, dw, pw))
+    oh, ow = _pair(output_hw)
+    if oh < 0 or ow < 0:
+        return None
+    after_h = max(0, (oh - 1) * sh + (kh - 1) * dh + 1 - h - ph)
+    after_w = max(0, (ow - 1) * sw + (kw - 1) * dw + 1 - w - pw)
+    xp = np.zeros((n, h + ph + after_h, w + pw + after_w, c), ft)
+    np.subtract(x, ft(zero_point), out=xp[:, ph : ph + h, pw : pw + w, :], casting="unsafe")
+    return _strided_windows(xp, kh, kw, (sh, sw), (dh, dw), oh, ow)
+
+
+def _within(values, lo: int, hi: int) -> bool:
+    """Whether every value lies in [lo, hi] (min / max: no temporaries; check_range then names the culprit)."""
+    values = np.asarray(values)
+    return values.size == 0 or (int(values.min()) >= lo and int(values.max()) <= hi)
+
+
+_CHUNK = 1 << 14  # elements per requantization block: the int64 temporaries stay in cache
+_F64_FAST = 1 << 22  # |x 2^left| below this: the requantization is exact in float64 (x M + 2^30 < 2^53)
+
+
+def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=None):
+    """Accumulators -> output integers with fixedpoint.multiply_by_quantized_multiplier's double rounding (SRDHM,
+    then RDBPOT), the zero point and the clamps, computed block by block in place on int64. ``acc`` must lie in
+    int32 already; per-channel parameters broadcast along the last axis. Returns None where the slow path must
+    run: unusual parameters, or a left shift leaving int32 (the slow path raises the runtime's error).
+
+    A float ``acc`` (exact integers from BLAS) gets the int64 ``bias`` (per last-axis channel) added exactly in
+    float64 block by block; a sum outside int32 returns None too."""
+    m = np.asarray(multiplier, np.int64)
+    s = np.asarray(shift, np.int64)
+    if m.size == 0 or s.size == 0 or m.min() < 0 or m.max() > INT32_MAX or s.min() < -31 or s.max() > 30:
+        return None
+    if m.ndim > 1 or s.ndim > 1 or acc.ndim == 0:
+        return None
+    channels = max(m.size, s.size)
+    if channels > 1 and (acc.shape[-1] != channels or m.size not in (1, channels) or s.size not in (1, channels)):
+        return None
+    if channels == 1:
+        m, s = m.reshape(()), s.reshape(())
+    left = np.maximum(s, 0)
+    right = np.maximum(-s, 0)
+    any_left, any_right = bool(left.any()), bool(right.any())
+    # RDBPOT(x, e) = (x + 2^(e-1) - [x < 0]) >> e for e >= 1 (round half away from zero), x for e = 0
+    half = (np.int64(1) << right) >> 1
+    neg_mask = None if bool((right > 0).all()) else (right > 0).astype(np.int64)
+    float_acc = acc.dtype.kind == "f"
+    if float_acc:
+        b = np.zeros(acc.shape[-1], np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+        if b.size != acc.shape[-1] or (b.size and int(np.abs(b).max()) >= 1 << 52):
+            return None
+        if channels == 1 and b.size > 1:
+            channels = b.size
+        if channels > 1 and b.size != channels:
+            return None
+        bias_f = b.astype(np.float64).reshape(1, -1) if channels > 1 else b.astype(np.float64).reshape(1, 1)
+        buf_f = np.empty((max(1, _CHUNK // channels), channels), np.float64)
+        neg = np.empty(buf_f.shape, np.bool_)
+        m_f = m.astype(np.float64)
+        pow_left = np.ldexp(1.0, left)
+        pow_right = np.ldexp(1.0, -right)
+        half_f = half.astype(np.float64)
+        neg_mask_b = None if neg_mask is None else neg_mask.astype(np.bool_)
+    elif bias is not None:
+        return None
+    acc2 = acc.reshape(-1, channels)
+    out = np.empty(acc2.shape, out_dtype)
+    rows = max(1, _CHUNK // channels)
+    zp = np.int64(output_zero_point)
+    one_clip = lo <= amin <= amax <= hi
+    buf_v = np.empty((rows, channels), np.int64)
+    buf_t = np.empty((rows, channels), np.int64)
+    for start in range(0, acc2.shape[0], rows):
+        x = acc2[start : start + rows]
+        k = x.shape[0]
+        v, t = buf_v[:k], buf_t[:k]
+        if float_acc:
+            f = buf_f[:k]
+            np.add(x, bias_f, out=f)
+            f_lo, f_hi = f.min(), f.max()
+            if f_lo < INT32_MIN or f_hi > INT32_MAX:
+                return None
+            if f_lo > -_F64_FAST and f_hi < _F64_FAST:
+                # every step below is exact in float64: |x 2^left| < 2^22 keeps x 2^left M + 2^30 below 2^53,
+                # and the divisions are by powers of two, followed by floor
+                if any_left:
+                    f *= pow_left
+                    if f.min() < INT32_MIN or f.max() > INT32_MAX:
+                        return None
+                    if not (f.min() > -_F64_FAST and f.max() < _F64_FAST):
+                        np.copyto(t, f, casting="unsafe")
+                        np.multiply(t, m, out=v)
+                        _finish_int(v, t, half, right, neg_mask, any_right)
+                        _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
+                        continue
+                f *= m_f
+                f += 2.0**30
+                f *= 2.0**-31
+                np.floor(f, out=f)
+                if any_right:
+                    nb = neg[:k]
+                    np.less(f, 0, out=nb)
+                    if neg_mask is not None:
+                        nb &= neg_mask_b
+                    f -= nb
+                    f += half_f
+                    f *= pow_right
+                    np.floor(f, out=f)
+                _store(out, start, k, f, zp, amin, amax, lo, hi, one_clip)
+                continue
+            np.copyto(t, f, casting="unsafe")  # exact integers
+            x = t
+        if any_left:
+            np.left_shift(x, left, out=t)
+            if t.min() < INT32_MIN or t.max() > INT32_MAX:
+                return None
+            np.multiply(t, m, out=v)
+        else:
+            np.multiply(x, m, out=v)
+        _finish_int(v, t, half, right, neg_mask, any_right)
+        _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
+    return out.reshape(acc.shape)
+
+
+def _finish_int(v, t, half, right, neg_mask, any_right) -> None:
+    """SRDHM's rounding and RDBPOT in place on the int64 products ``v`` = x M (see _requantize_int32_fast)."""
+    # SRDHM: the C code nudges by 2^30 (1 - 2^30 for a negative product) and divides by 2^31 truncating;
+    # both cases are floor((a b + 2^30) / 2^31). The saturating (-2^31)^2 cannot occur (M < 2^31).
+    v += np.int64(1 << 30)
+    v >>= 31
+    if any_right:
+        np.right_shift(v, 63, out=t)  # -1 for negatives
+        if neg_mask is not None:
+            t &= neg_mask  # 1 for negatives with a right shift
+            v -= t
+        else:
+            v += t
+        v += half
+        v >>= right
+
+
+def _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip) -> None:
+    """+ zero point, the clamps, the cast into ``out[start : start + k]`` (in place on ``v``)."""
+    v += zp
+    np.clip(v, amin, amax, out=v)
+    if not one_clip:
+        np.clip(v, lo, hi, out=v)
+    out[start : start + k] = v
+
+
 def _requantize(
     acc,
     multiplier,
@@ -129,9 +356,18 @@ def _requantize(
 ):
     """Accumulator -> output integers: range check, MBQM, + zero point, clamp, cast."""
     if accumulator == "int32":
-        check_range(
-            acc, INT32_MIN, INT32_MAX, kernel, "the int32 accumulator (sum of products + bias)", exc=AccumulatorOverflow
-        )
+        if not _within(acc, INT32_MIN, INT32_MAX):
+            check_range(
+                acc, INT32_MIN, INT32_MAX, kernel, "the int32 accumulator (sum of products + bias)",
+                exc=AccumulatorOverflow,
+            )  # fmt: skip
+        if not single_rounding and isinstance(acc, np.ndarray) and acc.dtype == np.int64:
+            lo, hi = _dtype_limits(out_dtype)
+            amin = lo if activation_min is None else int(activation_min)
+            amax = hi if activation_max is None else int(activation_max)
+            out = _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype)
+            if out is not None:
+                return out
         scaled = fp.multiply_by_quantized_multiplier(
             acc, multiplier, shift, single_rounding=single_rounding, kernel=kernel
         )
@@ -140,11 +376,49 @@ def _requantize(
         scaled = fp.multiply_by_quantized_multiplier_int64(acc, multiplier, shift, kernel=kernel)
     else:
         raise ValueError(f"accumulator must be 'int32' or 'int64', not {accumulator!r}")
-    lo, hi = _dtype_limits(out_dtype)
-    amin = lo if activation_min is None else int(activation_min)
-    amax = hi if activation_max is None else int(activation_max)
-    out = np.clip(scaled + int(output_zero_point), amin, amax)
-    return np.clip(out, lo, hi).astype(out_dtype)
+    return _clamp_cast(scaled + int(output_zero_point), activation_min, activation_max, out_dtype)
+
+
+def _requantize_biased(
+    acc,
+    bias: np.ndarray,
+    multiplier,
+    shift,
+    output_zero_point,
+    activation_min,
+    activation_max,
+    out_dtype,
+    *,
+    kernel,
+    accumulator="int32",
+    single_rounding=False,
+):
+    """:func:`_requantize` of ``acc + bias``; ``acc`` holds exact integers (float from BLAS, or int64). The int32
+    double-rounding case adds the bias and converts block by block; anything else, and any accumulator outside
+    int32, goes through the int64 sum and :func:`_requantize` (which raises the runtime's error)."""
+    if acc.dtype.kind == "f" and accumulator == "int32" and not single_rounding:
+        lo, hi = _dtype_limits(out_dtype)
+        amin = lo if activation_min is None else int(activation_min)
+        amax = hi if activation_max is None else int(activation_max)
+        out = _requantize_int32_fast(
+            acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=bias
+        )
+        if out is not None:
+            return out
+    acc = acc.astype(np.int64)
+    acc += bias
+    return _requantize(
+        acc,
+        multiplier,
+        shift,
+        output_zero_point,
+        activation_min,
+        activation_max,
+        out_dtype,
+        kernel=kernel,
+        accumulator=accumulator,
+        single_rounding=single_rounding,
+    )
 
 
 def _default_accumulator(x: np.ndarray, bias) -> str:
@@ -178,6 +452,93 @@ def _bias(bias, channels: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _conv_accumulate(
+    x, zero_point: int, w, groups: int, stride, dilation, padding, output_hw, split: bool = True, pos_neg=None
+) -> np.ndarray:
+    """Exact ``sum (x - zp) * w`` of a (grouped) NHWC conv with an OHWI filter: im2col windows and one BLAS
+    matmul in a float type where every partial sum is an exact integer (int64 einsum where none is). The result
+    holds integers, as float or int64.
+
+    Where float32 is not exact but 8-bit ``x - zp = 16 h + l`` (l in [0, 15]) makes both halves exact, they run
+    as one float32 batch of 2N images (BLAS at twice the float64 rate) and ``16 acc_h + acc_l`` is formed in
+    float64."""
+    o, kh, kw, cg = w.shape
+    taps = kh * kw * cg
+    og = o // groups
+    x_lo, x_hi = _int_range(x, zero_point)
+    rows = w.reshape(o, -1)
+    if split and x.dtype.itemsize == 1 and max(-x_lo, x_hi) >= 32 and rows.size:
+        w_range = max(abs(int(rows.min())), abs(int(rows.max())))
+        if taps * max(-x_lo, x_hi) * w_range >= _F32_EXACT and w_range <= _F32_EXACT:
+            pos_neg = _pos_neg(rows)
+        if (
+            pos_neg is not None
+            and _signed_bound(x_lo, x_hi, pos_neg) >= _F32_EXACT
+            and max(_signed_bound(x_lo >> 4, x_hi >> 4, pos_neg), _signed_bound(0, 15, pos_neg)) < _F32_EXACT
+        ):
+            xs = x.astype(np.int16) - np.int16(zero_point)
+            halves = np.concatenate([xs >> 4, xs & 15])
+            acc = _conv_accumulate(
+                halves, 0, w, groups, stride, dilation, padding, output_hw, split=False, pos_neg=pos_neg
+            )
+            if acc.dtype == np.float32:
+                n = x.shape[0]
+                out = acc[:n].astype(np.float64)
+                out *= 16.0
+                out += acc[n:]
+                return out
+    ft, wf = _exact_float_type((x_lo, x_hi), rows, taps, pos_neg)
+    windows = None if ft is None else _padded_windows(x, zero_point, ft, (kh, kw), stride, dilation, padding, output_hw)
+    if windows is None:
+        patches, _ = _windows(x.astype(np.int64) - zero_point, (kh, kw), stride, dilation, padding, output_hw, 0)
+        n, oh, ow = patches.shape[:3]
+        patches = patches.reshape(n * oh * ow, kh, kw, groups, cg)
+        wg = w.astype(np.int64).reshape(groups, og, kh, kw, cg)
+        return np.einsum("pyxgc,goyxc->pgo", patches, wg).reshape(n, oh, ow, o)
+    n, oh, ow = windows.shape[:3]
+    rows = n * oh * ow
+    if groups == 1:
+        cols = windows.reshape(rows, taps)  # im2col (a copy unless the windows are the pixels themselves)
+        acc = cols @ wf.T
+    else:
+        cols = windows.reshape(rows, kh, kw, groups, cg).transpose(3, 0, 1, 2, 4).reshape(groups, rows, taps)
+        wg = wf.reshape(groups, og, taps)
+        acc = np.matmul(cols, wg.transpose(0, 2, 1)).transpose(1, 0, 2)
+    return acc.reshape(n, oh, ow, o)
+
+
+def _depthwise_accumulate(x, zero_point: int, w, mult: int, stride, dilation, padding, output_hw) -> np.ndarray:
+    """Exact depthwise accumulators (integers, as float or int64): one vectorised multiply-add per filter tap."""
+    _, kh, kw, oc = w.shape
+    c = x.shape[3]
+    ft, _ = _exact_float_type(_int_range(x, zero_point), w.reshape(1, -1), kh * kw)
+    windows = None if ft is None else _padded_windows(x, zero_point, ft, (kh, kw), stride, dilation, padding, output_hw)
+    if windows is None:
+        patches, _ = _windows(x.astype(np.int64) - zero_point, (kh, kw), stride, dilation, padding, output_hw, 0)
+        n, oh, ow = patches.shape[:3]
+        wm = w.astype(np.int64).reshape(kh, kw, c, mult)
+        return np.einsum("nhwyxc,yxcm->nhwcm", patches, wm).reshape(n, oh, ow, oc)
+    n, oh, ow = windows.shape[:3]
+    wf = w.reshape(kh, kw, c, mult).astype(ft)
+    acc = np.zeros((n, oh, ow, c, mult), ft)
+    tmp = np.empty_like(acc)
+    for fy in range(kh):
+        for fx in range(kw):
+            np.multiply(windows[:, :, :, fy, fx, :, None], wf[fy, fx], out=tmp)
+            acc += tmp
+    return acc.reshape(n, oh, ow, oc)
+
+
+def _matmul_accumulate(rows, zero_point: int, w) -> np.ndarray:
+    """Exact ``(rows - zp) @ w.T`` (``w`` [out, depth] integers; float or int64) through BLAS where exact."""
+    depth = w.shape[1]
+    wi = np.asarray(w)
+    ft, wf = _exact_float_type(_int_range(rows, zero_point), wi, depth)
+    if ft is None:
+        return (rows.astype(np.int64) - zero_point) @ wi.astype(np.int64).T
+    return (rows.astype(ft) - ft(zero_point)) @ wf.T
+
+
 def conv2d(
     input,
     filter,
@@ -209,7 +570,7 @@ def conv2d(
     bias-less 16x8 layer. ``single_rounding`` mimics TFLITE_SINGLE_ROUNDING builds.
     """
     x = np.asarray(input)
-    w = np.asarray(filter).astype(np.int64)
+    w = np.asarray(filter)
     out_dtype = _out_dtype(x, output_dtype)
     accumulator = accumulator or _default_accumulator(x, bias)
     o, kh, kw, cg = w.shape
@@ -217,13 +578,10 @@ def conv2d(
     if c % cg or o % (c // cg):
         raise ValueError(f"conv2d: input depth {c} and filter {w.shape} do not form whole groups")
     groups = c // cg
-    patches, _ = _windows(x.astype(np.int64) - int(input_zero_point), (kh, kw), stride, dilation, padding, output_hw, 0)
-    n, oh, ow = patches.shape[:3]
-    patches = patches.reshape(n * oh * ow, kh, kw, groups, cg)
-    wg = w.reshape(groups, o // groups, kh, kw, cg)
-    acc = np.einsum("pyxgc,goyxc->pgo", patches, wg).reshape(n, oh, ow, o) + _bias(bias, o)
-    return _requantize(
+    acc = _conv_accumulate(x, int(input_zero_point), w, groups, stride, dilation, padding, output_hw)
+    return _requantize_biased(
         acc,
+        _bias(bias, o),
         output_multiplier,
         output_shift,
         output_zero_point,
@@ -268,12 +626,10 @@ def depthwise_conv2d(
     if oc % c:
         raise ValueError(f"depthwise_conv2d: filter depth {oc} is not a multiple of the input depth {c}")
     mult = oc // c
-    patches, _ = _windows(x.astype(np.int64) - int(input_zero_point), (kh, kw), stride, dilation, padding, output_hw, 0)
-    n, oh, ow = patches.shape[:3]
-    acc = np.einsum("nhwyxc,yxcm->nhwcm", patches, w.reshape(kh, kw, c, mult)).reshape(n, oh, ow, oc)
-    acc = acc + _bias(bias, oc)
-    return _requantize(
+    acc = _depthwise_accumulate(x, int(input_zero_point), w, mult, stride, dilation, padding, output_hw)
+    return _requantize_biased(
         acc,
+        _bias(bias, oc),
         output_multiplier,
         output_shift,
         output_zero_point,
@@ -314,10 +670,10 @@ def fully_connected(
     o, depth = w.shape
     if x.size % depth:
         raise ValueError(f"fully_connected: input of {x.size} values is not whole rows of depth {depth}")
-    rows = x.reshape(-1, depth).astype(np.int64) - int(input_zero_point)
-    acc = rows @ w.T + _bias(bias, o)
-    return _requantize(
+    acc = _matmul_accumulate(x.reshape(-1, depth), int(input_zero_point), w)
+    return _requantize_biased(
         acc,
+        _bias(bias, o),
         output_multiplier,
         output_shift,
         output_zero_point,
@@ -439,6 +795,64 @@ def batch_matmul(
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _srdhm_rdbpot_inplace(v: np.ndarray, t: np.ndarray, multiplier: int, right: int) -> None:
+    """v <- RDBPOT(SRDHM(v, multiplier), right) in place, for int32 v (in int64), 0 <= multiplier < 2^31:
+    floor((v M + 2^30) / 2^31) (the C nudge-and-truncate, both signs), then (v + 2^(r-1) - [v < 0]) >> r."""
+    v *= np.int64(multiplier)
+    v += np.int64(1 << 30)
+    v >>= 31
+    if right:
+        np.right_shift(v, 63, out=t)
+        v += t
+        v += np.int64(1 << (right - 1))
+        v >>= right
+
+
+def _add_fast(x1, x2, zp1, zp2, zp_out, left_shift, p1, p2, p_out, activation_min, activation_max, out_dtype):
+    """:func:`add` on equal shapes, block by block in place (int64 temporaries in cache); None where the
+    general code must run (parameters it rejects, values leaving int32: it raises the runtime's errors)."""
+    params = []
+    for m, s in (p1, p2, p_out):
+        if np.ndim(m) or np.ndim(s):
+            return None
+        m, s = int(m), int(s)
+        if not (0 <= m <= INT32_MAX and -31 <= s <= 0):
+            return None
+        params.append((m, -s))
+    if not 0 <= left_shift <= 31 or x1.size == 0:
+        return None
+    for x, zp in ((x1, zp1), (x2, zp2)):
+        if ((int(x.min()) - zp) << left_shift) < INT32_MIN or ((int(x.max()) - zp) << left_shift) > INT32_MAX:
+            return None
+    lo, hi = _dtype_limits(out_dtype)
+    amin = lo if activation_min is None else int(activation_min)
+    amax = hi if activation_max is None else int(activation_max)
+    f1, f2 = x1.reshape(-1), x2.reshape(-1)
+    out = np.empty(f1.shape, out_dtype)
+    a = np.empty(min(_CHUNK, f1.size), np.int64)
+    b = np.empty_like(a)
+    t = np.empty_like(a)
+    for start in range(0, f1.size, _CHUNK):
+        block = slice(start, start + _CHUNK)
+        k = f1[block].size
+        va, vb, vt = a[:k], b[:k], t[:k]
+        np.subtract(f1[block], zp1, out=va, dtype=np.int64)
+        va <<= left_shift
+        np.subtract(f2[block], zp2, out=vb, dtype=np.int64)
+        vb <<= left_shift
+        _srdhm_rdbpot_inplace(va, vt, *params[0])
+        _srdhm_rdbpot_inplace(vb, vt, *params[1])
+        va += vb
+        if va.min() < INT32_MIN or va.max() > INT32_MAX:
+            return None
+        _srdhm_rdbpot_inplace(va, vt, *params[2])
+        va += zp_out
+        np.clip(va, amin, amax, out=va)
+        np.clip(va, lo, hi, out=va)
+        out[block] = va
+    return out.reshape(x1.shape)
+
+
 def add(
     input1,
     input2,
@@ -466,6 +880,14 @@ def add(
     x1 = np.asarray(input1)
     x2 = np.asarray(input2)
     out_dtype = _out_dtype(x1, output_dtype)
+    if x1.shape == x2.shape:
+        fast = _add_fast(
+            x1, x2, int(input1_zero_point), int(input2_zero_point), int(output_zero_point), int(left_shift),
+            (input1_multiplier, input1_shift), (input2_multiplier, input2_shift), (output_multiplier, output_shift),
+            activation_min, activation_max, out_dtype,
+        )  # fmt: skip
+        if fast is not None:
+            return fast
     kernel = "add"
     a = (x1.astype(np.int64) - int(input1_zero_point)) << int(left_shift)
     b = (x2.astype(np.int64) - int(input2_zero_point)) << int(left_shift)
@@ -518,6 +940,9 @@ def _clamp_cast(values, activation_min, activation_max, out_dtype):
     lo, hi = _dtype_limits(out_dtype)
     amin = lo if activation_min is None else int(activation_min)
     amax = hi if activation_max is None else int(activation_max)
+    if lo <= amin <= amax <= hi and isinstance(values, np.ndarray) and values.dtype == np.int64:
+        # the two clamps are one when the activation range lies inside the type's
+        return np.clip(values, amin, amax, out=values).astype(out_dtype)
     return np.clip(np.clip(values, amin, amax), lo, hi).astype(out_dtype)
 
 
