@@ -38,7 +38,6 @@ from simulator.execute.ort_exec import run_ort  # noqa: E402
 from simulator.execute.qdq_export import export_qdq  # noqa: E402
 from simulator.importers import load_model  # noqa: E402
 from simulator.importers.onnx_import import load_onnx  # noqa: E402
-from simulator.passes.quantize import quantize_activations  # noqa: E402
 from simulator.plan import apply_plan, load_plan  # noqa: E402
 from tests.helpers import graph_to_onnx  # noqa: E402
 
@@ -115,26 +114,11 @@ def bench_ort(name: str, runs: int, reference: bool, workdir: Path) -> dict:
     return {"edgesim": t_edge, "onnxruntime": t_ort, "reference": t_ref, "identical": exact}
 
 
-def _tflm_ready(graph, calibration):
-    """Fill what the plan's quantize pass leaves out and the tflm mode needs (ResNet-18 today): the output of
-    an Add (fused with its Relu) that only feeds a Relu is not calibrated, and a MaxPool's output gets its own
-    parameters where TFLite's MAX_POOL_2D shares its input's. Graphs that already run (MobileNetV2) are left
-    as they are."""
-    adds = [n for n in graph.order if n.op_type == "Add" and graph.tensors[n.outputs[0]].quant is None]
-    if adds:
-        graph = quantize_activations(graph, adds, 8, False, "minmax", calibration)
-    tensors = dict(graph.tensors)
-    for node in graph.order:
-        if node.op_type == "MaxPool" and graph.tensors[node.inputs[0]].quant is not None:
-            tensors[node.outputs[0]] = graph.copy_tensor(node.outputs[0], quant=graph.tensors[node.inputs[0]].quant)
-    return graph.replace(tensors=tensors)
-
-
 def bench_tflm(name: str, runs: int, reference: bool) -> dict:
     graph = load_model(name)
     plan = load_plan(ROOT / "plans" / "int8-per-channel.yaml")
     calibration = _calibration(graph)
-    quantized = _tflm_ready(apply_plan(graph, plan, calibration), calibration)
+    quantized = apply_plan(graph, plan, calibration)
     feeds = _input(quantized)
     t_edge, _ = _best(lambda: run_tflm(quantized, feeds), runs)
     model = export_qdq(quantized)

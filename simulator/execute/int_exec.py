@@ -21,6 +21,7 @@ from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as k
 from simulator.graph import Graph, Node, QuantParams
 from simulator.ops.registry import fail
+from simulator.ops.window import window_geometry
 from simulator.passes.deploy import for_deployment
 
 INT8 = (-128, 127)
@@ -138,13 +139,14 @@ def _bias(graph: Graph, node: Node, index: int, input_scale: float, weight_scale
     return np.rint(values / scales).astype(np.int64)
 
 
-def _padding_and_stride(node: Node) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
-    pads = list(node.attr("pads", [0, 0, 0, 0]))
-    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", ""):
-        raise fail(node, "auto_pad is not supported in tflm mode; import resolves explicit pads")
-    strides = tuple(node.attr("strides", [1, 1]))
+def _padding_and_stride(
+    node: Node, spatial: tuple[int, ...], kernel: tuple[int, ...]
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(leading pads, strides, dilations); auto_pad resolves through the geometry shape inference uses.
+    The reference kernels need only the leading pads: taps beyond the image are skipped."""
+    _, begin, _, strides = window_geometry(node, spatial, kernel)
     dilations = tuple(node.attr("dilations", [1, 1]))
-    return (pads[0], pads[1]), strides, dilations
+    return (begin[0], begin[1]), tuple(strides), dilations
 
 
 def _nhwc(x: np.ndarray) -> np.ndarray:
@@ -181,7 +183,7 @@ def _conv(run: _Run, node: Node) -> np.ndarray:
     out_channels = w.shape[0]
     bias = _bias(g, node, 2, float(xq.scale), w_scale, out_channels)
     multiplier, shift = _conv_multipliers(float(xq.scale), np.broadcast_to(w_scale, (out_channels,)), float(yq.scale))
-    padding, stride, dilation = _padding_and_stride(node)
+    padding, stride, dilation = _padding_and_stride(node, x.shape[2:], tuple(w.shape[2:]))
     out_shape = g.tensors[node.outputs[0]].shape
     amin, amax = _clamp(node, yq)
     common = dict(
@@ -238,7 +240,7 @@ def _pool(run: _Run, node: Node) -> np.ndarray:
         window, padding, stride = tuple(x.shape[2:]), (0, 0), (1, 1)
     else:
         window = tuple(node.attr("kernel_shape"))
-        padding, stride, dilation = _padding_and_stride(node)
+        padding, stride, dilation = _padding_and_stride(node, x.shape[2:], window)
         if dilation != (1, 1):
             raise fail(node, "dilated pooling has no TFLite kernel")
         if node.op_type == "AveragePool" and node.attr("count_include_pad", 0):

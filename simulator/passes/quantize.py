@@ -24,6 +24,8 @@ PASSTHROUGH = (
     "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape",
     "Squeeze", "Unsqueeze", "Transpose", "Identity", "Dropout", "Pad",
 )  # fmt: skip
+#: elementwise ops integer runtimes run on quantized operands (a residual Add): their outputs get a range too
+INTEGER_ELEMENTWISE = ("Add", "Sub", "Mul")
 #: of those, the ones whose output TFLite requires to share its input's scale and zero point
 SHARES_INPUT_QUANT = (
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
@@ -199,10 +201,15 @@ def quantize_activations(
     # parameters (pooling and reshapes, as TFLite requires)
     shared: dict[str, str] = {}
     for node in graph.order:
-        if node.op_type in PASSTHROUGH and node.inputs[0] in wanted and node.outputs[0] not in wanted:
+        if not node.inputs or node.inputs[0] not in wanted:
+            continue
+        if node.op_type in SHARES_INPUT_QUANT:
+            # even when the output also feeds a selected layer: TFLite ties it to the input's parameters
+            shared[node.outputs[0]] = shared.get(node.inputs[0], node.inputs[0])
+            if node.outputs[0] not in wanted:
+                wanted.append(node.outputs[0])
+        elif (node.op_type in PASSTHROUGH or node.op_type in INTEGER_ELEMENTWISE) and node.outputs[0] not in wanted:
             wanted.append(node.outputs[0])
-            if node.op_type in SHARES_INPUT_QUANT:
-                shared[node.outputs[0]] = shared.get(node.inputs[0], node.inputs[0])
     samples: dict[str, list[np.ndarray]] = {name: [] for name in wanted if name not in shared}
     for feeds in calibration:
         values = run_graph(graph, feeds, keep=True)

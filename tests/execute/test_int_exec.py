@@ -80,3 +80,18 @@ def test_an_op_without_an_int8_kernel_is_named():
     graph = load_model("mobilenet-v2")
     with pytest.raises(EdgesimError, match="has no quantization|no int8 kernel"):
         run_tflm(graph, {"input": np.zeros((1, 3, 224, 224), np.float32)})
+
+
+def test_residual_network_runs_in_tflm_mode():
+    # ResNet-8: residual Adds (fused with their Relu) and a pooled head; the quantize pass must give the Add
+    # outputs a range and tie pooling outputs to their inputs, as TFLite requires
+    graph = load_model("resnet-8")
+    feeds = [{"input": np.random.default_rng(i).standard_normal((1, 3, 32, 32)).astype(np.float32)} for i in range(4)]
+    quantized = apply_plan(graph, INT8, feeds)
+    pool = next(n for n in quantized.order if n.op_type == "AveragePool")
+    assert quantized.tensors[pool.outputs[0]].quant is quantized.tensors[pool.inputs[0]].quant
+    adds = [n for n in for_deployment(quantized).order if n.op_type == "Add"]
+    assert adds and all(quantized.tensors[n.outputs[0]].quant is not None for n in adds)
+    logits = run_tflm_float(quantized, feeds[0])[quantized.outputs[0]]
+    reference = run_graph(graph, feeds[0])[graph.outputs[0]]
+    assert logits.argmax() == reference.argmax()
