@@ -151,11 +151,12 @@ def compare_plans(
 
 def plot_pareto(rows: list[PlanRow], path: str, title: str) -> None:
     """Flash size vs accuracy (or SQNR), Pareto-optimal plans marked; written atomically."""
-    import os
-    import tempfile
+    import io
     from pathlib import Path
 
     import matplotlib
+
+    from simulator.output import write_bytes
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -194,13 +195,9 @@ def plot_pareto(rows: list[PlanRow], path: str, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
-    os.close(fd)
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, format=target.suffix[1:], metadata={"Date": None} if target.suffix == ".pdf" else None)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fig.savefig(buffer, format=target.suffix[1:], metadata={"Date": None} if target.suffix == ".pdf" else None)
     finally:
         plt.close(fig)
+    write_bytes(buffer.getvalue(), target)

@@ -48,8 +48,16 @@ def to_csv(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
-def write_bytes(data: bytes, path: str) -> None:
-    """Write ``path`` atomically: a crash never leaves a half-written file."""
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes(data: bytes, path: str | Path) -> None:
+    """Write ``path`` atomically: the data goes to a temporary file beside it, reaches the disk, and is renamed
+    over ``path``, so readers see the old file or the whole new one and a crash leaves nothing half-written.
+    The file gets the permissions an ordinary write would (0666 less the umask), not mkstemp's 0600."""
     target = Path(path)
     if not target.parent.is_dir():
         raise EdgesimError(f"{path}: the directory {str(target.parent)!r} does not exist; create it first")
@@ -59,6 +67,9 @@ def write_bytes(data: bytes, path: str) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

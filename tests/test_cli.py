@@ -505,3 +505,14 @@ def test_compress_writes_qdq_that_onnxruntime_runs_as_run_ort_does(tmp_path, cap
 def test_compress_needs_an_onnx_name(tmp_path, capsys):
     code, _, err = run(["compress", "digits-cnn", "--plan", INT8_PLAN, "-o", str(tmp_path / "x.tflite")], capsys)
     assert_one_line_error(code, err, "give a .onnx file name")
+
+
+def test_written_files_get_ordinary_permissions(tmp_path, capsys):
+    import os
+    import stat
+
+    target = tmp_path / "counts.json"
+    assert run(["inspect", "lenet-5", "--format", "json", "-o", str(target)], capsys)[0] == 0
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask

@@ -7,8 +7,6 @@ documents it), so installing edgesim adds no top-level ``reports`` package to si
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from simulator.budget import Budget
 from simulator.errors import EdgesimError
 from simulator.graph import Graph
 from simulator.hardware import Hardware, read_profile
+from simulator.output import write_bytes
 from simulator.plan import Plan
 from simulator.report.data import ReportData, collect, steps_for
 
@@ -36,19 +35,8 @@ def check_target(path: str) -> Path:
 
 
 def write_atomic(data: bytes, path: str | Path) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: readers see the old
-    file or the whole new one, and a crash leaves no partial file behind."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the PDF atomically (see :func:`simulator.output.write_bytes`)."""
+    write_bytes(data, path)
 
 
 def figure_count(data: ReportData) -> int:
