@@ -262,6 +262,62 @@ def _add(run: _Run, node: Node) -> np.ndarray:
     )  # fmt: skip
 
 
+def _mul(run: _Run, node: Node) -> np.ndarray:
+    a, b = node.inputs
+    aq, bq, yq = run.q(a, node), run.q(b, node), run.out_q(node)
+    multiplier, shift = fp.mul_multiplier(float(aq.scale), float(bq.scale), float(yq.scale))
+    amin, amax = _clamp(node, yq)
+    return k.mul(
+        run.values[a], run.values[b], input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
+        output_zero_point=int(yq.zero_point), output_multiplier=multiplier, output_shift=shift,
+        activation_min=amin, activation_max=amax,
+    )  # fmt: skip
+
+
+def _relu(run: _Run, node: Node) -> np.ndarray:
+    """A Relu / Clip no kernel absorbed: TFLM's RELU rescales input to output parameters, then clamps."""
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    g = run.graph
+    if node.op_type == "Relu":
+        lo, hi = 0.0, np.inf
+    else:
+        bounds = [np.asarray(g.tensors[n].data).item() if n else None for n in (node.inputs + ["", ""])[1:3]]
+        lo = bounds[0] if bounds[0] is not None else node.attr("min", -np.inf)
+        hi = bounds[1] if bounds[1] is not None else node.attr("max", np.inf)
+    clamp_node = Node(node.name, node.op_type, node.inputs, node.outputs, {"activation": (lo, hi)})
+    amin, amax = _clamp(clamp_node, yq)
+    x = run.values[node.inputs[0]].astype(np.int64) - int(xq.zero_point)
+    multiplier, shift = fp.quantize_multiplier(float(xq.scale) / float(yq.scale))
+    scaled = fp.multiply_by_quantized_multiplier(x, multiplier, shift, kernel="relu") + int(yq.zero_point)
+    return np.clip(scaled, amin, amax).astype(np.int8)
+
+
+def _pad(run: _Run, node: Node) -> np.ndarray:
+    if node.attr("mode", "constant") != "constant":
+        raise fail(node, "only constant padding has a TFLite PAD kernel")
+    _same_quant(run, node)
+    out_shape = run.graph.tensors[node.outputs[0]].shape
+    x = run.values[node.inputs[0]]
+    pads = run.graph.tensors[node.inputs[1]].data.reshape(-1) if len(node.inputs) > 1 else node.attr("pads")
+    rank = x.ndim
+    pairs = [(int(pads[i]), int(pads[i + rank])) for i in range(rank)]
+    value = len(node.inputs) > 2 and node.inputs[2] and np.asarray(run.graph.tensors[node.inputs[2]].data).item()
+    if value:
+        raise fail(node, "a non-zero pad value has no int8 meaning here; pad with zeros (the zero point)")
+    y = k.pad(x, pairs, pad_value=int(run.out_q(node).zero_point))
+    assert y.shape == out_shape, (y.shape, out_shape)
+    return y
+
+
+def _concat(run: _Run, node: Node) -> np.ndarray:
+    yq = run.out_q(node)
+    for name in node.inputs:
+        q = run.q(name, node)
+        if float(q.scale) != float(yq.scale) or int(q.zero_point) != int(yq.zero_point):
+            raise fail(node, "TFLite's CONCATENATION needs every input to share the output's scale and zero point")
+    return np.concatenate([run.values[n] for n in node.inputs], axis=int(node.attr("axis", 1)))
+
+
 def _softmax(run: _Run, node: Node) -> np.ndarray:
     x = run.values[node.inputs[0]]
     axis = int(node.attr("axis", -1)) % x.ndim
@@ -293,6 +349,11 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "GlobalAveragePool": _pool,
     "GlobalMaxPool": _pool,
     "Add": _add,
+    "Mul": _mul,
+    "Relu": _relu,
+    "Clip": _relu,
+    "Pad": _pad,
+    "Concat": _concat,
     "Softmax": _softmax,
     "Flatten": _reshape_like,
     "Reshape": _reshape_like,

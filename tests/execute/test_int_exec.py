@@ -95,3 +95,42 @@ def test_residual_network_runs_in_tflm_mode():
     logits = run_tflm_float(quantized, feeds[0])[quantized.outputs[0]]
     reference = run_graph(graph, feeds[0])[graph.outputs[0]]
     assert logits.argmax() == reference.argmax()
+
+
+def test_pad_standalone_relu_and_mul(tmp_path):
+    # conv -> pad -> relu (nothing to fuse into) -> mul(relu, relu) -> conv: every int8 op beyond conv/fc
+    from onnx import helper
+
+    from simulator.importers.onnx_import import load_onnx
+    from tests.helpers import make_model, tensor_info
+
+    rng = np.random.default_rng(3)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Pad", ["c", "pads"], ["p"]),
+        helper.make_node("Relu", ["p"], ["r"]),
+        helper.make_node("Mul", ["r", "r"], ["m"]),
+        helper.make_node("Conv", ["m", "w2"], ["y"]),
+    ]
+    inits = {
+        "w1": rng.standard_normal((4, 2, 3, 3)).astype(np.float32),
+        "w2": rng.standard_normal((3, 4, 1, 1)).astype(np.float32),
+        "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
+    }
+    path = tmp_path / "m.onnx"
+    import onnx
+
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 2, 6, 6])], [tensor_info("y", None)], inits), path)
+    graph = load_onnx(path)
+    feeds = [{"x": rng.standard_normal((1, 2, 6, 6)).astype(np.float32)} for _ in range(8)]
+    quantized = apply_plan(graph, INT8, feeds)
+    assert quantized.tensors["p"].quant is quantized.tensors["c"].quant  # PAD shares its input's parameters
+    deployed = for_deployment(quantized)
+    assert [n.op_type for n in deployed.order] == ["Conv", "Pad", "Relu", "Mul", "Conv"]
+    q = quantized.tensors["y"].quant
+    for f in feeds[:4]:
+        values, _ = run_tflm(quantized, f)
+        grid = {"x": fake_quantize(f["x"], quantized.tensors["x"].quant)}
+        reference = run_graph(deployed, grid, transform=activation_rounding(deployed))["y"]
+        levels = np.rint(reference / float(q.scale)) + int(q.zero_point)
+        assert np.abs(values["y"].astype(np.int64) - levels).max() <= 2
