@@ -548,6 +548,12 @@ def _group(commands, name: str, summary: str) -> argparse._SubParsersAction:
     return group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", parser_class=_Parser)
 
 
+def _add_calib_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--calib", metavar="DATA.npy|npz", help="calibration inputs for the quantization a plan does (default: seeded)"
+    )
+
+
 def _add_hw_argument(parser: argparse.ArgumentParser, required: bool = True, summary: str = "") -> None:
     parser.add_argument(
         "--hw",
@@ -587,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hw_argument(est)
     est.add_argument("--precision", choices=PRECISIONS, help="run every layer at this precision (no plan needed)")
     est.add_argument("--plan", metavar="PLAN.yaml", help="a compression plan to apply first (see plans/)")
-    est.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
+    _add_calib_argument(est)
     _add_budget_argument(est)
     _add_output_arguments(est)
 
@@ -601,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(cmp)
     _add_hw_argument(cmp)
     cmp.add_argument("--plan", action="append", metavar="PLAN.yaml", help="a compression plan (repeatable)")
-    cmp.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plans' quantization")
+    _add_calib_argument(cmp)
     cmp.add_argument("--samples", type=int, metavar="N", help="inputs to measure fidelity on")
     cmp.add_argument("--plot", metavar="FILE.png|svg", help="write a Pareto chart")
     _add_budget_argument(cmp)
@@ -627,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every layer at this precision (repeatable: one variant each)",
     )
     rpt.add_argument("--plan", action="append", metavar="PLAN.yaml", help="a compression plan (repeatable)")
-    rpt.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plans' quantization")
+    _add_calib_argument(rpt)
     rpt.add_argument("--samples", type=int, metavar="N", help="inputs to measure the plans' fidelity on")
     _add_budget_argument(rpt)
     rpt.add_argument("-o", "--output", metavar="FILE.pdf", required=True, help="the PDF to write")
@@ -643,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_model_arguments(run)
     run.add_argument("--plan", metavar="PLAN.yaml", help="a plan that quantizes the model (see plans/)")
-    run.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
+    _add_calib_argument(run)
     run.add_argument("--input", required=True, metavar="X.npy", help="one input sample, float or integer")
     run.add_argument("--mode", choices=("tflm", "ort"), default="tflm", help="whose integer arithmetic")
     run.add_argument("-o", "--output", metavar="Y.npy", help="write the integer output")
@@ -656,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_model_arguments(compress)
     compress.add_argument("--plan", required=True, metavar="PLAN.yaml", help="the plan that quantizes the model")
-    compress.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
+    _add_calib_argument(compress)
     compress.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the model")
 
     ver = _command(
@@ -667,7 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_model_arguments(ver)
     ver.add_argument("--plan", required=True, metavar="PLAN.yaml", help="the plan that quantizes the model")
-    ver.add_argument("--calib", metavar="DATA.npy|npz", help="calibration inputs for the plan's quantization")
+    _add_calib_argument(ver)
     ver.add_argument("--data", metavar="DATA.npy|npz", help="inputs to verify on (default: the model's data set)")
     ver.add_argument("--samples", type=int, metavar="N", help="verify on the first N inputs")
     _add_output_arguments(ver)

@@ -87,15 +87,21 @@ def round_saturate(y: np.ndarray, zero_point: int, dtype) -> np.ndarray:
     return (np.rint(y).astype(np.int64) + int(zero_point)).astype(dtype)
 
 
-def quantize_linear(x, scale, zero_point, dtype, axis: int | None = None) -> np.ndarray:
-    """ONNX QuantizeLinear as MLAS computes it: ``x / scale`` in float32, clamp, round half to even, + zp."""
-    x = np.asarray(x, F32)
+def _along_axis(scale, zero_point, ndim: int, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """float32 scale and int64 zero point, shaped to broadcast along ``axis`` when they are per channel."""
     scale = np.asarray(scale, F32)
     zp = np.asarray(zero_point, np.int64)
     if axis is not None and scale.size > 1:
-        shape = [1] * x.ndim
+        shape = [1] * ndim
         shape[axis] = -1
         scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return scale, zp
+
+
+def quantize_linear(x, scale, zero_point, dtype, axis: int | None = None) -> np.ndarray:
+    """ONNX QuantizeLinear as MLAS computes it: ``x / scale`` in float32, clamp, round half to even, + zp."""
+    x = np.asarray(x, F32)
+    scale, zp = _along_axis(scale, zero_point, x.ndim, axis)
     lo, hi = _limits(dtype)
     y = np.clip(x / scale, (lo - zp).astype(F32), (hi - zp).astype(F32))
     return (np.rint(y).astype(np.int64) + zp).astype(dtype)
@@ -104,12 +110,7 @@ def quantize_linear(x, scale, zero_point, dtype, axis: int | None = None) -> np.
 def dequantize_linear(q, scale, zero_point, axis: int | None = None) -> np.ndarray:
     """ONNX DequantizeLinear as onnxruntime computes it: ``float(q - zp) * scale`` in float32."""
     q = np.asarray(q)
-    scale = np.asarray(scale, F32)
-    zp = np.asarray(zero_point, np.int64)
-    if axis is not None and scale.size > 1:
-        shape = [1] * q.ndim
-        shape[axis] = -1
-        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    scale, zp = _along_axis(scale, zero_point, q.ndim, axis)
     return (q.astype(np.int64) - zp).astype(F32) * scale
 
 
