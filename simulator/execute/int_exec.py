@@ -13,6 +13,7 @@ an error naming the node and the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -157,13 +158,33 @@ def _nchw(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-class _Run:
-    """State of one integer run: integer values and the quantization of every activation."""
+@dataclass
+class _Layer:
+    """A weighted layer's constants, derived once per session: the kernel, its filter in TFLite layout, the
+    integer bias, the requantization and clamp parameters, and the filter's cache."""
 
-    def __init__(self, graph: Graph):
+    kernel: Callable[..., np.ndarray]
+    filter: np.ndarray
+    bias: np.ndarray | None
+    params: dict
+    cache: k.FilterCache = field(default_factory=k.FilterCache)
+
+
+class _Run:
+    """State of one integer run: integer values and the quantization of every activation; what depends on the
+    graph alone comes from (and goes to) the session's ``prepared`` table."""
+
+    def __init__(self, graph: Graph, prepared: dict[str, object] | None = None):
         self.graph = graph
         self.values: dict[str, np.ndarray] = {}
         self.quant: dict[str, QuantParams] = {}
+        self._prepared = {} if prepared is None else prepared
+
+    def prepared(self, node: Node, build: Callable[[_Run, Node], object]):
+        """``build(run, node)``, computed on the node's first run in this session."""
+        if node.name not in self._prepared:
+            self._prepared[node.name] = build(self, node)
+        return self._prepared[node.name]
 
     def q(self, name: str, node: Node) -> QuantParams:
         if name not in self.quant:
@@ -174,19 +195,19 @@ class _Run:
         return self.q(node.outputs[0], node)
 
 
-def _conv(run: _Run, node: Node) -> np.ndarray:
+def _conv_layer(run: _Run, node: Node) -> _Layer:
     g = run.graph
-    x = run.values[node.inputs[0]]
+    x_shape = g.tensors[node.inputs[0]].shape
     xq, yq = run.q(node.inputs[0], node), run.out_q(node)
     w, w_scale = _weights(g, node, 1)
     groups = int(node.attr("group", 1))
     out_channels = w.shape[0]
     bias = _bias(g, node, 2, float(xq.scale), w_scale, out_channels)
     multiplier, shift = _conv_multipliers(float(xq.scale), np.broadcast_to(w_scale, (out_channels,)), float(yq.scale))
-    padding, stride, dilation = _padding_and_stride(node, x.shape[2:], tuple(w.shape[2:]))
+    padding, stride, dilation = _padding_and_stride(node, x_shape[2:], tuple(w.shape[2:]))
     out_shape = g.tensors[node.outputs[0]].shape
     amin, amax = _clamp(node, yq)
-    common = dict(
+    params = dict(
         output_multiplier=multiplier,
         output_shift=shift,
         input_zero_point=int(xq.zero_point),
@@ -198,19 +219,22 @@ def _conv(run: _Run, node: Node) -> np.ndarray:
         activation_min=amin,
         activation_max=amax,
     )
-    if groups > 1 and groups == x.shape[1] and w.shape[1] == 1:
+    if groups > 1 and groups == x_shape[1] and w.shape[1] == 1:
         filt = w.transpose(1, 2, 3, 0)  # (C*mult, 1, kh, kw) -> [1, kh, kw, C*mult]
-        y = k.depthwise_conv2d(_nhwc(x), filt, bias, **common)
-    else:
-        y = k.conv2d(_nhwc(x), w.transpose(0, 2, 3, 1), bias, **common)
-    return _nchw(y)
+        return _Layer(k.depthwise_conv2d, np.ascontiguousarray(filt), bias, params)
+    return _Layer(k.conv2d, np.ascontiguousarray(w.transpose(0, 2, 3, 1)), bias, params)
 
 
-def _gemm(run: _Run, node: Node) -> np.ndarray:
+def _conv(run: _Run, node: Node) -> np.ndarray:
+    layer = run.prepared(node, _conv_layer)
+    x = run.values[node.inputs[0]]
+    return _nchw(layer.kernel(_nhwc(x), layer.filter, layer.bias, **layer.params, filter_cache=layer.cache))
+
+
+def _gemm_layer(run: _Run, node: Node) -> _Layer:
     g = run.graph
     if node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0 or node.attr("beta", 1.0) != 1.0:
         raise fail(node, "only Gemm with transA=0, alpha=beta=1 maps to TFLite's FULLY_CONNECTED")
-    x = run.values[node.inputs[0]]
     xq, yq = run.q(node.inputs[0], node), run.out_q(node)
     w, w_scale = _weights(g, node, 1)
     if not node.attr("transB", 0):
@@ -218,10 +242,17 @@ def _gemm(run: _Run, node: Node) -> np.ndarray:
     bias = _bias(g, node, 2, float(xq.scale), w_scale, w.shape[0])
     multiplier, shift = _conv_multipliers(float(xq.scale), np.broadcast_to(w_scale, (w.shape[0],)), float(yq.scale))
     amin, amax = _clamp(node, yq)
-    return k.fully_connected(
-        x, w, bias, output_multiplier=multiplier, output_shift=shift, input_zero_point=int(xq.zero_point),
+    params = dict(
+        output_multiplier=multiplier, output_shift=shift, input_zero_point=int(xq.zero_point),
         output_zero_point=int(yq.zero_point), activation_min=amin, activation_max=amax,
-    ).reshape(g.tensors[node.outputs[0]].shape)  # fmt: skip
+    )  # fmt: skip
+    return _Layer(k.fully_connected, np.ascontiguousarray(w), bias, params)
+
+
+def _gemm(run: _Run, node: Node) -> np.ndarray:
+    layer = run.prepared(node, _gemm_layer)
+    y = layer.kernel(run.values[node.inputs[0]], layer.filter, layer.bias, **layer.params, filter_cache=layer.cache)
+    return y.reshape(run.graph.tensors[node.outputs[0]].shape)
 
 
 def _same_quant(run: _Run, node: Node) -> None:
@@ -251,30 +282,63 @@ def _pool(run: _Run, node: Node) -> np.ndarray:
     return _nchw(y)
 
 
-def _add(run: _Run, node: Node) -> np.ndarray:
+_BYTE_VALUES = np.arange(256, dtype=np.uint8).view(np.int8)  # the int8 value of each byte pattern
+
+
+@dataclass
+class _Elementwise:
+    """An elementwise int8 kernel with its parameters bound, and the table of its result for every combination
+    of int8 inputs, indexed by the inputs' byte patterns. The table is the kernel itself evaluated once on all
+    256^arity inputs, so a lookup returns exactly what the kernel would; it is None where the kernel raises
+    for some combination (an int32 overflow): the real inputs then run through the kernel, which raises only
+    if they are the ones that overflow."""
+
+    function: Callable[..., np.ndarray]
+    table: np.ndarray | None
+
+
+def _tabulate(function: Callable[..., np.ndarray], arity: int) -> _Elementwise:
+    try:
+        table = function(*np.meshgrid(*([_BYTE_VALUES] * arity), indexing="ij"))
+    except (fp.FixedPointOverflow, ValueError):
+        table = None
+    return _Elementwise(function, table)
+
+
+def _elementwise(run: _Run, node: Node, bind: Callable[[_Run, Node], Callable[..., np.ndarray]], arity: int):
+    """Run ``bind(run, node)`` (the kernel with the node's parameters) on the node's first ``arity`` inputs,
+    through its table when they are int8."""
+    op = run.prepared(node, lambda r, n: _tabulate(bind(r, n), arity))
+    xs = [run.values[name] for name in node.inputs[:arity]]
+    if op.table is not None and all(x.dtype == np.int8 for x in xs):
+        return op.table[tuple(x.view(np.uint8) for x in xs)]
+    return op.function(*xs)
+
+
+def _add_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
     a, b = node.inputs
     aq, bq, yq = run.q(a, node), run.q(b, node), run.out_q(node)
     params = fp.add_params(float(aq.scale), float(bq.scale), float(yq.scale))
     amin, amax = _clamp(node, yq)
-    return k.add(
-        run.values[a], run.values[b], input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
+    return lambda x1, x2: k.add(
+        x1, x2, input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
         output_zero_point=int(yq.zero_point), activation_min=amin, activation_max=amax, **params,
     )  # fmt: skip
 
 
-def _mul(run: _Run, node: Node) -> np.ndarray:
+def _mul_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
     a, b = node.inputs
     aq, bq, yq = run.q(a, node), run.q(b, node), run.out_q(node)
     multiplier, shift = fp.mul_multiplier(float(aq.scale), float(bq.scale), float(yq.scale))
     amin, amax = _clamp(node, yq)
-    return k.mul(
-        run.values[a], run.values[b], input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
+    return lambda x1, x2: k.mul(
+        x1, x2, input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
         output_zero_point=int(yq.zero_point), output_multiplier=multiplier, output_shift=shift,
         activation_min=amin, activation_max=amax,
     )  # fmt: skip
 
 
-def _relu(run: _Run, node: Node) -> np.ndarray:
+def _relu_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
     """A Relu / Clip no kernel absorbed: TFLM's RELU rescales input to output parameters, then clamps."""
     xq, yq = run.q(node.inputs[0], node), run.out_q(node)
     g = run.graph
@@ -286,10 +350,26 @@ def _relu(run: _Run, node: Node) -> np.ndarray:
         hi = bounds[1] if bounds[1] is not None else node.attr("max", np.inf)
     clamp_node = Node(node.name, node.op_type, node.inputs, node.outputs, {"activation": (lo, hi)})
     amin, amax = _clamp(clamp_node, yq)
-    x = run.values[node.inputs[0]].astype(np.int64) - int(xq.zero_point)
     multiplier, shift = fp.quantize_multiplier(float(xq.scale) / float(yq.scale))
-    scaled = fp.multiply_by_quantized_multiplier(x, multiplier, shift, kernel="relu") + int(yq.zero_point)
-    return np.clip(scaled, amin, amax).astype(np.int8)
+
+    def relu(x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.int64) - int(xq.zero_point)
+        scaled = fp.multiply_by_quantized_multiplier(x, multiplier, shift, kernel="relu") + int(yq.zero_point)
+        return np.clip(scaled, amin, amax).astype(np.int8)
+
+    return relu
+
+
+def _add(run: _Run, node: Node) -> np.ndarray:
+    return _elementwise(run, node, _add_function, 2)
+
+
+def _mul(run: _Run, node: Node) -> np.ndarray:
+    return _elementwise(run, node, _mul_function, 2)
+
+
+def _relu(run: _Run, node: Node) -> np.ndarray:
+    return _elementwise(run, node, _relu_function, 1)
 
 
 def _pad(run: _Run, node: Node) -> np.ndarray:
@@ -363,16 +443,41 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
 }
 
 
+class TflmSession:
+    """A quantized graph prepared for tflm runs, as an interpreter is prepared once on a device: deployment
+    fusion happens here, and each layer's constants (integer weights in TFLite layout, biases, multipliers,
+    clamps, the filter's BLAS-ready copies) are derived on its first run and reused by every later run.
+    Runs are independent: nothing of one input is kept."""
+
+    def __init__(self, graph: Graph):
+        self.graph = for_deployment(graph)
+        self._prepared: dict[str, object] = {}
+
+    def run(
+        self, feeds: dict[str, np.ndarray], keep: bool = False
+    ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
+        """Float feeds are quantized with the input tensors' parameters (int8 feeds are taken as they are);
+        returns the integer value of every output (every activation with ``keep``) and the quantization needed
+        to read them."""
+        return _execute(self.graph, self._prepared, feeds, keep)
+
+
+def prepare_tflm(graph: Graph) -> TflmSession:
+    """A session that runs ``graph`` many times (``session.run(feeds)``) paying for its preparation once."""
+    return TflmSession(graph)
+
+
 def run_tflm(
     graph: Graph, feeds: dict[str, np.ndarray], keep: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
-    """Run a quantized graph with TFLM's integer arithmetic.
+    """Run a quantized graph once with TFLM's integer arithmetic (see :meth:`TflmSession.run`)."""
+    return TflmSession(graph).run(feeds, keep)
 
-    Float feeds are quantized with the input tensors' parameters; returns the integer value of every output
-    (every activation with ``keep``) and the quantization needed to read them.
-    """
-    deployed = for_deployment(graph)
-    run = _Run(deployed)
+
+def _execute(
+    deployed: Graph, prepared: dict[str, object], feeds: dict[str, np.ndarray], keep: bool
+) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
+    run = _Run(deployed, prepared)
     for name in deployed.inputs:
         if name not in feeds:
             raise EdgesimError(f"no feed for input {name!r}; the graph's inputs are {', '.join(deployed.inputs)}")
@@ -388,8 +493,8 @@ def run_tflm(
         kernel = KERNELS.get(node.op_type)
         if kernel is None:
             raise fail(node, f"the tflm mode has no int8 kernel for {node.op_type}; supported: {', '.join(KERNELS)}")
-        result = kernel(run, node)
-        run.values[node.outputs[0]] = result
+        run.values[node.outputs[0]] = kernel(run, node)
+        run.q(node.outputs[0], node)  # (a prepared layer skips reading its output's parameters)
     names = list(run.values) if keep else list(deployed.outputs)
     return {n: run.values[n] for n in names}, {n: run.quant[n] for n in names if n in run.quant}
 

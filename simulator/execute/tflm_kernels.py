@@ -143,30 +143,52 @@ def _signed_bound(x_lo: int, x_hi: int, pos_neg: tuple[np.ndarray, np.ndarray]) 
     return int(np.maximum(x_hi * pos - x_lo * neg, -x_lo * pos + x_hi * neg).max())
 
 
-def _exact_float_type(x_lohi: tuple[int, int], w: np.ndarray, taps: int, pos_neg=None):
+class FilterCache:
+    """What a kernel derives from one constant filter (its range, positive / negative row sums, float copies),
+    kept by the caller between calls so that repeated runs of a layer pay for it once.
+
+    A cache belongs to one filter in one layout: the caller must not share it between filters. It holds no
+    result of an input, so a run with any input reads the same values a fresh cache would compute."""
+
+    def __init__(self) -> None:
+        self._values: dict = {}
+
+    def get(self, key, compute):
+        if key not in self._values:
+            self._values[key] = compute()
+        return self._values[key]
+
+    def as_float(self, w: np.ndarray, ft) -> np.ndarray:
+        return self.get(("float", np.dtype(ft).name, w.shape), lambda: w.astype(ft))
+
+
+def _exact_float_type(x_lohi: tuple[int, int], w: np.ndarray, taps: int, pos_neg=None, cache: dict | None = None):
     """A float type in which every partial sum of ``sum (x - zp) * w`` over ``taps`` products is an exact
     integer (BLAS may sum in any order, blocked or fused): float32 while the bound stays below 2^24, float64
     below 2^53, else None. Returns ``(type, w in that type)``; ``w`` is (rows, taps) integers.
 
     Any intermediate value is a sum over a subset of the products; with x - zp in [lo, hi] (lo <= 0 <= hi) and
     P, N the sums of a row's positive and negative weights, it lies in [-(|lo| P + hi N), hi P + |lo| N]. The
-    cruder ``taps * max|x - zp| * max|w|`` is tried first because it costs nothing."""
+    cruder ``taps * max|x - zp| * max|w|`` is tried first because it costs nothing.
+
+    ``cache`` (see :class:`FilterCache`) keeps what depends on ``w`` alone between calls."""
+    cache = FilterCache() if cache is None else cache
     x_lo, x_hi = x_lohi
     x_range = max(-x_lo, x_hi)
     if w.size == 0:
-        return np.float32, w.astype(np.float32)
-    w_range = max(abs(int(w.min())), abs(int(w.max())))
+        return np.float32, cache.as_float(w, np.float32)
+    w_range = cache.get("w_range", lambda: max(abs(int(w.min())), abs(int(w.max()))))
     crude = taps * x_range * w_range
     if crude < _F32_EXACT:
-        return np.float32, w.astype(np.float32)
+        return np.float32, cache.as_float(w, np.float32)
     if crude < _F64_EXACT:
-        pos_neg = _pos_neg(w) if pos_neg is None else pos_neg
+        pos_neg = cache.get("pos_neg", lambda: _pos_neg(w)) if pos_neg is None else pos_neg
         if w_range <= 1 << 24 and _signed_bound(x_lo, x_hi, pos_neg) < _F32_EXACT:  # (integers exact in float32)
-            return np.float32, w.astype(np.float32)
-        return np.float64, w.astype(np.float64)
-    l1 = int(np.abs(w.astype(np.int64)).sum(axis=1).max())
+            return np.float32, cache.as_float(w, np.float32)
+        return np.float64, cache.as_float(w, np.float64)
+    l1 = cache.get("l1", lambda: int(np.abs(w.astype(np.int64)).sum(axis=1).max()))
     if x_range * l1 < _F64_EXACT:
-        return np.float64, w.astype(np.float64)
+        return np.float64, cache.as_float(w, np.float64)
     return None, None
 
 
@@ -453,8 +475,9 @@ def _bias(bias, channels: int) -> np.ndarray:
 
 
 def _conv_accumulate(
-    x, zero_point: int, w, groups: int, stride, dilation, padding, output_hw, split: bool = True, pos_neg=None
-) -> np.ndarray:
+    x, zero_point: int, w, groups: int, stride, dilation, padding, output_hw, split: bool = True, pos_neg=None,
+    cache: FilterCache | None = None,
+) -> np.ndarray:  # fmt: skip
     """Exact ``sum (x - zp) * w`` of a (grouped) NHWC conv with an OHWI filter: im2col windows and one BLAS
     matmul in a float type where every partial sum is an exact integer (int64 einsum where none is). The result
     holds integers, as float or int64.
@@ -462,15 +485,20 @@ def _conv_accumulate(
     Where float32 is not exact but 8-bit ``x - zp = 16 h + l`` (l in [0, 15]) makes both halves exact, they run
     as one float32 batch of 2N images (BLAS at twice the float64 rate) and ``16 acc_h + acc_l`` is formed in
     float64."""
+    cache = FilterCache() if cache is None else cache
     o, kh, kw, cg = w.shape
     taps = kh * kw * cg
     og = o // groups
     x_lo, x_hi = _int_range(x, zero_point)
     rows = w.reshape(o, -1)
+    if split and groups == 1 and x.dtype.itemsize == 1 and rows.size:
+        chunked = _chunked_conv_accumulate(x, zero_point, w, (x_lo, x_hi), stride, dilation, padding, output_hw, cache)
+        if chunked is not None:
+            return chunked
     if split and x.dtype.itemsize == 1 and max(-x_lo, x_hi) >= 32 and rows.size:
-        w_range = max(abs(int(rows.min())), abs(int(rows.max())))
+        w_range = cache.get("w_range", lambda: max(abs(int(rows.min())), abs(int(rows.max()))))
         if taps * max(-x_lo, x_hi) * w_range >= _F32_EXACT and w_range <= _F32_EXACT:
-            pos_neg = _pos_neg(rows)
+            pos_neg = cache.get("pos_neg", lambda: _pos_neg(rows))
         if (
             pos_neg is not None
             and _signed_bound(x_lo, x_hi, pos_neg) >= _F32_EXACT
@@ -479,7 +507,7 @@ def _conv_accumulate(
             xs = x.astype(np.int16) - np.int16(zero_point)
             halves = np.concatenate([xs >> 4, xs & 15])
             acc = _conv_accumulate(
-                halves, 0, w, groups, stride, dilation, padding, output_hw, split=False, pos_neg=pos_neg
+                halves, 0, w, groups, stride, dilation, padding, output_hw, split=False, pos_neg=pos_neg, cache=cache
             )
             if acc.dtype == np.float32:
                 n = x.shape[0]
@@ -487,7 +515,7 @@ def _conv_accumulate(
                 out *= 16.0
                 out += acc[n:]
                 return out
-    ft, wf = _exact_float_type((x_lo, x_hi), rows, taps, pos_neg)
+    ft, wf = _exact_float_type((x_lo, x_hi), rows, taps, pos_neg, cache)
     windows = None if ft is None else _padded_windows(x, zero_point, ft, (kh, kw), stride, dilation, padding, output_hw)
     if windows is None:
         patches, _ = _windows(x.astype(np.int64) - zero_point, (kh, kw), stride, dilation, padding, output_hw, 0)
@@ -507,11 +535,77 @@ def _conv_accumulate(
     return acc.reshape(n, oh, ow, o)
 
 
-def _depthwise_accumulate(x, zero_point: int, w, mult: int, stride, dilation, padding, output_hw) -> np.ndarray:
+_MAX_CHUNKS = 8
+
+
+def _float32_chunks(rows: np.ndarray, x_lo: int, x_hi: int) -> list[tuple[int, int]] | None:
+    """Consecutive tap ranges ``[s, e)`` of integer filter rows (out, taps) such that, with x - zp in
+    [x_lo, x_hi] (x_lo <= 0 <= x_hi), every partial sum over one range is below 2^24 in magnitude (the
+    subset-sum bound of :func:`_exact_float_type`, per range), found greedily from the left with prefix sums
+    of each row's positive and negative weights. None where one tap alone is too large or more than
+    ``_MAX_CHUNKS`` ranges are needed."""
+    w = rows.astype(np.int64)
+    zeros = np.zeros((w.shape[0], 1), np.int64)
+    pos = np.concatenate([zeros, np.cumsum(np.maximum(w, 0), axis=1)], axis=1)
+    neg = np.concatenate([zeros, np.cumsum(np.maximum(-w, 0), axis=1)], axis=1)
+    taps = w.shape[1]
+
+    def fits(s: int, e: int) -> bool:
+        p, n = pos[:, e] - pos[:, s], neg[:, e] - neg[:, s]
+        return int(np.maximum(x_hi * p - x_lo * n, -x_lo * p + x_hi * n).max()) < _F32_EXACT
+
+    chunks, start = [], 0
+    while start < taps:
+        lo, hi = start, taps  # the largest end in (start, taps] that fits, by bisection (fits is monotone)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(start, mid) else (lo, mid - 1)
+        if lo == start or len(chunks) == _MAX_CHUNKS:
+            return None
+        chunks.append((start, lo))
+        start = lo
+    return chunks
+
+
+def _chunked_conv_accumulate(x, zero_point: int, w, x_lohi, stride, dilation, padding, output_hw, cache: FilterCache):
+    """The accumulators of an ungrouped 8-bit conv whose whole sum may leave float32's exact range, as a few
+    float32 matmuls over consecutive tap ranges (each provably exact, see :func:`_float32_chunks`) summed in
+    float64 (exact: a few values below 2^24). Unlike the split of ``x`` into nibbles this does no extra
+    multiplications. The ranges are chosen once per filter for every value the input type can hold, so they
+    hold for any input. None where one float32 matmul is exact already, or no such ranges exist."""
+    o, kh, kw, cg = w.shape
+    rows = w.reshape(o, -1)
+    x_lo, x_hi = x_lohi
+    w_range = cache.get("w_range", lambda: max(abs(int(rows.min())), abs(int(rows.max()))))
+    if rows.shape[1] * max(-x_lo, x_hi) * w_range < _F32_EXACT:
+        return None
+    if _signed_bound(x_lo, x_hi, cache.get("pos_neg", lambda: _pos_neg(rows))) < _F32_EXACT:
+        return None
+    info = np.iinfo(x.dtype)
+    full_lo, full_hi = min(int(info.min) - zero_point, 0), max(int(info.max) - zero_point, 0)
+    chunks = cache.get(("chunks", full_lo, full_hi), lambda: _float32_chunks(rows, full_lo, full_hi))
+    if chunks is None:
+        return None
+    windows = _padded_windows(x, zero_point, np.float32, (kh, kw), stride, dilation, padding, output_hw)
+    if windows is None:
+        return None
+    wf = cache.as_float(rows, np.float32)
+    n, oh, ow = windows.shape[:3]
+    cols = windows.reshape(n * oh * ow, -1)  # im2col
+    acc = np.zeros((cols.shape[0], o), np.float64)
+    for start, end in chunks:
+        acc += cols[:, start:end] @ wf[:, start:end].T
+    return acc.reshape(n, oh, ow, o)
+
+
+def _depthwise_accumulate(
+    x, zero_point: int, w, mult: int, stride, dilation, padding, output_hw, cache: FilterCache | None = None
+) -> np.ndarray:
     """Exact depthwise accumulators (integers, as float or int64): one vectorised multiply-add per filter tap."""
+    cache = FilterCache() if cache is None else cache
     _, kh, kw, oc = w.shape
     c = x.shape[3]
-    ft, _ = _exact_float_type(_int_range(x, zero_point), w.reshape(1, -1), kh * kw)
+    ft, _ = _exact_float_type(_int_range(x, zero_point), w.reshape(1, -1), kh * kw, cache=cache)
     windows = None if ft is None else _padded_windows(x, zero_point, ft, (kh, kw), stride, dilation, padding, output_hw)
     if windows is None:
         patches, _ = _windows(x.astype(np.int64) - zero_point, (kh, kw), stride, dilation, padding, output_hw, 0)
@@ -519,7 +613,7 @@ def _depthwise_accumulate(x, zero_point: int, w, mult: int, stride, dilation, pa
         wm = w.astype(np.int64).reshape(kh, kw, c, mult)
         return np.einsum("nhwyxc,yxcm->nhwcm", patches, wm).reshape(n, oh, ow, oc)
     n, oh, ow = windows.shape[:3]
-    wf = w.reshape(kh, kw, c, mult).astype(ft)
+    wf = cache.as_float(w.reshape(kh, kw, c, mult), ft)
     acc = np.zeros((n, oh, ow, c, mult), ft)
     tmp = np.empty_like(acc)
     for fy in range(kh):
@@ -529,11 +623,11 @@ def _depthwise_accumulate(x, zero_point: int, w, mult: int, stride, dilation, pa
     return acc.reshape(n, oh, ow, oc)
 
 
-def _matmul_accumulate(rows, zero_point: int, w) -> np.ndarray:
+def _matmul_accumulate(rows, zero_point: int, w, cache: FilterCache | None = None) -> np.ndarray:
     """Exact ``(rows - zp) @ w.T`` (``w`` [out, depth] integers; float or int64) through BLAS where exact."""
     depth = w.shape[1]
     wi = np.asarray(w)
-    ft, wf = _exact_float_type(_int_range(rows, zero_point), wi, depth)
+    ft, wf = _exact_float_type(_int_range(rows, zero_point), wi, depth, cache=cache)
     if ft is None:
         return (rows.astype(np.int64) - zero_point) @ wi.astype(np.int64).T
     return (rows.astype(ft) - ft(zero_point)) @ wf.T
@@ -557,6 +651,7 @@ def conv2d(
     accumulator=None,
     output_dtype=None,
     single_rounding=False,
+    filter_cache: FilterCache | None = None,
 ):
     """CONV_2D (reference_integer_ops ConvPerChannel): int8 or 16x8, per-channel requantisation, groups.
 
@@ -567,7 +662,9 @@ def conv2d(
 
     ``accumulator`` ("int32" / "int64") defaults to int32 for int8 input and, for 16x8, to the bias type
     (int64 unless the bias is int32). TFLite picks it from the model's bias type, so pass it explicitly for a
-    bias-less 16x8 layer. ``single_rounding`` mimics TFLITE_SINGLE_ROUNDING builds.
+    bias-less 16x8 layer. ``single_rounding`` mimics TFLITE_SINGLE_ROUNDING builds. ``filter_cache``, a
+    :class:`FilterCache` the caller keeps for this filter (as do the other weighted kernels), spares repeated
+    runs the filter's preparation.
     """
     x = np.asarray(input)
     w = np.asarray(filter)
@@ -578,7 +675,9 @@ def conv2d(
     if c % cg or o % (c // cg):
         raise ValueError(f"conv2d: input depth {c} and filter {w.shape} do not form whole groups")
     groups = c // cg
-    acc = _conv_accumulate(x, int(input_zero_point), w, groups, stride, dilation, padding, output_hw)
+    acc = _conv_accumulate(
+        x, int(input_zero_point), w, groups, stride, dilation, padding, output_hw, cache=filter_cache
+    )
     return _requantize_biased(
         acc,
         _bias(bias, o),
@@ -612,13 +711,14 @@ def depthwise_conv2d(
     accumulator=None,
     output_dtype=None,
     single_rounding=False,
+    filter_cache: FilterCache | None = None,
 ):
     """DEPTHWISE_CONV_2D (DepthwisePerChannel): output channel ``ic * multiplier + m`` filters input ``ic``.
 
     ``filter`` is [1, KH, KW, C * multiplier]; the multiplier is inferred from its depth.
     """
     x = np.asarray(input)
-    w = np.asarray(filter).astype(np.int64)
+    w = np.asarray(filter)
     out_dtype = _out_dtype(x, output_dtype)
     accumulator = accumulator or _default_accumulator(x, bias)
     _, kh, kw, oc = w.shape
@@ -626,7 +726,9 @@ def depthwise_conv2d(
     if oc % c:
         raise ValueError(f"depthwise_conv2d: filter depth {oc} is not a multiple of the input depth {c}")
     mult = oc // c
-    acc = _depthwise_accumulate(x, int(input_zero_point), w, mult, stride, dilation, padding, output_hw)
+    acc = _depthwise_accumulate(
+        x, int(input_zero_point), w, mult, stride, dilation, padding, output_hw, cache=filter_cache
+    )
     return _requantize_biased(
         acc,
         _bias(bias, oc),
@@ -657,6 +759,7 @@ def fully_connected(
     accumulator=None,
     output_dtype=None,
     single_rounding=False,
+    filter_cache: FilterCache | None = None,
 ):
     """FULLY_CONNECTED: ``weights`` [out, depth]; the input is flattened to (batches, depth).
 
@@ -670,7 +773,7 @@ def fully_connected(
     o, depth = w.shape
     if x.size % depth:
         raise ValueError(f"fully_connected: input of {x.size} values is not whole rows of depth {depth}")
-    acc = _matmul_accumulate(x.reshape(-1, depth), int(input_zero_point), w)
+    acc = _matmul_accumulate(x.reshape(-1, depth), int(input_zero_point), w, cache=filter_cache)
     return _requantize_biased(
         acc,
         _bias(bias, o),
@@ -951,16 +1054,63 @@ def _clamp_cast(values, activation_min, activation_max, out_dtype):
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _pool_geometry(x: np.ndarray, filter_hw, stride, padding, output_hw):
+    """((kh, kw), (sh, sw), (ph, pw), (oh, ow)) of a pooling window, or None where the padded strided view does
+    not apply (negative padding, a stride below 1)."""
+    (kh, kw), (sh, sw), (ph, pw) = _pair(filter_hw), _pair(stride), _pair(padding)
+    if ph < 0 or pw < 0 or sh < 1 or sw < 1 or kh < 1 or kw < 1:
+        return None
+    _, h, w, _ = x.shape
+    if output_hw is None:
+        output_hw = (_out_size(h, kh, sh, 1, ph), _out_size(w, kw, sw, 1, pw))
+    oh, ow = _pair(output_hw)
+    if oh < 1 or ow < 1:
+        return None
+    return (kh, kw), (sh, sw), (ph, pw), (oh, ow)
+
+
+def _padded_taps(x: np.ndarray, geometry, fill, dtype):
+    """The (N, OH, OW, KH, KW, C) window view of ``x`` in ``dtype``, padded with ``fill`` (no copy per tap)."""
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = geometry
+    n, h, w, c = x.shape
+    after_h = max(0, (oh - 1) * sh + kh - h - ph)
+    after_w = max(0, (ow - 1) * sw + kw - w - pw)
+    xp = np.full((n, h + ph + after_h, w + pw + after_w, c), fill, dtype)
+    xp[:, ph : ph + h, pw : pw + w, :] = x
+    return _strided_windows(xp, kh, kw, (sh, sw), (1, 1), oh, ow)
+
+
+def _in_image_counts(size: int, kernel: int, stride: int, pad: int, out: int) -> np.ndarray:
+    """How many taps of each output position's window fall inside [0, size) along one axis."""
+    first = np.arange(out) * stride - pad
+    return np.clip(first + kernel, 0, size) - np.clip(first, 0, size)
+
+
 def average_pool2d(input, filter_hw, *, stride=1, padding=0, output_hw=None, activation_min=None, activation_max=None):
     """AVERAGE_POOL_2D: sum of the raw in-image values, divided by their count rounding half away from zero.
 
     Input and output share scale and zero point, so no zero point is subtracted; padded taps are not counted.
+    The sum runs tap by tap over a zero-padded view (padding adds nothing); the count of in-image taps is the
+    product of the per-axis counts, as the window is a rectangle clipped to the image.
     """
     x = np.asarray(input)
     out_dtype = _out_dtype(x, None)
-    patches, valid = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, 0)
-    total = patches.sum(axis=(3, 4))
-    count = valid.sum(axis=(2, 3))[None, :, :, None].astype(np.int64)
+    geometry = _pool_geometry(x, filter_hw, stride, padding, output_hw)
+    if geometry is None:
+        patches, valid = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, 0)
+        total = patches.sum(axis=(3, 4))
+        count = valid.sum(axis=(2, 3))[None, :, :, None].astype(np.int64)
+    else:
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = geometry
+        taps = _padded_taps(x, geometry, 0, np.int64)
+        total = taps[:, :, :, 0, 0].copy()
+        for fy in range(kh):
+            for fx in range(kw):
+                if fy or fx:
+                    total += taps[:, :, :, fy, fx]
+        rows = _in_image_counts(x.shape[1], kh, sh, ph, oh)
+        cols = _in_image_counts(x.shape[2], kw, sw, pw, ow)
+        count = (rows[:, None] * cols[None, :])[None, :, :, None].astype(np.int64)
     if (count == 0).any():
         raise ValueError("average_pool2d: a window has no in-image tap (TFLite fails the op)")
     check_range(total, INT32_MIN, INT32_MAX, "average_pool2d", "the int32 sum", exc=AccumulatorOverflow)
@@ -971,11 +1121,24 @@ def average_pool2d(input, filter_hw, *, stride=1, padding=0, output_hw=None, act
 
 
 def max_pool2d(input, filter_hw, *, stride=1, padding=0, output_hw=None, activation_min=None, activation_max=None):
-    """MAX_POOL_2D: maximum over the in-image taps, then the activation clamp."""
+    """MAX_POOL_2D: maximum over the in-image taps, then the activation clamp.
+
+    Taps run over a view padded with the type's minimum: the reference starts each window at that minimum
+    and skips out-of-image taps, so padding with it changes no maximum (an empty window stays at it too)."""
     x = np.asarray(input)
     out_dtype = _out_dtype(x, None)
-    patches, _ = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, -(1 << 40))
-    return _clamp_cast(patches.max(axis=(3, 4)), activation_min, activation_max, out_dtype)
+    geometry = _pool_geometry(x, filter_hw, stride, padding, output_hw)
+    if geometry is None:
+        patches, _ = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, -(1 << 40))
+        return _clamp_cast(patches.max(axis=(3, 4)), activation_min, activation_max, out_dtype)
+    (kh, kw) = geometry[0]
+    taps = _padded_taps(x, geometry, np.iinfo(x.dtype).min, x.dtype)
+    best = taps[:, :, :, 0, 0].copy()
+    for fy in range(kh):
+        for fx in range(kw):
+            if fy or fx:
+                np.maximum(best, taps[:, :, :, fy, fx], out=best)
+    return _clamp_cast(best, activation_min, activation_max, out_dtype)
 
 
 def pad(input, paddings, pad_value=0) -> np.ndarray:

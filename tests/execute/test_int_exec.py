@@ -134,3 +134,51 @@ def test_pad_standalone_relu_and_mul(tmp_path):
         reference = run_graph(deployed, grid, transform=activation_rounding(deployed))["y"]
         levels = np.rint(reference / float(q.scale)) + int(q.zero_point)
         assert np.abs(values["y"].astype(np.int64) - levels).max() <= 2
+
+
+def test_a_session_reused_across_inputs_equals_fresh_runs_and_the_direct_kernels():
+    # a prepared session keeps each layer's constants and its elementwise tables; every run must still equal a
+    # fresh run, and every tabulated Add must equal the ADD kernel called on the same integers
+    from simulator.execute import int_exec
+
+    graph = load_model("resnet-8")
+    rng = np.random.default_rng(21)
+    feeds = [{"input": (s * rng.standard_normal((1, 3, 32, 32))).astype(np.float32)} for s in (1.0, 0.1, 3.0)]
+    quantized = apply_plan(graph, INT8, feeds[:2])
+    session = int_exec.prepare_tflm(quantized)
+    adds = [n for n in session.graph.order if n.op_type == "Add"]
+    assert adds
+    for f in feeds:
+        values, quant = session.run(f, keep=True)
+        fresh_values, fresh_quant = run_tflm(quantized, f, keep=True)
+        assert values.keys() == fresh_values.keys() and quant.keys() == fresh_quant.keys()
+        for name in values:
+            np.testing.assert_array_equal(values[name], fresh_values[name])
+        for node in adds:
+            direct = int_exec._add_function(int_exec._Run(session.graph), node)
+            np.testing.assert_array_equal(values[node.outputs[0]], direct(*(values[i] for i in node.inputs)))
+
+
+def test_an_elementwise_table_gives_way_where_the_kernel_overflows():
+    # ADD shifts (x - zp) left (here by 24): with zero point 127, x = -128 gives -255 * 2^24 < -2^31 (an int32
+    # overflow on the chip), so no table covers every input; inputs that do not overflow still run, through the
+    # kernel
+    from simulator.execute import int_exec
+    from simulator.execute import tflm_kernels as k
+    from simulator.execute.fixedpoint import FixedPointOverflow, add_params
+
+    params = add_params(0.5, 0.5, 1.0, left_shift=24)
+
+    def add(a, b):
+        return k.add(a, b, input1_zero_point=127, input2_zero_point=0, output_zero_point=0, **params)
+
+    op = int_exec._tabulate(add, 2)
+    assert op.table is None
+    ok = np.array([100, 127], np.int8)
+    np.testing.assert_array_equal(op.function(ok, ok), add(ok, ok))
+    with pytest.raises(FixedPointOverflow):
+        op.function(np.array([-128], np.int8), np.array([0], np.int8))
+    table = int_exec._tabulate(lambda a, b: add(np.maximum(a, 0), b), 2).table
+    a, b = np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij")
+    a8, b8 = a.astype(np.int8), b.astype(np.int8)
+    np.testing.assert_array_equal(table[a8.view(np.uint8), b8.view(np.uint8)], add(np.maximum(a8, 0), b8))
