@@ -270,12 +270,11 @@ def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax
             return None
         bias_f = b.astype(np.float64).reshape(1, -1) if channels > 1 else b.astype(np.float64).reshape(1, 1)
         buf_f = np.empty((max(1, _CHUNK // channels), channels), np.float64)
-        neg = np.empty(buf_f.shape, np.bool_)
-        m_f = m.astype(np.float64)
+        away = np.empty(buf_f.shape, np.float64)
+        m_f31 = np.ldexp(m.astype(np.float64), -31)  # exact: M < 2^31
         pow_left = np.ldexp(1.0, left)
         pow_right = np.ldexp(1.0, -right)
-        half_f = half.astype(np.float64)
-        neg_mask_b = None if neg_mask is None else neg_mask.astype(np.bool_)
+        half_f = np.broadcast_to(half.astype(np.float64), (channels,)) if channels > 1 else half.astype(np.float64)
     elif bias is not None:
         return None
     acc2 = acc.reshape(-1, channels)
@@ -308,19 +307,18 @@ def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax
                         _finish_int(v, t, half, right, neg_mask, any_right)
                         _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
                         continue
-                f *= m_f
-                f += 2.0**30
-                f *= 2.0**-31
+                # SRDHM: floor(x M 2^-31 + 1/2); x M 2^-31 and its sum with 1/2 are exact (numerators below 2^53)
+                f *= m_f31
+                f += 0.5
                 np.floor(f, out=f)
                 if any_right:
-                    nb = neg[:k]
-                    np.less(f, 0, out=nb)
-                    if neg_mask is not None:
-                        nb &= neg_mask_b
-                    f -= nb
-                    f += half_f
+                    # RDBPOT: (u + 2^(r-1) - [u < 0]) >> r = trunc((u + copysign(2^(r-1), u)) 2^-r), half away
+                    # from zero; channels with r = 0 add a signed zero and divide by one
+                    g = away[:k]
+                    np.copysign(half_f, f, out=g)
+                    f += g
                     f *= pow_right
-                    np.floor(f, out=f)
+                    np.trunc(f, out=f)
                 _store(out, start, k, f, zp, amin, amax, lo, hi, one_clip)
                 continue
             np.copyto(t, f, casting="unsafe")  # exact integers
