@@ -144,3 +144,34 @@ def test_average_pool_half_ties_round_away_from_zero():
     x = np.array([1, 2, -1, -2], np.int8).reshape(1, 1, 4, 1)
     got = k.average_pool2d(x, (1, 2), stride=(1, 2))
     np.testing.assert_array_equal(got.ravel(), [2, -2])
+
+
+@pytest.mark.parametrize("channels", [1, 7])
+def test_blocked_requantization_equals_the_fixed_point_primitives(channels):
+    """The float64 block path (float accumulators from BLAS plus an int64 bias) against MBQM on int64, with ties
+    of both signs (multiples of 2^(r-1)), zero right shifts, the widest shift and values near 2^22 (beyond it a
+    block takes the int64 path)."""
+    from simulator.execute import fixedpoint as fp
+
+    rng = np.random.default_rng(17)
+    shifts = np.array([-1, 0, -31, -7, -12, -3, -20][:channels])
+    multipliers = np.array([1 << 30, (1 << 31) - 1, 1518500250, 1 << 30, 1234567890, 1 << 30, 1999999999][:channels])
+    values = np.concatenate(
+        [
+            rng.integers(-(1 << 21), 1 << 21, size=4000),
+            np.arange(-64, 65) * 2**11,  # ties after the SRDHM step for the power-of-two multipliers
+            np.array([-(1 << 22) + 1001, (1 << 22) - 1001, 0, 1, -1]),  # with the bias: just inside 2^22
+        ]
+    )
+    acc = np.resize(values, (values.size // channels + 1) * channels).reshape(-1, channels)
+    bias = rng.integers(-1000, 1000, size=channels)
+    # an int32 output type: nothing clamps, so every rounding shows
+    single = channels == 1
+    got = k._requantize_biased(
+        acc.astype(np.float32 if single else np.float64), bias, multipliers[0] if single else multipliers,
+        shifts[0] if single else shifts, 3, None, None, np.int32, kernel="requantize",
+    )  # fmt: skip
+    total = acc.astype(np.int64) + bias
+    want = fp.multiply_by_quantized_multiplier(total, multipliers, shifts) + 3
+    np.testing.assert_array_equal(got, want)
+    assert np.abs(want).max() > 1 << 18  # (values are not all clamped or tiny)
