@@ -155,7 +155,16 @@ def _nhwc(x: np.ndarray) -> np.ndarray:
 
 
 def _nchw(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    """An NHWC kernel result as the NCHW tensor the graph holds: a transposed view, not a copy, so that the next
+    NHWC kernel's :func:`_nhwc` gets the contiguous array back for free."""
+    return x.transpose(0, 3, 1, 2)
+
+
+def _channels_last(xs: list[np.ndarray]) -> bool:
+    """Whether 4-D values are all NCHW views of contiguous NHWC arrays (see :func:`_nchw`)."""
+    return all(x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous for x in xs) and not all(
+        x.flags.c_contiguous for x in xs
+    )
 
 
 @dataclass
@@ -310,9 +319,11 @@ def _elementwise(run: _Run, node: Node, bind: Callable[[_Run, Node], Callable[..
     through its table when they are int8."""
     op = run.prepared(node, lambda r, n: _tabulate(bind(r, n), arity))
     xs = [run.values[name] for name in node.inputs[:arity]]
-    if op.table is not None and all(x.dtype == np.int8 for x in xs):
-        return op.table[tuple(x.view(np.uint8) for x in xs)]
-    return op.function(*xs)
+    if op.table is None or not all(x.dtype == np.int8 for x in xs):
+        return op.function(*xs)
+    if len({x.shape for x in xs}) == 1 and _channels_last(xs):  # keep NHWC results NHWC (no copies)
+        return _nchw(op.table[tuple(_nhwc(x).view(np.uint8) for x in xs)])
+    return op.table[tuple(x.view(np.uint8) for x in xs)]
 
 
 def _add_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
@@ -496,7 +507,7 @@ def _execute(
         run.values[node.outputs[0]] = kernel(run, node)
         run.q(node.outputs[0], node)  # (a prepared layer skips reading its output's parameters)
     names = list(run.values) if keep else list(deployed.outputs)
-    return {n: run.values[n] for n in names}, {n: run.quant[n] for n in names if n in run.quant}
+    return {n: np.ascontiguousarray(run.values[n]) for n in names}, {n: run.quant[n] for n in names if n in run.quant}
 
 
 def run_tflm_float(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
