@@ -499,7 +499,12 @@ def _execute(
             )
         q = _activation_quant(deployed, name, deployed.order[0])
         run.quant[name] = q
-        run.values[name] = value.astype(np.int8) if value.dtype == np.int8 else quantize_input(value, q)
+        if value.dtype.kind not in "fi" or (value.dtype.kind == "i" and value.dtype != np.int8):
+            raise EdgesimError(
+                f"feed {name!r} has dtype {value.dtype}; the tflm mode takes float values (quantized with the "
+                f"input's parameters) or the int8 integers themselves"
+            )
+        run.values[name] = value if value.dtype == np.int8 else quantize_input(value, q)
     for node in deployed.order:
         kernel = KERNELS.get(node.op_type)
         if kernel is None:

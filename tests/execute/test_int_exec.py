@@ -182,3 +182,10 @@ def test_an_elementwise_table_gives_way_where_the_kernel_overflows():
     a, b = np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij")
     a8, b8 = a.astype(np.int8), b.astype(np.int8)
     np.testing.assert_array_equal(table[a8.view(np.uint8), b8.view(np.uint8)], add(np.maximum(a8, 0), b8))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.bool_, np.complex64, np.str_])
+def test_a_feed_of_another_dtype_is_refused(dtype):
+    quantized = apply_plan(load_model("digits-mlp"), INT8)
+    with pytest.raises(EdgesimError, match="feed 'input' has dtype .*; the tflm mode takes float values"):
+        run_tflm(quantized, {"input": np.zeros((1, 64), dtype)})
