@@ -21,12 +21,14 @@ from simulator.errors import EdgesimError
 from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as k
 from simulator.graph import Graph, Node, QuantParams
+from simulator.ops import get_op
 from simulator.ops.registry import fail
 from simulator.ops.window import window_geometry
 from simulator.passes.deploy import for_deployment
 
 INT8 = (-128, 127)
 SOFTMAX_OUTPUT = QuantParams(8, np.array(1 / 256, np.float32), np.array(-128), symmetric=False)
+LOGISTIC_OUTPUT = SOFTMAX_OUTPUT  # TFLite fixes both int8 outputs at 1/256, -128
 
 
 def _activation_quant(graph: Graph, name: str, node: Node) -> QuantParams:
@@ -421,6 +423,70 @@ def _softmax(run: _Run, node: Node) -> np.ndarray:
     return k.softmax_int8(x, input_multiplier=multiplier, input_left_shift=left_shift, diff_min=diff_min)
 
 
+def _fixed_output(run: _Run, node: Node, fixed: QuantParams, op: str) -> None:
+    """Record an output TFLite fixes; a graph that quantized it otherwise would be read wrongly, so that fails."""
+    name = node.outputs[0]
+    given = run.graph.tensors[name].quant
+    if given is not None and (
+        given.per_channel or float(given.scale) != float(fixed.scale) or int(given.zero_point) != int(fixed.zero_point)
+    ):
+        raise fail(node, f"TFLite fixes an int8 {op} output at scale {float(fixed.scale)}, zero point "
+                         f"{int(fixed.zero_point)}; tensor {name!r} is quantized otherwise")  # fmt: skip
+    run.quant[name] = fixed
+
+
+def _logistic(run: _Run, node: Node) -> np.ndarray:
+    xq = run.q(node.inputs[0], node)
+    _fixed_output(run, node, LOGISTIC_OUTPUT, "LOGISTIC")
+    multiplier, left_shift, radius = fp.logistic_int8_params(float(xq.scale))
+    return k.logistic_int8(
+        run.values[node.inputs[0]], input_zero_point=int(xq.zero_point), input_multiplier=multiplier,
+        input_left_shift=left_shift, input_range_radius=radius,
+    )  # fmt: skip
+
+
+def _hard_swish(run: _Run, node: Node) -> np.ndarray:
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    params = fp.hard_swish_params(float(xq.scale), float(yq.scale))
+    return k.hard_swish_int8(
+        run.values[node.inputs[0]], input_zero_point=int(xq.zero_point), output_zero_point=int(yq.zero_point),
+        **params,
+    )  # fmt: skip
+
+
+def _mean_axes(run: _Run, node: Node, rank: int) -> tuple[tuple[int, ...], bool]:
+    """(reduced axes, keepdims) of a GlobalAveragePool or ReduceMean, as TFLite's MEAN would get them."""
+    if node.op_type == "GlobalAveragePool":
+        return tuple(range(2, rank)), True
+    given = None
+    if len(node.inputs) > 1 and node.inputs[1]:
+        given = [int(a) for a in np.asarray(run.graph.tensors[node.inputs[1]].data).reshape(-1)]
+    axes = get_op("ReduceMean").axes(node, given, rank)
+    if not axes:
+        return axes, True
+    if len(axes) > 2:
+        raise fail(node, f"TFLM's MEAN reduces at most two axes; this one reduces {len(axes)}")
+    return axes, bool(node.attr("keepdims", 1))
+
+
+def _mean(run: _Run, node: Node) -> np.ndarray:
+    """GlobalAveragePool and ReduceMean as TFLite's MEAN, which is what the converter emits for both (Keras'
+    GlobalAveragePooling2D, tf.reduce_mean): its output has its own calibrated parameters. TFLM sums and
+    truncates when they equal the input's, and requantizes the zero-point corrected sum otherwise."""
+    x = run.values[node.inputs[0]]
+    axes, keepdims = _mean_axes(run, node, x.ndim)
+    if not axes:
+        return _reshape_like(run, node)
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    if float(xq.scale) == float(yq.scale) and int(xq.zero_point) == int(yq.zero_point):
+        return k.mean_same_quant(x, axes, keepdims=keepdims)
+    multiplier, shift = fp.quantize_multiplier(float(xq.scale) / float(yq.scale))
+    return k.mean_requantize(
+        x, axes, input_zero_point=int(xq.zero_point), output_zero_point=int(yq.zero_point),
+        output_multiplier=multiplier, output_shift=shift, keepdims=keepdims,
+    )  # fmt: skip
+
+
 def _reshape_like(run: _Run, node: Node) -> np.ndarray:
     run.quant[node.outputs[0]] = run.q(node.inputs[0], node)
     return run.values[node.inputs[0]].reshape(run.graph.tensors[node.outputs[0]].shape)
@@ -437,7 +503,7 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "Gemm": _gemm,
     "MaxPool": _pool,
     "AveragePool": _pool,
-    "GlobalAveragePool": _pool,
+    "GlobalAveragePool": _mean,
     "GlobalMaxPool": _pool,
     "Add": _add,
     "Mul": _mul,
@@ -451,6 +517,9 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "Squeeze": _reshape_like,
     "Unsqueeze": _reshape_like,
     "Transpose": _transpose,
+    "Sigmoid": _logistic,
+    "HardSwish": _hard_swish,
+    "ReduceMean": _mean,
 }
 
 

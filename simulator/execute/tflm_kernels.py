@@ -1281,3 +1281,99 @@ def svdf(
         acc, output_multiplier, output_shift, output_zero_point, activation_min, activation_max, np.int8, kernel=kernel
     )
     return out, new_state.astype(state_dtype)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Logistic, hard-swish, mean
+# --------------------------------------------------------------------------------------------------------------
+
+_INT8_LEVELS = np.arange(-128, 128, dtype=np.int64)
+
+
+def _int8_table(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Apply an elementwise int8 -> int8 map given as its 256 outputs (the map of int8 level -128 + i is
+    ``table[i]``): exact, since an int8 input can only take those 256 values."""
+    x = np.asarray(x)
+    if x.dtype != np.int8:
+        raise TypeError(f"expected an int8 tensor, got {x.dtype}")
+    return table[x.astype(np.int16) + 128]
+
+
+def logistic_int8(input, *, input_zero_point, input_multiplier, input_left_shift, input_range_radius) -> np.ndarray:
+    """TFLM int8 LOGISTIC: output scale 1/256, zero point -128 (fixed by TFLite).
+
+    ``x - zp`` beyond the radius saturates; inside it is rescaled to Q4.27, gemmlowp's fixed-point logistic
+    gives Q0.31, and a rounding division by 2^23 brings it to 1/256 steps before the -128 offset."""
+    x = _INT8_LEVELS - int(input_zero_point)
+    inside = (x > -int(input_range_radius)) & (x < int(input_range_radius))
+    q4 = fp.multiply_by_quantized_multiplier(
+        np.where(inside, x, 0), input_multiplier, input_left_shift, kernel="logistic"
+    )
+    y = np.clip(fp.rounding_divide_by_pot(fp.logistic_fixed_point(q4, 4), 23) - 128, -128, 127)
+    y = np.where(inside, y, np.where(x > 0, 127, -128))
+    return _int8_table(input, y.astype(np.int8))
+
+
+def hard_swish_int8(
+    input, *, input_zero_point, output_zero_point, output_multiplier, output_exponent, reluish_multiplier,
+    reluish_exponent,
+) -> np.ndarray:  # fmt: skip
+    """TFLM int8 HARD_SWISH, x * relu6(x + 3) / 6 in 16-bit fixed point (TFLite's reference_ops::HardSwish).
+
+    ``x - zp`` times 128 goes (a) to the output scale by the int16 output multiplier and (b) to a "reluish"
+    value on which +-3.0 is +-2^15 (saturating), mapped to [0, 1]; their truncating doubling product,
+    divided by 2^-output_exponent with rounding, plus the output zero point is the result. Parameters come
+    from ``fixedpoint.hard_swish_params``."""
+    if not 0 <= -int(output_exponent) <= 15 or -int(reluish_exponent) > 15:
+        raise ValueError("hard_swish_int8: a right shift beyond 15 bits has no int16 meaning")
+    hires = (_INT8_LEVELS - int(input_zero_point)) * 128
+    preshift_output = fp.saturating_rounding_doubling_high_mul_int16(hires, int(output_multiplier))
+    reluish = hires
+    if reluish_exponent > 0:
+        reluish = fp.saturating_left_shift_int16(reluish, int(reluish_exponent) - 1)
+    reluish = fp.saturating_rounding_doubling_high_mul_int16(reluish, int(reluish_multiplier))
+    if reluish_exponent > 0:
+        reluish = fp.saturating_left_shift_int16(reluish, 1)
+    elif reluish_exponent < 0:
+        reluish = fp.rounding_divide_by_pot(reluish, -int(reluish_exponent))
+    reluish = (reluish + (1 << 15)) >> 1
+    product = fp.saturating_doubling_high_mul_int16(reluish, preshift_output)
+    y = fp.rounding_divide_by_pot(product, -int(output_exponent)) + int(output_zero_point)
+    y = ((y + (1 << 15)) & 0xFFFF) - (1 << 15)  # the C code adds the zero point in int16
+    return _int8_table(input, np.clip(y, -128, 127).astype(np.int8))
+
+
+def _reduced_sum(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> tuple[np.ndarray, int]:
+    """(int32 sum over ``axes``, number of values summed); a sum outside int32 raises (TFLM would wrap)."""
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    if count == 0:
+        raise ValueError("mean: an empty reduction")
+    total = x.astype(np.int64).sum(axis=axes, keepdims=keepdims)
+    check_range(total, INT32_MIN, INT32_MAX, "mean", "the int32 sum", exc=AccumulatorOverflow)
+    return total, count
+
+
+def mean_same_quant(input, axes, *, keepdims: bool = True) -> np.ndarray:
+    """TFLM int8 MEAN when input and output share scale and zero point: the raw sum divided by the count
+    with C's truncating division (no rounding, no zero-point correction)."""
+    x = np.asarray(input)
+    total, count = _reduced_sum(x, tuple(axes), keepdims)
+    return (np.sign(total) * (np.abs(total) // count)).astype(x.dtype)
+
+
+def mean_requantize(
+    input, axes, *, input_zero_point, output_zero_point, output_multiplier, output_shift, keepdims: bool = True
+) -> np.ndarray:
+    """TFLM int8 MEAN with distinct parameters (reference_ops::QuantizedMeanOrSum).
+
+    The multiplier of s_in / s_out absorbs 1/N: it is shifted left by min(floor(log2 N), 32, 31 + shift),
+    divided by N (truncating) and the shift lowered to match; then ``sum - zp_in * N`` is requantised as
+    usual and offset by the output zero point."""
+    x = np.asarray(input)
+    total, count = _reduced_sum(x, tuple(axes), keepdims)
+    extra = min(count.bit_length() - 1, 32, 31 + int(output_shift))
+    multiplier = (int(output_multiplier) << extra) // count
+    centred = total - int(input_zero_point) * count
+    check_range(centred, INT32_MIN, INT32_MAX, "mean", "the zero-point corrected sum", exc=AccumulatorOverflow)
+    y = fp.multiply_by_quantized_multiplier(centred, multiplier, int(output_shift) - extra, kernel="mean")
+    return np.clip(y + int(output_zero_point), *_dtype_limits(x.dtype)).astype(x.dtype)

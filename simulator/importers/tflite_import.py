@@ -365,12 +365,49 @@ def _convert(b: _Builder, i: int, op: Any, kind: str) -> None:
         b.clamp(base, x, out, *_CLAMPS[{"RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}[kind]])
         return
 
+    if kind in ("LOGISTIC", "HARD_SWISH"):
+        b.node(base, "Sigmoid" if kind == "LOGISTIC" else "HardSwish", [b.activation(ins[0])], b.activation(outs[0]))
+        return
+
+    if kind == "MEAN":
+        _mean(b, base, ins, outs)
+        return
+
+    if kind == "CONCATENATION":
+        opts = _options(tfl, op, tfl.ConcatenationOptions)
+        xs = [b.activation(i) for i in ins]
+        rank = len(b.shape(ins[0]))
+        axis = opts.Axis() % rank
+        b.node(base, "Concat", xs, tmp, axis=NHWC_TO_NCHW.index(axis) if rank == 4 else axis)
+        b.fused(base, tmp, outs[0], opts.FusedActivationFunction())
+        return
+
     raise KeyError(kind)
+
+
+def _mean(b: _Builder, base: str, ins: list[int], outs: list[int]) -> None:
+    """MEAN -> ReduceMean. On a rank-4 input the NHWC axes map to NCHW ones when the kept dimensions come out
+    in TFLite's order anyway (keep_dims, or channels or both H and W reduced); otherwise the reduction runs on
+    the input transposed back to NHWC."""
+    axes_data = b.raw(ins[1])
+    if axes_data is None:
+        raise EdgesimError("MEAN with computed axes is not supported; its axes must be a constant")
+    x = b.activation(ins[0])
+    rank = len(b.shape(ins[0]))
+    axes = sorted({int(a) % rank for a in np.asarray(axes_data).reshape(-1)})
+    keep = len(b.shape(outs[0])) == rank  # keep_dims, read off the output's rank
+    out = b.activation(outs[0])
+    kept = [d for d in range(rank) if d not in axes]
+    if rank == 4 and (keep or [d for d in NHWC_TO_NCHW if d in kept] == kept):
+        axes = sorted(NHWC_TO_NCHW.index(a) for a in axes)
+    else:
+        x = b.to_tflite_layout(base, x, rank)
+    b.node(base, "ReduceMean", [x], out, axes=axes, keepdims=int(keep))
 
 
 SUPPORTED = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD", "SOFTMAX",
-    "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1",
+    "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "HARD_SWISH", "MEAN", "CONCATENATION",
 )  # fmt: skip
 
 

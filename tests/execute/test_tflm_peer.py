@@ -72,3 +72,16 @@ def test_float_feeds_quantize_like_tflite():
         pytest.skip("the seeded input has a rounding tie")
     from_float, _ = run_tflm(graph, {inp: data["input"].transpose(0, 3, 1, 2)})
     assert np.array_equal(from_float[out].transpose(0, 2, 3, 1), data["tflm_output"])
+
+
+@pytest.mark.parametrize("name", ["logistic_levels", "hard_swish_levels"])
+def test_levels_fixtures_reach_every_int8_level_of_the_activation(name):
+    """The ``_levels`` fixtures feed each int8 level once through a 1x1 conv of constant weight: the activation
+    (LOGISTIC / HARD_SWISH, an elementwise map of its int8 input) then sees all 256 levels of its input grid,
+    so their bit-exact comparison above covers the kernel's whole domain for that grid, saturation included."""
+    data = np.load(DATA / f"{name}_input.npz")
+    graph = load_model(str(DATA / f"{name}.tflite"))
+    (inp,) = graph.inputs
+    values, _ = run_tflm(graph, {inp: data["input_int8"].transpose(0, 3, 1, 2)}, keep=True)
+    (activation,) = [n for n in graph.order if n.op_type in ("Sigmoid", "HardSwish")]
+    assert np.array_equal(np.unique(values[activation.inputs[0]]), np.arange(-128, 128))

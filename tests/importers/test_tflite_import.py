@@ -47,6 +47,20 @@ HAND_COUNTS = {
     ),
     # dense 12->32, RESHAPE to 4x4x2, conv 2->4 3x3 SAME, softmax over channels
     "reshape_conv_softmax": ((12 * 32 + 32) + (4 * 2 * 9 + 4), 12 * 32 + 16 * 4 * 18),
+    "mean_global": (0, 0),
+    # 6x6x3 -> Conv 8 3x3 VALID -> 4x4x8 -> LOGISTIC
+    "logistic": (8 * 27 + 8, 16 * 8 * 27),
+    # 6x6x3 -> Conv 8 3x3 SAME -> 6x6x8 -> HARD_SWISH
+    "hard_swish": (8 * 27 + 8, 36 * 8 * 27),
+    # 7x5x4 -> Conv 6 3x3 VALID -> 5x3x6 -> MEAN over H, W
+    "mean_keepdims": (6 * 36 + 6, 15 * 6 * 36),
+    # 5x6x8 -> Conv 8 1x1 -> MEAN over channels
+    "mean_channels": (8 * 8 + 8, 30 * 8 * 8),
+    # 6x6x3 -> Conv 4 1x1 and Conv 6 3x3 SAME -> CONCATENATION (10 channels) -> Conv 5 1x1
+    "concat": ((12 + 4) + (162 + 6) + (50 + 5), 36 * 4 * 3 + 36 * 6 * 27 + 36 * 5 * 10),
+    # 16x16x1 -> Conv 1 1x1 -> activation
+    "logistic_levels": (1 + 1, 256),
+    "hard_swish_levels": (1 + 1, 256),
 }
 
 
@@ -131,8 +145,8 @@ def test_truncated_file_is_a_one_line_error(tmp_path):
 
 
 def test_unsupported_op_names_the_op_and_its_index():
-    message = _one_line_error(DATA / "unsupported_mean.tflite")
-    assert "operator 0" in message and "MEAN" in message
+    message = _one_line_error(DATA / "unsupported_tanh.tflite")
+    assert "operator 0" in message and "TANH" in message
 
 
 def test_input_shape_is_refused_for_tflite():
@@ -170,7 +184,9 @@ def test_integer_executor_reads_back_the_stored_integers(name):
 @pytest.mark.parametrize("name", sorted(HAND_COUNTS))
 def test_float_execution_agrees_with_tflm_within_two_steps(name):
     """The imported graph run in float (dequantized weights, no activation rounding) lands within two output
-    quantization steps of tflite-micro's int8 result: the layouts, pads and flattens mean what TFLite means."""
+    quantization steps of tflite-micro's int8 result: the layouts, pads and flattens mean what TFLite means.
+    A final LOGISTIC's fixed output grid (1/256) is finer than what two steps of its input grid move it by
+    (slope at most 1/4), so there the input's two steps count too."""
     from simulator.execute.float_exec import run_graph
 
     g = _load(name)
@@ -181,4 +197,8 @@ def test_float_execution_agrees_with_tflm_within_two_steps(name):
     y = y.transpose(np.argsort(layout["outputs"][out]))
     q = g.tensors[out].quant
     reference = (data["tflm_output"].astype(np.float64) - int(q.zero_point)) * float(q.scale)
-    assert np.abs(y - reference).max() <= 2 * float(q.scale)
+    tolerance = 2 * float(q.scale)
+    last = g.producers[out]
+    if last.op_type == "Sigmoid":
+        tolerance += 0.25 * 2 * float(g.tensors[last.inputs[0]].quant.scale)
+    assert np.abs(y - reference).max() <= tolerance
