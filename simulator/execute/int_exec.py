@@ -12,7 +12,9 @@ an error naming the node and the reason.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -185,8 +187,9 @@ class _Run:
     """State of one integer run: integer values and the quantization of every activation; what depends on the
     graph alone comes from (and goes to) the session's ``prepared`` table."""
 
-    def __init__(self, graph: Graph, prepared: dict[str, object] | None = None):
+    def __init__(self, graph: Graph, prepared: dict[str, object] | None = None, workers: Executor | None = None):
         self.graph = graph
+        self.workers = workers
         self.values: dict[str, np.ndarray] = {}
         self.quant: dict[str, QuantParams] = {}
         self._prepared = {} if prepared is None else prepared
@@ -239,7 +242,8 @@ def _conv_layer(run: _Run, node: Node) -> _Layer:
 def _conv(run: _Run, node: Node) -> np.ndarray:
     layer = run.prepared(node, _conv_layer)
     x = run.values[node.inputs[0]]
-    return _nchw(layer.kernel(_nhwc(x), layer.filter, layer.bias, **layer.params, filter_cache=layer.cache))
+    y = layer.kernel(_nhwc(x), layer.filter, layer.bias, **layer.params, filter_cache=layer.cache, workers=run.workers)
+    return _nchw(y)
 
 
 def _gemm_layer(run: _Run, node: Node) -> _Layer:
@@ -262,7 +266,8 @@ def _gemm_layer(run: _Run, node: Node) -> _Layer:
 
 def _gemm(run: _Run, node: Node) -> np.ndarray:
     layer = run.prepared(node, _gemm_layer)
-    y = layer.kernel(run.values[node.inputs[0]], layer.filter, layer.bias, **layer.params, filter_cache=layer.cache)
+    x = run.values[node.inputs[0]]
+    y = layer.kernel(x, layer.filter, layer.bias, **layer.params, filter_cache=layer.cache, workers=run.workers)
     return y.reshape(run.graph.tensors[node.outputs[0]].shape)
 
 
@@ -527,11 +532,14 @@ class TflmSession:
     """A quantized graph prepared for tflm runs, as an interpreter is prepared once on a device: deployment
     fusion happens here, and each layer's constants (integer weights in TFLite layout, biases, multipliers,
     clamps, the filter's BLAS-ready copies) are derived on its first run and reused by every later run.
-    Runs are independent: nothing of one input is kept."""
+    Runs are independent: nothing of one input is kept. ``threads`` > 1 lets large requantizations run in
+    parallel (the results do not depend on it); the thread pool is the session's own and is not pickled."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, threads: int | None = None):
         self.graph = for_deployment(graph)
+        self.threads = max(1, os.cpu_count() or 1) if threads is None else max(1, int(threads))
         self._prepared: dict[str, object] = {}
+        self._workers: ThreadPoolExecutor | None = None
 
     def run(
         self, feeds: dict[str, np.ndarray], keep: bool = False
@@ -539,12 +547,17 @@ class TflmSession:
         """Float feeds are quantized with the input tensors' parameters (int8 feeds are taken as they are);
         returns the integer value of every output (every activation with ``keep``) and the quantization needed
         to read them."""
-        return _execute(self.graph, self._prepared, feeds, keep)
+        if self._workers is None and self.threads > 1:
+            self._workers = ThreadPoolExecutor(self.threads, thread_name_prefix="edgesim-tflm")
+        return _execute(self.graph, self._prepared, feeds, keep, self._workers)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_workers": None}
 
 
-def prepare_tflm(graph: Graph) -> TflmSession:
+def prepare_tflm(graph: Graph, threads: int | None = None) -> TflmSession:
     """A session that runs ``graph`` many times (``session.run(feeds)``) paying for its preparation once."""
-    return TflmSession(graph)
+    return TflmSession(graph, threads)
 
 
 def run_tflm(
@@ -555,9 +568,9 @@ def run_tflm(
 
 
 def _execute(
-    deployed: Graph, prepared: dict[str, object], feeds: dict[str, np.ndarray], keep: bool
+    deployed: Graph, prepared: dict[str, object], feeds: dict[str, np.ndarray], keep: bool, workers: Executor | None
 ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
-    run = _Run(deployed, prepared)
+    run = _Run(deployed, prepared, workers)
     for name in deployed.inputs:
         if name not in feeds:
             raise EdgesimError(f"no feed for input {name!r}; the graph's inputs are {', '.join(deployed.inputs)}")

@@ -231,17 +231,21 @@ def _within(values, lo: int, hi: int) -> bool:
 
 
 _CHUNK = 1 << 14  # elements per requantization block: the int64 temporaries stay in cache
+_PARALLEL_PARTS = 2  # row ranges of a large requantization run side by side (this machine class: 2 cores)
 _F64_FAST = 1 << 22  # |x 2^left| below this: the requantization is exact in float64 (x M + 2^30 < 2^53)
 
 
-def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=None):
+def _requantize_int32_fast(
+    acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=None, workers=None
+):
     """Accumulators -> output integers with fixedpoint.multiply_by_quantized_multiplier's double rounding (SRDHM,
     then RDBPOT), the zero point and the clamps, computed block by block in place on int64. ``acc`` must lie in
     int32 already; per-channel parameters broadcast along the last axis. Returns None where the slow path must
     run: unusual parameters, or a left shift leaving int32 (the slow path raises the runtime's error).
 
     A float ``acc`` (exact integers from BLAS) gets the int64 ``bias`` (per last-axis channel) added exactly in
-    float64 block by block; a sum outside int32 returns None too."""
+    float64 block by block; a sum outside int32 returns None too. With ``workers`` (an Executor), row ranges of a
+    large ``acc`` run in parallel threads (numpy releases the GIL inside each block operation)."""
     m = np.asarray(multiplier, np.int64)
     s = np.asarray(shift, np.int64)
     if m.size == 0 or s.size == 0 or m.min() < 0 or m.max() > INT32_MAX or s.min() < -31 or s.max() > 30:
@@ -269,8 +273,6 @@ def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax
         if channels > 1 and b.size != channels:
             return None
         bias_f = b.astype(np.float64).reshape(1, -1) if channels > 1 else b.astype(np.float64).reshape(1, 1)
-        buf_f = np.empty((max(1, _CHUNK // channels), channels), np.float64)
-        away = np.empty(buf_f.shape, np.float64)
         m_f31 = np.ldexp(m.astype(np.float64), -31)  # exact: M < 2^31
         pow_left = np.ldexp(1.0, left)
         pow_right = np.ldexp(1.0, -right)
@@ -282,56 +284,75 @@ def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax
     rows = max(1, _CHUNK // channels)
     zp = np.int64(output_zero_point)
     one_clip = lo <= amin <= amax <= hi
-    buf_v = np.empty((rows, channels), np.int64)
-    buf_t = np.empty((rows, channels), np.int64)
-    for start in range(0, acc2.shape[0], rows):
-        x = acc2[start : start + rows]
-        k = x.shape[0]
-        v, t = buf_v[:k], buf_t[:k]
+
+    def requantize_rows(first: int, last: int) -> bool:
+        """Rows [first, last) of ``acc2`` into ``out``, block by block in buffers of its own; False where the
+        slow path must run."""
         if float_acc:
-            f = buf_f[:k]
-            np.add(x, bias_f, out=f)
-            f_lo, f_hi = f.min(), f.max()
-            if f_lo < INT32_MIN or f_hi > INT32_MAX:
-                return None
-            if f_lo > -_F64_FAST and f_hi < _F64_FAST:
-                # every step below is exact in float64: |x 2^left| < 2^22 keeps x 2^left M + 2^30 below 2^53,
-                # and the divisions are by powers of two, followed by floor
-                if any_left:
-                    f *= pow_left
-                    if f.min() < INT32_MIN or f.max() > INT32_MAX:
-                        return None
-                    if not (f.min() > -_F64_FAST and f.max() < _F64_FAST):
-                        np.copyto(t, f, casting="unsafe")
-                        np.multiply(t, m, out=v)
-                        _finish_int(v, t, half, right, neg_mask, any_right)
-                        _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
-                        continue
-                # SRDHM: floor(x M 2^-31 + 1/2); x M 2^-31 and its sum with 1/2 are exact (numerators below 2^53)
-                f *= m_f31
-                f += 0.5
-                np.floor(f, out=f)
-                if any_right:
-                    # RDBPOT: (u + 2^(r-1) - [u < 0]) >> r = trunc((u + copysign(2^(r-1), u)) 2^-r), half away
-                    # from zero; channels with r = 0 add a signed zero and divide by one
-                    g = away[:k]
-                    np.copysign(half_f, f, out=g)
-                    f += g
-                    f *= pow_right
-                    np.trunc(f, out=f)
-                _store(out, start, k, f, zp, amin, amax, lo, hi, one_clip)
-                continue
-            np.copyto(t, f, casting="unsafe")  # exact integers
-            x = t
-        if any_left:
-            np.left_shift(x, left, out=t)
-            if t.min() < INT32_MIN or t.max() > INT32_MAX:
-                return None
-            np.multiply(t, m, out=v)
-        else:
-            np.multiply(x, m, out=v)
-        _finish_int(v, t, half, right, neg_mask, any_right)
-        _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
+            buf_f = np.empty((rows, channels), np.float64)
+            away = np.empty(buf_f.shape, np.float64)
+        buf_v = np.empty((rows, channels), np.int64)
+        buf_t = np.empty((rows, channels), np.int64)
+        for start in range(first, last, rows):
+            x = acc2[start : start + rows]
+            k = x.shape[0]
+            v, t = buf_v[:k], buf_t[:k]
+            if float_acc:
+                f = buf_f[:k]
+                np.add(x, bias_f, out=f)
+                f_lo, f_hi = f.min(), f.max()
+                if f_lo < INT32_MIN or f_hi > INT32_MAX:
+                    return False
+                if f_lo > -_F64_FAST and f_hi < _F64_FAST:
+                    # every step below is exact in float64: |x 2^left| < 2^22 keeps x 2^left M + 2^30 below
+                    # 2^53, and the divisions are by powers of two, followed by floor
+                    if any_left:
+                        f *= pow_left
+                        if f.min() < INT32_MIN or f.max() > INT32_MAX:
+                            return False
+                        if not (f.min() > -_F64_FAST and f.max() < _F64_FAST):
+                            np.copyto(t, f, casting="unsafe")
+                            np.multiply(t, m, out=v)
+                            _finish_int(v, t, half, right, neg_mask, any_right)
+                            _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
+                            continue
+                    # SRDHM: floor(x M 2^-31 + 1/2); x M 2^-31 and its sum with 1/2 are exact (numerators
+                    # below 2^53)
+                    f *= m_f31
+                    f += 0.5
+                    np.floor(f, out=f)
+                    if any_right:
+                        # RDBPOT: (u + 2^(r-1) - [u < 0]) >> r = trunc((u + copysign(2^(r-1), u)) 2^-r),
+                        # half away from zero; channels with r = 0 add a signed zero and divide by one
+                        g = away[:k]
+                        np.copysign(half_f, f, out=g)
+                        f += g
+                        f *= pow_right
+                        np.trunc(f, out=f)
+                    _store(out, start, k, f, zp, amin, amax, lo, hi, one_clip)
+                    continue
+                np.copyto(t, f, casting="unsafe")  # exact integers
+                x = t
+            if any_left:
+                np.left_shift(x, left, out=t)
+                if t.min() < INT32_MIN or t.max() > INT32_MAX:
+                    return False
+                np.multiply(t, m, out=v)
+            else:
+                np.multiply(x, m, out=v)
+            _finish_int(v, t, half, right, neg_mask, any_right)
+            _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
+        return True
+
+    total_rows = acc2.shape[0]
+    parts = 1 if workers is None else min(_PARALLEL_PARTS, total_rows // max(1, rows))
+    if parts <= 1:
+        done = requantize_rows(0, total_rows)
+    else:
+        bounds = [(total_rows * i // parts // rows) * rows for i in range(parts)] + [total_rows]
+        done = all(list(workers.map(requantize_rows, bounds[:-1], bounds[1:])))
+    if not done:
+        return None
     return out.reshape(acc.shape)
 
 
@@ -412,6 +433,7 @@ def _requantize_biased(
     kernel,
     accumulator="int32",
     single_rounding=False,
+    workers=None,
 ):
     """:func:`_requantize` of ``acc + bias``; ``acc`` holds exact integers (float from BLAS, or int64). The int32
     double-rounding case adds the bias and converts block by block; anything else, and any accumulator outside
@@ -421,7 +443,7 @@ def _requantize_biased(
         amin = lo if activation_min is None else int(activation_min)
         amax = hi if activation_max is None else int(activation_max)
         out = _requantize_int32_fast(
-            acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=bias
+            acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=bias, workers=workers
         )
         if out is not None:
             return out
@@ -650,6 +672,7 @@ def conv2d(
     output_dtype=None,
     single_rounding=False,
     filter_cache: FilterCache | None = None,
+    workers=None,
 ):
     """CONV_2D (reference_integer_ops ConvPerChannel): int8 or 16x8, per-channel requantisation, groups.
 
@@ -662,7 +685,8 @@ def conv2d(
     (int64 unless the bias is int32). TFLite picks it from the model's bias type, so pass it explicitly for a
     bias-less 16x8 layer. ``single_rounding`` mimics TFLITE_SINGLE_ROUNDING builds. ``filter_cache``, a
     :class:`FilterCache` the caller keeps for this filter (as do the other weighted kernels), spares repeated
-    runs the filter's preparation.
+    runs the filter's preparation; ``workers`` (a ``concurrent.futures`` Executor) lets the requantization of a
+    large output run in parallel threads.
     """
     x = np.asarray(input)
     w = np.asarray(filter)
@@ -688,6 +712,7 @@ def conv2d(
         kernel="conv2d",
         accumulator=accumulator,
         single_rounding=single_rounding,
+        workers=workers,
     )
 
 
@@ -710,6 +735,7 @@ def depthwise_conv2d(
     output_dtype=None,
     single_rounding=False,
     filter_cache: FilterCache | None = None,
+    workers=None,
 ):
     """DEPTHWISE_CONV_2D (DepthwisePerChannel): output channel ``ic * multiplier + m`` filters input ``ic``.
 
@@ -739,6 +765,7 @@ def depthwise_conv2d(
         kernel="depthwise_conv2d",
         accumulator=accumulator,
         single_rounding=single_rounding,
+        workers=workers,
     )
 
 
@@ -758,6 +785,7 @@ def fully_connected(
     output_dtype=None,
     single_rounding=False,
     filter_cache: FilterCache | None = None,
+    workers=None,
 ):
     """FULLY_CONNECTED: ``weights`` [out, depth]; the input is flattened to (batches, depth).
 
@@ -784,6 +812,7 @@ def fully_connected(
         kernel="fully_connected",
         accumulator=accumulator,
         single_rounding=single_rounding,
+        workers=workers,
     )
 
 

@@ -145,15 +145,18 @@ def test_a_session_reused_across_inputs_equals_fresh_runs_and_the_direct_kernels
     rng = np.random.default_rng(21)
     feeds = [{"input": (s * rng.standard_normal((1, 3, 32, 32))).astype(np.float32)} for s in (1.0, 0.1, 3.0)]
     quantized = apply_plan(graph, INT8, feeds[:2])
-    session = int_exec.prepare_tflm(quantized)
+    session = int_exec.prepare_tflm(quantized, threads=2)
+    serial = int_exec.prepare_tflm(quantized, threads=1)
     adds = [n for n in session.graph.order if n.op_type == "Add"]
     assert adds
     for f in feeds:
         values, quant = session.run(f, keep=True)
         fresh_values, fresh_quant = run_tflm(quantized, f, keep=True)
         assert values.keys() == fresh_values.keys() and quant.keys() == fresh_quant.keys()
+        serial_values, _ = serial.run(f, keep=True)
         for name in values:
             np.testing.assert_array_equal(values[name], fresh_values[name])
+            np.testing.assert_array_equal(values[name], serial_values[name])
         for node in adds:
             direct = int_exec._add_function(int_exec._Run(session.graph), node)
             np.testing.assert_array_equal(values[node.outputs[0]], direct(*(values[i] for i in node.inputs)))
@@ -218,3 +221,18 @@ def test_zoo_model_with_concatenations_runs_in_tflm_mode():
         reference, y = run_graph(graph, feeds)[out], run_tflm_float(quantized, feeds)[out]
         assert sqnr_db(reference, y) > 25  # 29.8 to 29.9 dB
         assert reference.argmax() == y.argmax()
+
+
+def test_a_session_pickles_without_its_threads():
+    # sweeps ship sessions to other processes (Dask): the pool stays behind, the prepared constants travel
+    import pickle
+
+    from simulator.execute.int_exec import prepare_tflm
+
+    quantized = apply_plan(load_model("digits-mlp"), INT8)
+    session = prepare_tflm(quantized, threads=2)
+    feeds = {"input": np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)}
+    before, _ = session.run(feeds)
+    copy = pickle.loads(pickle.dumps(session))
+    after, _ = copy.run(feeds)
+    np.testing.assert_array_equal(before["prob"], after["prob"])

@@ -175,3 +175,31 @@ def test_blocked_requantization_equals_the_fixed_point_primitives(channels):
     want = fp.multiply_by_quantized_multiplier(total, multipliers, shifts) + 3
     np.testing.assert_array_equal(got, want)
     assert np.abs(want).max() > 1 << 18  # (values are not all clamped or tiny)
+
+
+def test_parallel_requantization_equals_serial():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(23)
+    x = rng.integers(-128, 128, size=(1, 40, 40, 16)).astype(np.int8)
+    w = rng.integers(-127, 128, size=(32, 3, 3, 16)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, size=32)
+    params = dict(
+        output_multiplier=rng.integers(1 << 30, (1 << 31) - 1, size=32), output_shift=-rng.integers(6, 12, size=32),
+        input_zero_point=-1, output_zero_point=2, padding=(1, 1),
+    )  # fmt: skip
+    serial = k.conv2d(x, w, bias, **params)
+    assert serial.size // 32 >= 2 * (k._CHUNK // 32)  # enough rows for two parallel ranges
+    ranges = []
+
+    class Pool(ThreadPoolExecutor):
+        def map(self, fn, *iterables):
+            firsts, lasts = (list(i) for i in iterables)
+            ranges.extend(zip(firsts, lasts, strict=True))
+            return super().map(fn, firsts, lasts)
+
+    with Pool(2) as pool:
+        parallel = k.conv2d(x, w, bias, **params, workers=pool)
+    np.testing.assert_array_equal(parallel, serial)
+    assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[0][1] == ranges[1][0] and ranges[1][1] == 1600
+    assert len(np.unique(serial)) > 50  # (not a saturated output)
