@@ -8,17 +8,18 @@ fixed-point requantization rounds differently from float rounding: at most one l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from simulator.errors import EdgesimError
 from simulator.execute.float_exec import run_graph
 from simulator.execute.int_exec import run_tflm, run_tflm_float
-from simulator.fidelity import activation_rounding, load_dataset
+from simulator.fidelity import load_dataset
 from simulator.importers import load_model
 from simulator.passes.deploy import for_deployment
-from simulator.passes.quantize import fake_quantize
-from simulator.plan import apply_plan, parse_plan
+from simulator.plan import apply_plan, load_plan, parse_plan
 from tests.helpers import logit_level_differences
 
 INT8 = parse_plan(
@@ -88,8 +89,13 @@ def test_residual_network_runs_in_tflm_mode():
     assert logits.argmax() == reference.argmax()
 
 
-def test_pad_standalone_relu_and_mul(tmp_path):
-    # conv -> pad -> relu (nothing to fuse into) -> mul(relu, relu) -> conv: every int8 op beyond conv/fc
+A16W8 = load_plan(Path(__file__).resolve().parents[2] / "plans" / "a16w8-per-channel.yaml")
+
+
+@pytest.mark.parametrize("plan", [INT8, A16W8], ids=["int8", "a16w8"])
+def test_pad_standalone_relu_and_mul(tmp_path, plan):
+    # conv -> pad -> relu (nothing to fuse into) -> mul(relu, relu) -> conv: every op beyond conv/fc, in int8
+    # and in 16x8
     from onnx import helper
 
     from simulator.importers.onnx_import import load_onnx
@@ -114,17 +120,12 @@ def test_pad_standalone_relu_and_mul(tmp_path):
     onnx.save(make_model(nodes, [tensor_info("x", [1, 2, 6, 6])], [tensor_info("y", None)], inits), path)
     graph = load_onnx(path)
     feeds = [{"x": rng.standard_normal((1, 2, 6, 6)).astype(np.float32)} for _ in range(8)]
-    quantized = apply_plan(graph, INT8, feeds)
+    quantized = apply_plan(graph, plan, feeds)
     assert quantized.tensors["p"].quant is quantized.tensors["c"].quant  # PAD shares its input's parameters
     deployed = for_deployment(quantized)
     assert [n.op_type for n in deployed.order] == ["Conv", "Pad", "Relu", "Mul", "Conv"]
-    q = quantized.tensors["y"].quant
-    for f in feeds[:4]:
-        values, _ = run_tflm(quantized, f)
-        grid = {"x": fake_quantize(f["x"], quantized.tensors["x"].quant)}
-        reference = run_graph(deployed, grid, transform=activation_rounding(deployed))["y"]
-        levels = np.rint(reference / float(q.scale)) + int(q.zero_point)
-        assert np.abs(values["y"].astype(np.int64) - levels).max() <= 2
+    assert run_tflm(quantized, feeds[0])[0]["y"].dtype == (np.int16 if plan is A16W8 else np.int8)
+    assert logit_level_differences(quantized, feeds[:4], "y").max() <= 2
 
 
 def test_a_session_reused_across_inputs_equals_fresh_runs_and_the_direct_kernels():
