@@ -8,6 +8,11 @@ with a zero point, symmetric int8 (or narrower) weights per channel or per tenso
 s_in * s_w, activations fused into the producing kernel as clamps. A graph the scheme cannot run
 (asymmetric weights, an op TFLM has no int8 kernel for here, a float activation between integer layers) is
 an error naming the node and the reason.
+
+TFLite's 16x8 scheme runs too: int16 activations with zero point 0 (symmetric), int8 weights, int64 biases
+(the conv / fully-connected accumulators are then int64), ADD at 15 fractional bits and SOFTMAX with its
+lookup tables and fixed output. Weights of 4 bits or fewer take TFLM's int4 path: packed two per byte in
+TFLite's layout, unpacked, then the int8 kernel.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from simulator.passes.deploy import for_deployment
 INT8 = (-128, 127)
 SOFTMAX_OUTPUT = QuantParams(8, np.array(1 / 256, np.float32), np.array(-128), symmetric=False)
 LOGISTIC_OUTPUT = SOFTMAX_OUTPUT  # TFLite fixes both int8 outputs at 1/256, -128
+#: TFLite fixes an int16 softmax output at scale 1/32768, zero point 0
+SOFTMAX_OUTPUT_INT16 = QuantParams(16, np.array(1 / 32768, np.float32), np.array(0), symmetric=True)
 
 
 def _activation_quant(graph: Graph, name: str, node: Node) -> QuantParams:
@@ -39,16 +46,29 @@ def _activation_quant(graph: Graph, name: str, node: Node) -> QuantParams:
         raise fail(node, f"tensor {name!r} has no quantization; quantize activations (a plan's quantize pass) first")
     if q.per_channel:
         raise fail(node, f"tensor {name!r} is quantized per channel; TFLM activations are per tensor")
-    if q.bits != 8 or not q.signed:
-        raise fail(node, f"tensor {name!r} is quantized to {q.bits} bits; the tflm mode runs int8 activations")
+    if q.bits not in (8, 16) or not q.signed:
+        raise fail(
+            node, f"tensor {name!r} is quantized to {q.bits} bits; the tflm mode runs int8 or int16 (16x8) activations"
+        )
+    if q.bits == 16 and int(q.zero_point) != 0:
+        raise fail(
+            node,
+            f"tensor {name!r} is int16 with zero point {int(q.zero_point)}; TFLite's 16x8 scheme needs symmetric "
+            "int16 activations (zero point 0): quantize activations with symmetric: true",
+        )
     return q
+
+
+def _dtype(q: QuantParams) -> type:
+    """The integer type an activation quantized by ``q`` is stored in (int8, or int16 for 16x8)."""
+    return np.int16 if q.bits == 16 else np.int8
 
 
 def quantize_input(values: np.ndarray, q: QuantParams) -> np.ndarray:
     """Float -> int8 as TFLite's QUANTIZE does: round half away from zero, then the zero point, saturating."""
     scaled = np.asarray(values, np.float64) / float(q.scale)
     rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
-    return np.clip(rounded + int(q.zero_point), *INT8).astype(np.int8)
+    return np.clip(rounded + int(q.zero_point), q.qmin, q.qmax).astype(_dtype(q))
 
 
 def dequantize(values: np.ndarray, q: QuantParams) -> np.ndarray:
@@ -64,8 +84,8 @@ def _clamp(node: Node, q: QuantParams) -> tuple[int, int]:
         return zp + int(fp.round_half_away(bound / scale))
 
     return (
-        max(INT8[0], level(lo)) if np.isfinite(lo) else INT8[0],
-        min(INT8[1], level(hi)) if np.isfinite(hi) else INT8[1],
+        max(q.qmin, level(lo)) if np.isfinite(lo) else q.qmin,
+        min(q.qmax, level(hi)) if np.isfinite(hi) else q.qmax,
     )
 
 
@@ -209,6 +229,32 @@ class _Run:
         return self.q(node.outputs[0], node)
 
 
+def _as_stored(run: _Run, node: Node, w: np.ndarray) -> np.ndarray:
+    """Weights in TFLite's layout as the kernel reads them. Weights of 4 bits or fewer are stored as TFLM's
+    int4 (two per byte, low nibble first, in this layout) and unpacked into int8 before the int8 kernel: they
+    go through that packing here, so the packed format is what runs. TFLM has no int4 kernel for int16 input."""
+    q = run.graph.tensors[node.inputs[1]].quant
+    if q.bits > 4:
+        return w
+    if run.q(node.inputs[0], node).bits == 16:
+        raise fail(node, f"its weights have {q.bits} bits; TFLM's 16x8 kernels take int8 weights, not int4")
+    return k.unpack_int4(k.pack_int4(w), w.size).reshape(w.shape)
+
+
+def _accumulator(run: _Run, node: Node, bias_sets_width: bool) -> str:
+    """The accumulator TFLM uses: int32 for int8 input. For int16 input, CONV_2D follows the bias type (int64
+    bias: int64, int32 or no bias: int32); DEPTHWISE_CONV_2D and FULLY_CONNECTED read an int64 bias always."""
+    if run.q(node.inputs[0], node).bits != 16:
+        return "int32"
+    bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+    bias_q = run.graph.tensors[bias].quant if bias else None
+    if bias_q is None or bias_q.bits == 64:
+        return "int64" if bias or not bias_sets_width else "int32"
+    if bias_q.bits != 32 or not bias_sets_width:
+        raise fail(node, f"its bias is int{bias_q.bits}; this TFLM 16x8 kernel reads an int64 bias")
+    return "int32"
+
+
 def _conv_layer(run: _Run, node: Node) -> _Layer:
     g = run.graph
     x_shape = g.tensors[node.inputs[0]].shape
@@ -221,6 +267,7 @@ def _conv_layer(run: _Run, node: Node) -> _Layer:
     padding, stride, dilation = _padding_and_stride(node, x_shape[2:], tuple(w.shape[2:]))
     out_shape = g.tensors[node.outputs[0]].shape
     amin, amax = _clamp(node, yq)
+    depthwise = groups > 1 and groups == x_shape[1] and w.shape[1] == 1
     params = dict(
         output_multiplier=multiplier,
         output_shift=shift,
@@ -232,11 +279,12 @@ def _conv_layer(run: _Run, node: Node) -> _Layer:
         output_hw=tuple(out_shape[2:]),
         activation_min=amin,
         activation_max=amax,
+        accumulator=_accumulator(run, node, bias_sets_width=not depthwise),
     )
-    if groups > 1 and groups == x_shape[1] and w.shape[1] == 1:
+    if depthwise:
         filt = w.transpose(1, 2, 3, 0)  # (C*mult, 1, kh, kw) -> [1, kh, kw, C*mult]
-        return _Layer(k.depthwise_conv2d, np.ascontiguousarray(filt), bias, params)
-    return _Layer(k.conv2d, np.ascontiguousarray(w.transpose(0, 2, 3, 1)), bias, params)
+        return _Layer(k.depthwise_conv2d, np.ascontiguousarray(_as_stored(run, node, filt)), bias, params)
+    return _Layer(k.conv2d, np.ascontiguousarray(_as_stored(run, node, w.transpose(0, 2, 3, 1))), bias, params)
 
 
 def _conv(run: _Run, node: Node) -> np.ndarray:
@@ -260,8 +308,9 @@ def _gemm_layer(run: _Run, node: Node) -> _Layer:
     params = dict(
         output_multiplier=multiplier, output_shift=shift, input_zero_point=int(xq.zero_point),
         output_zero_point=int(yq.zero_point), activation_min=amin, activation_max=amax,
+        accumulator=_accumulator(run, node, bias_sets_width=False),
     )  # fmt: skip
-    return _Layer(k.fully_connected, np.ascontiguousarray(w), bias, params)
+    return _Layer(k.fully_connected, np.ascontiguousarray(_as_stored(run, node, w)), bias, params)
 
 
 def _gemm(run: _Run, node: Node) -> np.ndarray:
@@ -336,7 +385,8 @@ def _elementwise(run: _Run, node: Node, bind: Callable[[_Run, Node], Callable[..
 def _add_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
     a, b = node.inputs
     aq, bq, yq = run.q(a, node), run.q(b, node), run.out_q(node)
-    params = fp.add_params(float(aq.scale), float(bq.scale), float(yq.scale))
+    # int16 ADD keeps 15 fractional bits (TFLM's general-scale path), int8 20
+    params = fp.add_params(float(aq.scale), float(bq.scale), float(yq.scale), left_shift=15 if yq.bits == 16 else 20)
     amin, amax = _clamp(node, yq)
     return lambda x1, x2: k.add(
         x1, x2, input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
@@ -373,7 +423,7 @@ def _relu_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
     def relu(x: np.ndarray) -> np.ndarray:
         x = x.astype(np.int64) - int(xq.zero_point)
         scaled = fp.multiply_by_quantized_multiplier(x, multiplier, shift, kernel="relu") + int(yq.zero_point)
-        return np.clip(scaled, amin, amax).astype(np.int8)
+        return np.clip(scaled, amin, amax).astype(_dtype(yq))
 
     return relu
 
@@ -422,6 +472,8 @@ def _softmax(run: _Run, node: Node) -> np.ndarray:
     if axis != x.ndim - 1:
         raise fail(node, "TFLite's SOFTMAX works on the last axis only")
     xq = run.q(node.inputs[0], node)
+    if xq.bits == 16:
+        return _softmax_int16(run, node, x, xq)
     # TFLite fixes an int8 softmax output at scale 1/256, zero point -128
     run.quant[node.outputs[0]] = SOFTMAX_OUTPUT
     multiplier, left_shift, diff_min = fp.softmax_int8_params(float(xq.scale))
@@ -492,6 +544,13 @@ def _mean(run: _Run, node: Node) -> np.ndarray:
     )  # fmt: skip
 
 
+def _softmax_int16(run: _Run, node: Node, x: np.ndarray, xq: QuantParams) -> np.ndarray:
+    """int16 SOFTMAX: exp and 1/(1+x) lookup tables, output fixed at scale 1/32768, zero point 0."""
+    run.quant[node.outputs[0]] = SOFTMAX_OUTPUT_INT16
+    multiplier, shift = fp.softmax_int16_params(float(xq.scale))
+    return k.softmax_int16(x, input_multiplier=multiplier, input_shift=shift)
+
+
 def _reshape_like(run: _Run, node: Node) -> np.ndarray:
     run.quant[node.outputs[0]] = run.q(node.inputs[0], node)
     return run.values[node.inputs[0]].reshape(run.graph.tensors[node.outputs[0]].shape)
@@ -544,7 +603,8 @@ class TflmSession:
     def run(
         self, feeds: dict[str, np.ndarray], keep: bool = False
     ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
-        """Float feeds are quantized with the input tensors' parameters (int8 feeds are taken as they are);
+        """Float feeds are quantized with the input tensors' parameters (int8 feeds, int16 for 16x8, are taken
+        as they are);
         returns the integer value of every output (every activation with ``keep``) and the quantization needed
         to read them."""
         if self._workers is None and self.threads > 1:
@@ -567,6 +627,35 @@ def run_tflm(
     return TflmSession(graph).run(feeds, keep)
 
 
+def _feed(name: str, value: np.ndarray, q: QuantParams) -> np.ndarray:
+    """A feed as the input's integers: integers of the input's type pass as they are, floats are quantized."""
+    dtype = _dtype(q)
+    if value.dtype == dtype:
+        return value
+    if np.issubdtype(value.dtype, np.integer):
+        raise EdgesimError(
+            f"feed {name!r} holds {value.dtype}; the graph's input is {np.dtype(dtype).name} (or feed floats)"
+        )
+    if value.dtype.kind != "f":
+        raise EdgesimError(
+            f"feed {name!r} has dtype {value.dtype}; the tflm mode takes float values (quantized with the "
+            f"input's parameters) or the {np.dtype(dtype).name} integers themselves"
+        )
+    return quantize_input(value, q)
+
+
+def _check_widths(run: _Run, node: Node) -> None:
+    """TFLM kernels take one activation width per op (int8, or int16 for 16x8); a change of width needs a
+    QUANTIZE op, which a quantized edgesim graph does not have."""
+    names = [n for n in node.inputs if n in run.values]
+    if run.graph.tensors[node.outputs[0]].quant is not None:
+        names.append(node.outputs[0])
+    widths = {run.q(n, node).bits for n in names}
+    if len(widths) > 1:
+        raise fail(node, "it mixes int8 and int16 activations; TFLM runs one width per op (requantize with one "
+                         "activation width for the whole graph)")  # fmt: skip
+
+
 def _execute(
     deployed: Graph, prepared: dict[str, object], feeds: dict[str, np.ndarray], keep: bool, workers: Executor | None
 ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
@@ -581,16 +670,12 @@ def _execute(
             )
         q = _activation_quant(deployed, name, deployed.order[0])
         run.quant[name] = q
-        if value.dtype.kind not in "fi" or (value.dtype.kind == "i" and value.dtype != np.int8):
-            raise EdgesimError(
-                f"feed {name!r} has dtype {value.dtype}; the tflm mode takes float values (quantized with the "
-                f"input's parameters) or the int8 integers themselves"
-            )
-        run.values[name] = value if value.dtype == np.int8 else quantize_input(value, q)
+        run.values[name] = _feed(name, value, q)
     for node in deployed.order:
         kernel = KERNELS.get(node.op_type)
         if kernel is None:
             raise fail(node, f"the tflm mode has no int8 kernel for {node.op_type}; supported: {', '.join(KERNELS)}")
+        _check_widths(run, node)
         run.values[node.outputs[0]] = kernel(run, node)
         run.q(node.outputs[0], node)  # (a prepared layer skips reading its output's parameters)
     names = list(run.values) if keep else list(deployed.outputs)

@@ -4,7 +4,8 @@ binary and ternary weights, symmetric or asymmetric, per tensor or per output ch
 Weights are fake-quantized in place (their values become the dequantized levels, so the float executor runs
 what the integer kernel would compute) and carry their QuantParams. Activation ranges are calibrated by
 running the float graph on calibration inputs (min/max, a percentile, or the MSE-optimal clipping) and stored
-on the activation tensors; biases then get int32 quantization at scale s_in * s_w, as TFLite does.
+on the activation tensors; biases then get int32 quantization at scale s_in * s_w, as TFLite does (int64
+beside activations wider than 8 bits, as its 16x8 scheme does).
 """
 
 from __future__ import annotations
@@ -232,6 +233,12 @@ def _group_quant(
     return {name: graph.copy_tensor(name, quant=q) for name in group}
 
 
+def bias_bits(activation_bits: int) -> int:
+    """Bias width at a layer's input activation width: int32 beside int8 activations, int64 beside wider ones
+    (TFLite's 16x8 scheme: int16 x int8 products summed over a layer outgrow int32)."""
+    return 32 if activation_bits <= 8 else 64
+
+
 def quantize_activations(
     graph: Graph,
     layers: list[Node],
@@ -242,7 +249,7 @@ def quantize_activations(
     percentile: float = 99.99,
 ) -> Graph:
     """Calibrate the inputs and outputs of the selected layers on ``calibration`` feeds and record their
-    quantization; biases of those layers become int32 at scale s_in * s_w."""
+    quantization; biases of those layers become int32 at scale s_in * s_w (int64 for wider activations)."""
     from simulator.execute.float_exec import run_graph
 
     if not 2 <= bits <= 16:
@@ -311,6 +318,8 @@ def quantize_activations(
                 scale = (np.asarray(x.quant.scale, np.float64) * np.asarray(w.quant.scale, np.float64)).astype(
                     np.float32
                 )
-                q = QuantParams(32, scale, np.zeros(scale.shape, np.int64), True, 0 if scale.ndim else None)
+                q = QuantParams(
+                    bias_bits(x.quant.bits), scale, np.zeros(scale.shape, np.int64), True, 0 if scale.ndim else None
+                )
                 tensors[bias.name] = bias.with_values(fake_quantize(np.asarray(bias.data, np.float32), q), quant=q)
     return graph.replace(tensors=tensors)

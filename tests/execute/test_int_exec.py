@@ -8,17 +8,19 @@ fixed-point requantization rounds differently from float rounding: at most one l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from simulator.errors import EdgesimError
 from simulator.execute.float_exec import run_graph
 from simulator.execute.int_exec import run_tflm, run_tflm_float
-from simulator.fidelity import activation_rounding, load_dataset
+from simulator.fidelity import load_dataset
 from simulator.importers import load_model
 from simulator.passes.deploy import for_deployment
-from simulator.passes.quantize import fake_quantize
-from simulator.plan import apply_plan, parse_plan
+from simulator.plan import apply_plan, load_plan, parse_plan
+from tests.helpers import logit_level_differences
 
 INT8 = parse_plan(
     {"passes": [{"pass": "quantize", "weights": {"bits": 8}, "activations": {"bits": 8, "symmetric": False}}]}, "int8"
@@ -35,20 +37,10 @@ def quantized(request):
 def test_integer_logits_match_the_fake_quantized_float_run(quantized):
     graph, data = quantized
     logits = "fc3" if "fc3" in graph.tensors else "fc"
+    _, quant = run_tflm(graph, data.feeds[0], keep=True)
+    assert quant[logits].scale == graph.tensors[logits].quant.scale
     # the runtime fuses each Relu into its layer, so the layer's output is rounded once, on the Relu's grid
-    deployed = for_deployment(graph)
-    rounding = activation_rounding(deployed)
-    q = graph.tensors[logits].quant
-    differences = []
-    for feeds in data.feeds[:40]:
-        values, quant = run_tflm(graph, feeds, keep=True)
-        assert quant[logits].scale == q.scale
-        # the float run sees the input on its grid too, as the integer run does after quantizing it
-        grid = {name: fake_quantize(value, graph.tensors[name].quant) for name, value in feeds.items()}
-        reference = run_graph(deployed, grid, keep=True, transform=rounding)[logits]
-        levels = np.rint(reference / float(q.scale)) + int(q.zero_point)
-        differences.append(np.abs(values[logits].astype(np.int64) - levels))
-    differences = np.concatenate([d.reshape(-1) for d in differences])
+    differences = logit_level_differences(graph, data.feeds[:40], logits)
     assert differences.max() <= 1
     assert np.mean(differences == 0) > 0.97
 
@@ -97,8 +89,13 @@ def test_residual_network_runs_in_tflm_mode():
     assert logits.argmax() == reference.argmax()
 
 
-def test_pad_standalone_relu_and_mul(tmp_path):
-    # conv -> pad -> relu (nothing to fuse into) -> mul(relu, relu) -> conv: every int8 op beyond conv/fc
+A16W8 = load_plan(Path(__file__).resolve().parents[2] / "plans" / "a16w8-per-channel.yaml")
+
+
+@pytest.mark.parametrize("plan", [INT8, A16W8], ids=["int8", "a16w8"])
+def test_pad_standalone_relu_and_mul(tmp_path, plan):
+    # conv -> pad -> relu (nothing to fuse into) -> mul(relu, relu) -> conv: every op beyond conv/fc, in int8
+    # and in 16x8
     from onnx import helper
 
     from simulator.importers.onnx_import import load_onnx
@@ -123,17 +120,12 @@ def test_pad_standalone_relu_and_mul(tmp_path):
     onnx.save(make_model(nodes, [tensor_info("x", [1, 2, 6, 6])], [tensor_info("y", None)], inits), path)
     graph = load_onnx(path)
     feeds = [{"x": rng.standard_normal((1, 2, 6, 6)).astype(np.float32)} for _ in range(8)]
-    quantized = apply_plan(graph, INT8, feeds)
+    quantized = apply_plan(graph, plan, feeds)
     assert quantized.tensors["p"].quant is quantized.tensors["c"].quant  # PAD shares its input's parameters
     deployed = for_deployment(quantized)
     assert [n.op_type for n in deployed.order] == ["Conv", "Pad", "Relu", "Mul", "Conv"]
-    q = quantized.tensors["y"].quant
-    for f in feeds[:4]:
-        values, _ = run_tflm(quantized, f)
-        grid = {"x": fake_quantize(f["x"], quantized.tensors["x"].quant)}
-        reference = run_graph(deployed, grid, transform=activation_rounding(deployed))["y"]
-        levels = np.rint(reference / float(q.scale)) + int(q.zero_point)
-        assert np.abs(values["y"].astype(np.int64) - levels).max() <= 2
+    assert run_tflm(quantized, feeds[0])[0]["y"].dtype == (np.int16 if plan is A16W8 else np.int8)
+    assert logit_level_differences(quantized, feeds[:4], "y").max() <= 2
 
 
 def test_a_session_reused_across_inputs_equals_fresh_runs_and_the_direct_kernels():
@@ -187,7 +179,7 @@ def test_an_elementwise_table_gives_way_where_the_kernel_overflows():
     np.testing.assert_array_equal(table[a8.view(np.uint8), b8.view(np.uint8)], add(np.maximum(a8, 0), b8))
 
 
-@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.bool_, np.complex64, np.str_])
+@pytest.mark.parametrize("dtype", [np.bool_, np.complex64, np.str_])
 def test_a_feed_of_another_dtype_is_refused(dtype):
     quantized = apply_plan(load_model("digits-mlp"), INT8)
     with pytest.raises(EdgesimError, match="feed 'input' has dtype .*; the tflm mode takes float values"):
