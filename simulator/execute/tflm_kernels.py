@@ -619,9 +619,11 @@ def _chunked_conv_accumulate(x, zero_point: int, w, x_lohi, stride, dilation, pa
 
 
 def _depthwise_accumulate(
-    x, zero_point: int, w, mult: int, stride, dilation, padding, output_hw, cache: FilterCache | None = None
-) -> np.ndarray:
-    """Exact depthwise accumulators (integers, as float or int64): one vectorised multiply-add per filter tap."""
+    x, zero_point: int, w, mult: int, stride, dilation, padding, output_hw, cache: FilterCache | None = None,
+    workers=None,
+) -> np.ndarray:  # fmt: skip
+    """Exact depthwise accumulators (integers, as float or int64): one vectorised multiply-add per filter tap;
+    with ``workers``, the two halves of the output rows in parallel threads."""
     cache = FilterCache() if cache is None else cache
     _, kh, kw, oc = w.shape
     c = x.shape[3]
@@ -634,12 +636,21 @@ def _depthwise_accumulate(
         return np.einsum("nhwyxc,yxcm->nhwcm", patches, wm).reshape(n, oh, ow, oc)
     n, oh, ow = windows.shape[:3]
     wf = cache.as_float(w.reshape(kh, kw, c, mult), ft)
-    acc = np.zeros((n, oh, ow, c, mult), ft)
-    tmp = np.empty_like(acc)
-    for fy in range(kh):
-        for fx in range(kw):
-            np.multiply(windows[:, :, :, fy, fx, :, None], wf[fy, fx], out=tmp)
-            acc += tmp
+    acc = np.empty((n, oh, ow, c, mult), ft)
+
+    def accumulate_rows(first: int, last: int) -> None:
+        out = acc[:, first:last]
+        tmp = np.empty_like(out)
+        for tap in range(kh * kw):
+            fy, fx = divmod(tap, kw)
+            np.multiply(windows[:, first:last, :, fy, fx, :, None], wf[fy, fx], out=tmp if tap else out)
+            if tap:
+                out += tmp
+
+    if workers is not None and oh >= 2 and acc.size >= _CHUNK * _PARALLEL_PARTS:
+        list(workers.map(accumulate_rows, (0, oh // 2), (oh // 2, oh)))
+    else:
+        accumulate_rows(0, oh)
     return acc.reshape(n, oh, ow, oc)
 
 
@@ -751,7 +762,7 @@ def depthwise_conv2d(
         raise ValueError(f"depthwise_conv2d: filter depth {oc} is not a multiple of the input depth {c}")
     mult = oc // c
     acc = _depthwise_accumulate(
-        x, int(input_zero_point), w, mult, stride, dilation, padding, output_hw, cache=filter_cache
+        x, int(input_zero_point), w, mult, stride, dilation, padding, output_hw, cache=filter_cache, workers=workers
     )
     return _requantize_biased(
         acc,

@@ -203,3 +203,20 @@ def test_parallel_requantization_equals_serial():
     np.testing.assert_array_equal(parallel, serial)
     assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[0][1] == ranges[1][0] and ranges[1][1] == 1600
     assert len(np.unique(serial)) > 50  # (not a saturated output)
+
+
+@pytest.mark.parametrize("threads", [None, 2])
+def test_depthwise_accumulators_equal_per_channel_loops(threads):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(29)
+    x = rng.integers(-128, 128, size=(1, 45, 40, 24)).astype(np.int8)
+    w = rng.integers(-127, 128, size=(1, 3, 3, 48)).astype(np.int8)  # depth multiplier 2
+    pool = ThreadPoolExecutor(threads) if threads else None
+    got = k._depthwise_accumulate(x, 5, w, 2, (1, 1), (1, 1), (1, 1), None, workers=pool)
+    if pool is not None:
+        pool.shutdown()
+    for oc in range(48):  # output channel ic * 2 + m filters input channel ic
+        ic = oc // 2
+        want = _reference_conv_acc(x[..., ic : ic + 1], 5, w[..., oc].reshape(1, 3, 3, 1), (1, 1), (1, 1), (1, 1))
+        np.testing.assert_array_equal(got[..., oc].astype(np.int64), want[..., 0])
