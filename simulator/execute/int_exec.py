@@ -2,8 +2,9 @@
 Lite Micro's reference integer arithmetic (simulator/execute/tflm_kernels.py, proven bit for bit on the
 TFLite test vectors).
 
-The graph stays NCHW as ONNX defines it; each kernel call converts to TFLite's NHWC / OHWI layouts and back,
-so reshapes and flattens keep ONNX semantics. Quantization follows the TFLite int8 scheme: int8 activations
+The graph stays NCHW as ONNX defines it, so reshapes and flattens keep ONNX semantics; kernels work in
+TFLite's NHWC / OHWI layouts, and an NHWC result is held as an NCHW view of itself, so that consecutive NHWC
+kernels pass activations along without transposing them. Quantization follows the TFLite int8 scheme: int8 activations
 with a zero point, symmetric int8 (or narrower) weights per channel or per tensor, int32 biases at
 s_in * s_w, activations fused into the producing kernel as clamps. A graph the scheme cannot run
 (asymmetric weights, an op TFLM has no int8 kernel for here, a float activation between integer layers) is
@@ -13,6 +14,11 @@ TFLite's 16x8 scheme runs too: int16 activations with zero point 0 (symmetric), 
 (the conv / fully-connected accumulators are then int64), ADD at 15 fractional bits and SOFTMAX with its
 lookup tables and fixed output. Weights of 4 bits or fewer take TFLM's int4 path: packed two per byte in
 TFLite's layout, unpacked, then the int8 kernel.
+
+Speed without changing a bit: a :class:`TflmSession` (``prepare_tflm``) derives each layer's constants once,
+int8 elementwise ops (ADD, MUL, a standalone RELU) look their result up in a table of the kernel evaluated on
+all 256^arity inputs, and integer sums run through float BLAS wherever every partial sum is provably exact
+(see tflm_kernels).
 """
 
 from __future__ import annotations
