@@ -682,7 +682,10 @@ def _execute(
         if kernel is None:
             raise fail(node, f"the tflm mode has no int8 kernel for {node.op_type}; supported: {', '.join(KERNELS)}")
         _check_widths(run, node)
-        run.values[node.outputs[0]] = kernel(run, node)
+        try:
+            run.values[node.outputs[0]] = kernel(run, node)
+        except fp.FixedPointOverflow as exc:  # the chip would wrap here: say which layer
+            raise fail(node, str(exc)) from None
         run.q(node.outputs[0], node)  # (a prepared layer skips reading its output's parameters)
     names = list(run.values) if keep else list(deployed.outputs)
     return {n: np.ascontiguousarray(run.values[n]) for n in names}, {n: run.quant[n] for n in names if n in run.quant}

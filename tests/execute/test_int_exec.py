@@ -228,3 +228,23 @@ def test_a_session_pickles_without_its_threads():
     copy = pickle.loads(pickle.dumps(session))
     after, _ = copy.run(feeds)
     np.testing.assert_array_equal(before["prob"], after["prob"])
+
+
+def test_an_int32_accumulator_overflow_names_the_layer(tmp_path):
+    # 70,000 taps of (x - zp) = 255 times w = 127 sum to 2,266,950,000 > 2^31 - 1: the chip's int32 would wrap
+    import onnx
+    from onnx import helper
+
+    from simulator.importers.onnx_import import load_onnx
+    from tests.helpers import make_model, tensor_info
+
+    depth = 70_000
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["y"], name="wide_fc")]
+    inits = {"w": np.ones((depth, 2), np.float32)}
+    path = tmp_path / "wide.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, depth])], [tensor_info("y", None)], inits), path)
+    feeds = {"x": np.ones((1, depth), np.float32)}
+    quantized = apply_plan(load_onnx(path), INT8, [feeds])
+    assert np.all(quantized.tensors["w"].quant.scale == np.float32(1 / 127))
+    with pytest.raises(EdgesimError, match=r"node 'wide_fc' \(Gemm\): fully_connected: the int32 accumulator"):
+        run_tflm(quantized, feeds)
