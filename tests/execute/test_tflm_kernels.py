@@ -88,11 +88,16 @@ def test_filter_cache_serves_inputs_of_other_ranges():
         np.testing.assert_array_equal(np.asarray(got).astype(np.int64), want)
 
 
+def _random_conv(seed: int, x_shape: tuple[int, ...], out_channels: int, bias_range: int):
+    """(rng, int8 NHWC input, int8 3x3 OHWI filter, bias) drawn from one seed."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=x_shape).astype(np.int8)
+    w = rng.integers(-127, 128, size=(out_channels, 3, 3, x_shape[-1])).astype(np.int8)
+    return rng, x, w, rng.integers(-bias_range, bias_range, size=out_channels)
+
+
 def test_conv2d_with_and_without_cache_agree():
-    rng = np.random.default_rng(5)
-    x = rng.integers(-128, 128, size=(2, 7, 7, 64)).astype(np.int8)
-    w = rng.integers(-127, 128, size=(16, 3, 3, 64)).astype(np.int8)
-    bias = rng.integers(-5000, 5000, size=16)
+    _, x, w, bias = _random_conv(5, (2, 7, 7, 64), 16, 5000)
     params = dict(
         output_multiplier=np.full(16, 1 << 30), output_shift=np.full(16, -9), input_zero_point=-3,
         output_zero_point=5, stride=(2, 2), padding=(1, 1),
@@ -180,10 +185,7 @@ def test_blocked_requantization_equals_the_fixed_point_primitives(channels):
 def test_parallel_requantization_equals_serial():
     from concurrent.futures import ThreadPoolExecutor
 
-    rng = np.random.default_rng(23)
-    x = rng.integers(-128, 128, size=(1, 40, 40, 16)).astype(np.int8)
-    w = rng.integers(-127, 128, size=(32, 3, 3, 16)).astype(np.int8)
-    bias = rng.integers(-3000, 3000, size=32)
+    rng, x, w, bias = _random_conv(23, (1, 40, 40, 16), 32, 3000)
     params = dict(
         output_multiplier=rng.integers(1 << 30, (1 << 31) - 1, size=32), output_shift=-rng.integers(6, 12, size=32),
         input_zero_point=-1, output_zero_point=2, padding=(1, 1),
