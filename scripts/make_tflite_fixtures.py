@@ -38,7 +38,8 @@ import numpy as np
 SEED = 1234
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "tflite"
 #: models also converted with the 16x8 scheme, as a16w8_NAME
-A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn")
+A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
+         "mean_channels", "mul", "mul_const", "pad", "relu_concat")  # fmt: skip
 #: models whose int8 conversion is rewritten with INT4 weights, as w4_NAME
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 
@@ -165,6 +166,38 @@ def _models():
         yield model(name, (16, 16, 1), lambda x, a=act, k=scale: layers.Activation(a)(layers.Conv2D(1, 1, **k)(x)))
     # TANH has no importer mapping: the tests check the error names it and its operator index
     yield model("unsupported_tanh", (4, 4, 3), lambda x: layers.Activation("tanh")(x))
+    # models added later go below, so that the seeds of the ones above (their index) stay as they were
+    yield model(
+        "mul",
+        (6, 6, 3),
+        lambda x: layers.Multiply()(
+            [layers.Conv2D(4, 1, **seeded(51))(x), layers.Conv2D(4, 3, padding="same", **seeded(53))(x)]
+        ),
+    )
+    # a constant per-channel factor (MUL with a constant operand: after a pool, so that no conv absorbs it)
+    factor = np.linspace(-1.5, 2.0, 3).astype(np.float32)
+    yield model("mul_const", (6, 6, 3), lambda x: layers.MaxPooling2D(2)(x) * factor)
+    yield model(
+        "pad", (5, 4, 3), lambda x: layers.ZeroPadding2D(((1, 2), (0, 1)))(layers.Conv2D(4, 1, **seeded(57))(x))
+    )
+    # a non-zero constant pad value makes PADV2 (TFLM has no int16 PADV2, so no a16w8_ variant)
+    yield model(
+        "padv2",
+        (5, 4, 3),
+        lambda x: keras.ops.pad(layers.Conv2D(4, 1, **seeded(59))(x), [[0, 0], [1, 0], [2, 1], [0, 0]],
+                                constant_values=0.25),
+    )  # fmt: skip
+
+    def relu_concat(x):
+        # RELU and RELU6 that no kernel absorbs: the ADD's output has two readers, and TFLite's CONCATENATION
+        # (of two pools of one tensor, so that 16x8 needs no QUANTIZE to align scales) takes no RELU6
+        a = layers.Add()([layers.Conv2D(4, 1, **seeded(61))(x), layers.Conv2D(4, 3, padding="same", **seeded(63))(x)])
+        r = layers.ReLU()(a)
+        pools = [layers.MaxPooling2D(3, 1, "same")(a), layers.AveragePooling2D(3, 1, "same")(a)]
+        r6 = layers.ReLU(6.0)(layers.Concatenate()(pools))
+        return layers.Add()([layers.Conv2D(3, 1, **seeded(65))(r), layers.Conv2D(3, 1, **seeded(67))(r6)])
+
+    yield model("relu_concat", (6, 6, 3), relu_concat)
 
 
 def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False) -> bytes:

@@ -16,6 +16,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.graph import Encoding, Graph, Node
 from simulator.passes import prune, quantize, share
+from simulator.passes.deploy import fuse_hard_swish
 from simulator.yamlio import read_yaml
 
 _SELECTOR = {"pass", "layers", "ops"}
@@ -247,8 +248,12 @@ def apply_plan(graph: Graph, plan: Plan, calibration: list[dict[str, np.ndarray]
 
 
 def _apply(graph: Graph, spec: PassSpec, calibration) -> Graph:
-    layers = select(graph, spec)
     p = spec.params
+    if spec.kind == "quantize" and p["activations"] is not None:
+        # TFLite's converter fuses a spelled-out hard-swish before it calibrates: its output gets the
+        # HARD_SWISH kernel's own parameters, whatever op ended the pattern
+        graph = fuse_hard_swish(graph)
+    layers = select(graph, spec)
     if spec.kind == "prune":
         if p["method"] == "unstructured":
             return prune.prune_unstructured(graph, layers, p["sparsity"], p["scope"])

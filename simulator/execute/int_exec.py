@@ -380,12 +380,22 @@ def _elementwise(run: _Run, node: Node, bind: Callable[[_Run, Node], Callable[..
     """Run ``bind(run, node)`` (the kernel with the node's parameters) on the node's first ``arity`` inputs,
     through its table when they are int8."""
     op = run.prepared(node, lambda r, n: _tabulate(bind(r, n), arity))
-    xs = [run.values[name] for name in node.inputs[:arity]]
+    xs = [run.values[name] if name in run.values else _constant_levels(run, node, name) for name in node.inputs[:arity]]
     if op.table is None or not all(x.dtype == np.int8 for x in xs):
         return op.function(*xs)
     if len({x.shape for x in xs}) == 1 and _channels_last(xs):  # keep NHWC results NHWC (no copies)
         return _nchw(op.table[tuple(_nhwc(x).view(np.uint8) for x in xs)])
     return op.table[tuple(x.view(np.uint8) for x in xs)]
+
+
+def _constant_levels(run: _Run, node: Node, name: str) -> np.ndarray:
+    """A quantized constant operand (a MUL factor, a PADV2 value) as the integers TFLite stores for it."""
+    t = run.graph.tensors[name]
+    if not t.constant or t.quant is None:
+        raise fail(node, f"its operand {name!r} is neither an activation nor a quantized constant")
+    q = run.q(name, node)
+    levels = np.rint(np.asarray(t.data, np.float64) / float(q.scale)) + int(q.zero_point)
+    return np.clip(levels, q.qmin, q.qmax).astype(_dtype(q))
 
 
 def _add_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
@@ -422,9 +432,12 @@ def _relu_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
         bounds = [np.asarray(g.tensors[n].data).item() if n else None for n in (node.inputs + ["", ""])[1:3]]
         lo = bounds[0] if bounds[0] is not None else node.attr("min", -np.inf)
         hi = bounds[1] if bounds[1] is not None else node.attr("max", np.inf)
+    if (lo, hi) == (0.0, 6.0):
+        return _relu6_function(xq, yq)
     clamp_node = Node(node.name, node.op_type, node.inputs, node.outputs, {"activation": (lo, hi)})
     amin, amax = _clamp(clamp_node, yq)
-    multiplier, shift = fp.quantize_multiplier(float(xq.scale) / float(yq.scale))
+    # TFLM divides the scales in float32, then widens the quotient to double
+    multiplier, shift = fp.quantize_multiplier(float(np.float32(xq.scale) / np.float32(yq.scale)))
 
     def relu(x: np.ndarray) -> np.ndarray:
         x = x.astype(np.int64) - int(xq.zero_point)
@@ -432,6 +445,16 @@ def _relu_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
         return np.clip(scaled, amin, amax).astype(_dtype(yq))
 
     return relu
+
+
+def _relu6_function(xq: QuantParams, yq: QuantParams) -> Callable[..., np.ndarray]:
+    """TFLM's RELU6 clamps in the input's domain, between its zero point and the level of 6.0 (float32
+    quotient, rounded half away, saturated), and writes those integers as they are: unlike RELU (and TFLite's
+    RELU6) it does not requantize to the output's parameters, even when the converter gave the output others."""
+    six_level = int(fp.round_half_away(float(np.float32(6.0) / np.float32(xq.scale)))) + int(xq.zero_point)
+    low, high = int(xq.zero_point), min(max(six_level, xq.qmin), xq.qmax)
+    dtype = _dtype(yq)
+    return lambda x: np.clip(x, low, high).astype(dtype)
 
 
 def _add(run: _Run, node: Node) -> np.ndarray:
@@ -455,10 +478,13 @@ def _pad(run: _Run, node: Node) -> np.ndarray:
     pads = run.graph.tensors[node.inputs[1]].data.reshape(-1) if len(node.inputs) > 1 else node.attr("pads")
     rank = x.ndim
     pairs = [(int(pads[i]), int(pads[i + rank])) for i in range(rank)]
-    value = len(node.inputs) > 2 and node.inputs[2] and np.asarray(run.graph.tensors[node.inputs[2]].data).item()
-    if value:
+    value_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    pad_value = int(run.out_q(node).zero_point)
+    if value_name and run.graph.tensors[value_name].quant is not None:  # PADV2: its quantized value
+        pad_value = int(_constant_levels(run, node, value_name).reshape(-1)[0])
+    elif value_name and np.asarray(run.graph.tensors[value_name].data).item():
         raise fail(node, "a non-zero pad value has no int8 meaning here; pad with zeros (the zero point)")
-    y = k.pad(x, pairs, pad_value=int(run.out_q(node).zero_point))
+    y = k.pad(x, pairs, pad_value=pad_value)
     assert y.shape == out_shape, (y.shape, out_shape)
     return y
 

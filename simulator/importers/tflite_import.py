@@ -12,6 +12,8 @@ The graph edgesim builds is ONNX-shaped and NCHW, so the importer changes layout
 * FULLY_CONNECTED becomes Gemm(transB=1); TFLite flattens NHWC, so a rank-4 input goes through a Transpose
   back to NHWC before the flatten (and a RESHAPE of a rank-4 tensor likewise), which keeps values in line;
 * fused activations become separate Relu / Clip nodes (edgesim's deployment pass fuses them back);
+* MUL's constant operand (the converter keeps one when no conv absorbs it) is reshaped to broadcast in
+  NCHW; PAD / PADV2 become a constant-mode Pad (PADV2's value a quantized scalar constant);
 * every tensor keeps its quantization (QuantParams; a per-channel axis is remapped to the new layout).
   Weights become float constants holding the dequantized values and their QuantParams, as the ONNX QDQ
   import does; int32 biases likewise (float64, so that the integer executor reads them back exactly).
@@ -198,6 +200,28 @@ class _Builder:
         self.tensors[name] = Tensor.from_array(name, deq, quant=quant)
         return name
 
+    def operand(self, index: int, rank: int) -> str:
+        """An elementwise op's operand: an activation, or a quantized constant (a MUL factor, a PADV2 value) as
+        its dequantized float32 values with its QuantParams, reshaped to broadcast against a rank-``rank``
+        activation in edgesim's layout (TFLite broadcasts NHWC from the right: leading 1s, then NCHW)."""
+        values = self.raw(index)
+        if values is None:
+            return self.activation(index)
+        name = self.names[index]
+        if name in self.tensors:
+            return name
+        quant = self.qparams(index)
+        if quant is None:
+            raise EdgesimError(f"constant {name!r} is an integer tensor without quantization parameters")
+        if values.ndim > rank:
+            raise EdgesimError(f"constant {name!r} of shape {values.shape} has more dimensions than its partner")
+        values = values.reshape((1,) * (rank - values.ndim) + values.shape)
+        if rank == 4:
+            values = values.transpose(NHWC_TO_NCHW)
+        deq = ((values.astype(np.float64) - float(quant.zero_point)) * float(quant.scale)).astype(np.float32)
+        self.tensors[name] = Tensor.from_array(name, deq, quant=quant)
+        return name
+
     def constant_ints(self, name: str, values: list[int]) -> str:
         self.tensors[name] = Tensor.from_array(name, np.asarray(values, np.int64))
         return name
@@ -345,6 +369,17 @@ def _convert(b: _Builder, i: int, op: Any, kind: str) -> None:
         b.fused(base, tmp, outs[0], opts.FusedActivationFunction() if opts is not None else 0)
         return
 
+    if kind == "MUL":
+        opts = _options(tfl, op, tfl.MulOptions)
+        rank = len(b.shape(outs[0]))
+        b.node(base, "Mul", [b.operand(ins[0], rank), b.operand(ins[1], rank)], tmp)
+        b.fused(base, tmp, outs[0], opts.FusedActivationFunction() if opts is not None else 0)
+        return
+
+    if kind in ("PAD", "PADV2"):
+        _pad(b, base, ins, outs)
+        return
+
     if kind == "SOFTMAX":
         opts = _options(tfl, op, tfl.SoftmaxOptions)
         if opts is not None and opts.Beta() != 1.0:
@@ -421,9 +456,28 @@ def _mean(b: _Builder, base: str, ins: list[int], outs: list[int]) -> None:
     b.node(base, "ReduceMean", [x], out, axes=axes, keepdims=int(keep))
 
 
+def _pad(b: _Builder, base: str, ins: list[int], outs: list[int]) -> None:
+    """PAD / PADV2 with constant paddings -> Pad (constant mode): TFLite's [rank, 2] (before, after) rows,
+    NHWC for rank 4, become ONNX's [begins..., ends...] in NCHW order; PADV2's value is a quantized constant."""
+    paddings = b.raw(ins[1])
+    if paddings is None:
+        raise EdgesimError("PAD with computed paddings is not supported; its paddings must be a constant")
+    rank = len(b.shape(ins[0]))
+    rows = np.asarray(paddings, np.int64).reshape(rank, 2)
+    if rank == 4:
+        rows = rows[list(NHWC_TO_NCHW)]
+    inputs = [b.activation(ins[0]), b.constant_ints(f"{base}/pads", [*rows[:, 0].tolist(), *rows[:, 1].tolist()])]
+    if len(ins) > 2 and ins[2] >= 0:
+        if b.raw(ins[2]) is None or int(np.prod(b.shape(ins[2]), dtype=np.int64)) != 1:
+            raise EdgesimError("PADV2's constant_values must be a constant holding one value")
+        inputs.append(b.operand(ins[2], len(b.shape(ins[2]))))
+    b.node(base, "Pad", inputs, b.activation(outs[0]), mode="constant")
+
+
 SUPPORTED = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD", "SOFTMAX",
-    "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "HARD_SWISH", "MEAN", "CONCATENATION",
+    "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "HARD_SWISH", "MEAN", "CONCATENATION", "MUL", "PAD",
+    "PADV2",
 )  # fmt: skip
 
 

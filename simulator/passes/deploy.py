@@ -1,6 +1,7 @@
 """Rewrites deployment converters apply before a model runs (TFLite converter, TensorRT, ONNX Runtime):
-an activation that clamps the output of a conv / matmul / add / pool is fused into it, and inference-time
-no-ops (Identity, Dropout) disappear. The estimator costs the graph as the runtime would run it."""
+an activation that clamps the output of a conv / matmul / add / pool is fused into it, hard-swish spelled
+out in elementary ops becomes one HardSwish, and inference-time no-ops (Identity, Dropout) disappear. The
+estimator costs the graph as the runtime would run it."""
 
 from __future__ import annotations
 
@@ -70,5 +71,102 @@ def drop_no_ops(graph: Graph) -> Graph:
     return graph.replace(nodes=kept)
 
 
+#: 1/6 as the float32 every exporter stores it in (a HardSigmoid alpha, a Mul factor)
+ONE_SIXTH_F32 = np.float32(1.0) / np.float32(6.0)
+
+
+def _scalar(graph: Graph, name: str, value: float) -> bool:
+    """Whether ``name`` is a one-element constant holding exactly ``value`` (1/6 compared in float32)."""
+    t = graph.tensors.get(name)
+    if t is None or not t.constant or t.data is None or np.asarray(t.data).size != 1:
+        return False
+    held = np.asarray(t.data).reshape(-1)[0]
+    if value == float(ONE_SIXTH_F32):
+        return np.float32(held) == ONE_SIXTH_F32
+    return float(held) == value
+
+
+def _only_read_by_next(graph: Graph, name: str) -> bool:
+    """An intermediate the fusion may swallow: one reader, not a graph output."""
+    return len(graph.consumers.get(name, [])) == 1 and name not in graph.outputs
+
+
+def _partner(graph: Graph, node: Node, value: float) -> str | None:
+    """The other operand of a binary node one of whose two inputs is the constant ``value``."""
+    if len(node.inputs) != 2:
+        return None
+    a, b = node.inputs
+    return b if _scalar(graph, a, value) else a if _scalar(graph, b, value) else None
+
+
+def _relu6_of_x_plus_3(graph: Graph, name: str) -> tuple[str, list[Node]] | None:
+    """(x, [Add, Clip]) when ``name`` is Clip(x + 3, 0, 6) (Relu6 of x + 3), else None."""
+    clip = graph.producers.get(name)
+    if clip is None or not _only_read_by_next(graph, name) or _clamp(graph, clip) != (0.0, 6.0):
+        return None
+    add = graph.producers.get(clip.inputs[0])
+    if add is None or add.op_type != "Add" or not _only_read_by_next(graph, clip.inputs[0]):
+        return None
+    x = _partner(graph, add, 3.0)
+    return (x, [add, clip]) if x is not None else None
+
+
+def _divided_by_6(graph: Graph, node: Node) -> str | None:
+    """The tensor ``node`` divides by 6 (Div by 6, or Mul by 1/6), else None."""
+    if node.op_type == "Div" and len(node.inputs) == 2 and _scalar(graph, node.inputs[1], 6.0):
+        return node.inputs[0]
+    return _partner(graph, node, float(ONE_SIXTH_F32)) if node.op_type == "Mul" else None
+
+
+def _hard_sigmoid_of(graph: Graph, name: str) -> tuple[str, list[Node]] | None:
+    """(x, nodes) when ``name`` is HardSigmoid(x) with alpha 1/6 and beta 0.5, or Relu6(x + 3) / 6."""
+    node = graph.producers.get(name)
+    if node is None or not _only_read_by_next(graph, name):
+        return None
+    if node.op_type == "HardSigmoid":
+        exact = np.float32(node.attr("alpha", 0.2)) == ONE_SIXTH_F32 and float(node.attr("beta", 0.5)) == 0.5
+        return (node.inputs[0], [node]) if exact else None
+    scaled = _divided_by_6(graph, node)
+    found = _relu6_of_x_plus_3(graph, scaled) if scaled is not None else None
+    return (found[0], [*found[1], node]) if found is not None else None
+
+
+def _hard_swish_match(graph: Graph, node: Node) -> tuple[str, list[Node]] | None:
+    """(x, the nodes to replace, ``node`` last) when ``node`` ends x * HardSigmoid(x) or (x * Relu6(x + 3)) / 6."""
+    if node.op_type == "Mul" and len(node.inputs) == 2:
+        for x, gate in (node.inputs, node.inputs[::-1]):
+            found = _hard_sigmoid_of(graph, gate)
+            if found is not None and found[0] == x:
+                return x, [*found[1], node]
+    product = _divided_by_6(graph, node)
+    mul = graph.producers.get(product) if product is not None else None
+    if mul is None or mul.op_type != "Mul" or len(mul.inputs) != 2 or not _only_read_by_next(graph, product):
+        return None
+    for x, gate in (mul.inputs, mul.inputs[::-1]):
+        found = _relu6_of_x_plus_3(graph, gate)
+        if found is not None and found[0] == x:
+            return x, [*found[1], mul, node]
+    return None
+
+
+def fuse_hard_swish(graph: Graph) -> Graph:
+    """Replace hard-swish written out by an exporter (PyTorch before opset 14: x * HardSigmoid(x) with alpha
+    1/6; Keras: x * Relu6(x + 3) / 6, as Div or as Mul by 1/6, the gate on either side) by one HardSwish, as
+    TFLite's converter fuses them into HARD_SWISH. Every constant must be exactly 3, 6, 1/6 (float32) or 0.5,
+    and every intermediate read only by the pattern, or nothing is fused."""
+    replaced: dict[str, Node] = {}
+    dropped: set[str] = set()
+    for node in graph.order:
+        found = _hard_swish_match(graph, node)
+        if found is None or any(n.name in dropped or n.name in replaced for n in found[1]):
+            continue
+        x, nodes = found
+        replaced[node.name] = Node(node.name, "HardSwish", [x], [node.outputs[0]], {})
+        dropped.update(n.name for n in nodes[:-1])
+    if not replaced:
+        return graph
+    return graph.replace(nodes=[replaced.get(n.name, n) for n in graph.nodes if n.name not in dropped])
+
+
 def for_deployment(graph: Graph) -> Graph:
-    return fuse_activations(drop_no_ops(graph))
+    return fuse_activations(fuse_hard_swish(drop_no_ops(graph)))

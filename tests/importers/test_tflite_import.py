@@ -61,9 +61,20 @@ HAND_COUNTS = {
     # 16x16x1 -> Conv 1 1x1 -> activation
     "logistic_levels": (1 + 1, 256),
     "hard_swish_levels": (1 + 1, 256),
+    # 6x6x3 -> Conv 4 1x1 and Conv 4 3x3 SAME -> MUL of the two
+    "mul": ((12 + 4) + (108 + 4), 36 * 4 * 3 + 36 * 4 * 27),
+    # 6x6x3 -> MaxPool 2 -> MUL by a constant of 3 factors (one per channel: 3 parameters, no MACs)
+    "mul_const": (3, 0),
+    # 5x4x3 -> Conv 4 1x1 -> PAD / PADV2 (its value is not a parameter)
+    "pad": (12 + 4, 20 * 4 * 3),
+    "padv2": (12 + 4, 20 * 4 * 3),
+    # 6x6x3 -> Conv 4 1x1 + Conv 4 3x3 SAME -> ADD -> RELU -> Conv 3 1x1; ADD -> two pools -> CONCATENATION (8
+    # channels) -> RELU6 -> Conv 3 1x1; ADD of the two
+    "relu_concat": ((12 + 4) + (108 + 4) + (12 + 3) + (24 + 3), 36 * (4 * 3 + 4 * 27 + 3 * 4 + 3 * 8)),
 }
 # the 16x8 (a16w8_) and int4-weight (w4_) fixtures are the same Keras models converted another way
-A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn")
+A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
+         "mean_channels", "mul", "mul_const", "pad", "relu_concat")  # fmt: skip
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 HAND_COUNTS |= {f"a16w8_{n}": HAND_COUNTS[n] for n in A16W8} | {f"w4_{n}": HAND_COUNTS[n] for n in W4}
 
@@ -226,7 +237,21 @@ def test_integer_executor_reads_back_the_stored_integers(name):
         assert np.array_equal(bias, builder.raw(index[node.inputs[2]])), node.name
 
 
-@pytest.mark.parametrize("name", sorted(HAND_COUNTS))
+#: fixtures where tflite-micro itself leaves the float model's neighbourhood: its RELU6 clamps in the input's
+#: domain and does not requantize to the output's parameters, which the converter set otherwise (relu_concat:
+#: input zero point -49, output -128, so real 0 comes out 79 steps high)
+TFLM_RELU6_KEEPS_INPUT_GRID = ("relu_concat",)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="TFLM's RELU6 does not requantize"))
+        if n in TFLM_RELU6_KEEPS_INPUT_GRID
+        else n
+        for n in sorted(HAND_COUNTS)
+    ],
+)
 def test_float_execution_agrees_with_tflm_within_two_steps(name):
     """The imported graph run in float (dequantized weights, no activation rounding) lands within two output
     quantization steps of tflite-micro's int8 result: the layouts, pads and flattens mean what TFLite means.
