@@ -16,6 +16,10 @@ are folded there into float constants that keep their QuantParams and stored int
   QuantizeLinear that follows.
 
 QOperator models (QLinearConv, QLinearMatMul and the com.microsoft QLinear* ops) run through the same kernels.
+
+:func:`prepare_ort` returns an :class:`OrtSession` (the peer of onnxruntime's ``InferenceSession``): it keeps what
+depends only on the graph (constant weights as integers, the conv / gemm weights as BLAS-ready float32 with their
+exactness proof, Add tables; :mod:`ort_prepared`), built when a node first runs, so that later runs only compute.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.execute import ort_kernels as K
 from simulator.execute.float_exec import _check_feeds
+from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul
 from simulator.graph import Graph, Node, Tensor
 from simulator.ops import get_op
 from simulator.ops.quantization import stored_integers
@@ -75,12 +80,49 @@ def run_ort(
     computes them). With ``keep`` every intermediate tensor is returned too: integer tensors as integers.
     ``on_tensor(name, value)`` sees every tensor as it is produced (for ``--dump``).
     """
-    return _OrtRun(graph, on_tensor).run(_check_feeds(graph, feeds), keep)
+    return prepare_ort(graph).run(feeds, keep, on_tensor)
+
+
+def prepare_ort(graph: Graph) -> OrtSession:
+    """A session that runs ``graph`` in the ort mode many times, each kernel prepared once (:class:`OrtSession`)."""
+    return OrtSession(graph)
+
+
+class OrtSession:
+    """A quantized graph ready to run repeatedly with onnxruntime's arithmetic.
+
+    The session owns the prepared state: constant weights as integers with their parameters, and per node the
+    prepared conv / matmul / add kernel, built on the node's first run (the key is the input's shape and
+    parameters: a run with another input shape prepares again). Outputs never depend on that state, only speed.
+    """
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.constants: dict[str, QValue | None] = {}
+        self.kernels: dict[str, tuple[tuple, object]] = {}
+
+    def run(
+        self,
+        feeds: dict[str, np.ndarray],
+        keep: bool = False,
+        on_tensor: Callable[[str, np.ndarray], None] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run on ``feeds``; arguments and results as :func:`run_ort`."""
+        return _OrtRun(self, on_tensor).run(_check_feeds(self.graph, feeds), keep)
+
+    def prepared(self, node: Node, key: tuple, build: Callable[[], object]):
+        """The prepared kernel of ``node`` for ``key``, built once (``build`` may return None: no prepared path)."""
+        cached = self.kernels.get(node.name)
+        if cached is None or cached[0] != key:
+            cached = (key, build())
+            self.kernels[node.name] = cached
+        return cached[1]
 
 
 class _OrtRun:
-    def __init__(self, graph: Graph, on_tensor):
-        self.graph = graph
+    def __init__(self, session: OrtSession, on_tensor):
+        self.session = session
+        self.graph = session.graph
         self.values: dict[str, np.ndarray | QValue] = {}
         self.done: set[str] = set()
         self.on_tensor = on_tensor
@@ -119,9 +161,15 @@ class _OrtRun:
         return scale, (np.zeros(scale.shape, np.uint8) if zp is None else zp)
 
     def qconst(self, t: Tensor | None) -> QValue | None:
-        """A constant folded from a DequantizeLinear, as its stored integers and parameters."""
+        """A constant folded from a DequantizeLinear, as its stored integers and parameters (once per session)."""
         if t is None or not t.constant or t.quant is None:
             return None
+        if t.name not in self.session.constants:
+            self.session.constants[t.name] = self._qconst(t)
+        return self.session.constants[t.name]
+
+    @staticmethod
+    def _qconst(t: Tensor) -> QValue:
         quant = t.quant
         ints = stored_integers(quant)
         scale = np.asarray(quant.scale, np.float32)
@@ -333,9 +381,10 @@ class _OrtRun:
             begin, end = K.conv_padding(
                 x.q.shape[2:], kernel, strides, dilations, node.attr("pads"), node.attr("auto_pad", "NOTSET")
             )
-            return K.qlinear_conv(
-                x.q, xs, xzp, w.q, w.scale, w.zero_point, y_scale, y_zp, bias, name=node.name,
-                strides=strides, dilations=dilations, pads_begin=begin, pads_end=end, group=int(node.attr("group", 1)),
+            return self.conv(
+                node, self._all_const(node.inputs[1:3]), x.q, xs, xzp, w.q, w.scale, w.zero_point, y_scale, y_zp,
+                bias, strides=strides, dilations=dilations, pads_begin=begin, pads_end=end,
+                group=int(node.attr("group", 1)),
             )  # fmt: skip
         if op in ("Gemm", "MatMul"):
             w = self.operand(node.inputs[1])
@@ -356,12 +405,12 @@ class _OrtRun:
             out_axis = 0 if op == "Gemm" and node.attr("transB", 0) else w.q.ndim - 1
             if bias is False or not w.per_tensor and w.axis != out_axis or w.q.ndim != 2:
                 return None  # per-channel weights must be per output column
-            return K.qlinear_matmul(x.q, xs, xzp, b, w.scale, bzp, y_scale, y_zp, bias, name=node.name)
+            return self.matmul(node, x.q, xs, xzp, b, w.scale, bzp, y_scale, y_zp, bias)
         if op == "Add":
             other = self.operand(node.inputs[1])
             if other is None or not other.per_tensor or other.q.dtype != out_dtype:
                 return None
-            return K.qlinear_add(x.q, xs, xzp, other.q, other.scale, other.zero_point, y_scale, y_zp)
+            return self.add(node, x.q, xs, xzp, other.q, other.scale, other.zero_point, y_scale, y_zp)
         if op == "GlobalAveragePool":
             return K.qlinear_global_average_pool(x.q, xs, xzp, y_scale, y_zp)
         if op in ("AveragePool", "MaxPool"):
@@ -389,6 +438,47 @@ class _OrtRun:
         if op == "Softmax":
             return K.qlinear_softmax(x.q, xs, y_scale, y_zp, axis=int(node.attr("axis", -1)))
         return None
+
+    # -- prepared kernels (built once per session) ----------------------------------------------------------
+
+    def _all_const(self, names: list[str]) -> bool:
+        return all(not n or self._is_const(n) for n in names)
+
+    def conv(self, node: Node, constant: bool, x, xs, xzp, w, ws, wzp, ys, yzp, bias, **geometry) -> np.ndarray:
+        """QLinearConv of ``node``: the session's prepared kernel when the weights and bias are constants and one
+        can be proven exact, else :func:`ort_kernels.qlinear_conv`."""
+        kernel = None
+        if constant:
+            key = ("conv", x.shape, x.dtype.str, int(xzp), float(xs))
+            kernel = self.session.prepared(
+                node, key,
+                lambda: PreparedConv.build(x.shape, x.dtype, xzp, xs, w, wzp, ws, ys, yzp, bias, name=node.name,
+                                           **geometry),
+            )  # fmt: skip
+        if kernel is not None:
+            return kernel(x)
+        return K.qlinear_conv(x, xs, xzp, w, ws, wzp, ys, yzp, bias, name=node.name, **geometry)
+
+    def matmul(self, node: Node, a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, bias) -> np.ndarray:
+        """QLinearMatMul / QGemm of ``node`` with a constant ``b`` (and bias), prepared once where provably exact."""
+        key = ("matmul", a.dtype.str, int(a_zp), float(a_scale))
+        kernel = self.session.prepared(
+            node, key,
+            lambda: PreparedMatMul.build(a.dtype, a_zp, a_scale, b, b_zp, b_scale, y_scale, y_zp, bias, name=node.name),
+        )  # fmt: skip
+        if kernel is not None:
+            return kernel(a)
+        return K.qlinear_matmul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, bias, name=node.name)
+
+    def add(self, node: Node, a, a_scale, a_zp, b, b_scale, b_zp, c_scale, c_zp) -> np.ndarray:
+        """QLinearAdd of ``node``: a prepared table lookup for two same-shape 8-bit tensors."""
+        if a.shape == b.shape and a.dtype == b.dtype == np.asarray(c_zp).dtype:
+            params = (a_scale, a_zp, b_scale, b_zp, c_scale, c_zp)
+            key = ("add", a.dtype.str, *(float(np.asarray(v).reshape(())) for v in params))
+            kernel = self.session.prepared(node, key, lambda: PreparedAdd.build(a.dtype, *params))
+            if kernel is not None:
+                return kernel(a, b)
+        return K.qlinear_add(a, a_scale, a_zp, b, b_scale, b_zp, c_scale, c_zp)
 
     def _bias(self, node: Node, index: int):
         """The int32 bias of a fused conv / gemm: None when absent, False when it is not int32-quantized."""
@@ -425,9 +515,10 @@ class _OrtRun:
                 x.shape[2:], list(w.shape[2:]), strides, dilations, node.attr("pads"), node.attr("auto_pad", "NOTSET")
             )
             bias = v(8) if len(ins) > 8 and ins[8] else None
-            return K.qlinear_conv(
-                x, c(1), int(zp(2, x)), w, c(4), zp(5, w), c(6), zp(7, x), bias, name=node.name,
-                strides=strides, dilations=dilations, pads_begin=begin, pads_end=end, group=int(node.attr("group", 1)),
+            return self.conv(
+                node, self._all_const([ins[3]] + ins[8:9]), x, c(1), int(zp(2, x)), w, c(4), zp(5, w), c(6), zp(7, x),
+                bias, strides=strides, dilations=dilations, pads_begin=begin, pads_end=end,
+                group=int(node.attr("group", 1)),
             )  # fmt: skip
         if op == "QLinearMatMul":
             a, b = v(0), v(3)
@@ -441,10 +532,12 @@ class _OrtRun:
             bias = v(6) if len(ins) > 6 and ins[6] else None
             if len(ins) < 8 or not ins[7]:
                 raise fail(node, "QGemm with a float output is not supported in the ort mode")
+            if self._all_const([ins[3]] + ins[6:7]):
+                return self.matmul(node, a, c(1), int(zp(2, a)), b, c(4), zp(5, b), c(7), zp(8, a), bias)
             return K.qlinear_matmul(a, c(1), int(zp(2, a)), b, c(4), zp(5, b), c(7), zp(8, a), bias, name=node.name)
         if op == "QLinearAdd":
             a, b = v(0), v(3)
-            return K.qlinear_add(a, c(1), int(zp(2, a)), b, c(4), int(zp(5, b)), c(6), zp(7, a))
+            return self.add(node, a, c(1), int(zp(2, a)), b, c(4), int(zp(5, b)), c(6), zp(7, a))
         if op == "QLinearGlobalAveragePool":
             x = v(0)
             if node.attr("channels_last", 0):
