@@ -24,6 +24,7 @@ exactness proof, Add tables; :mod:`ort_prepared`), built when a node first runs,
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,9 +84,9 @@ def run_ort(
     return prepare_ort(graph).run(feeds, keep, on_tensor)
 
 
-def prepare_ort(graph: Graph) -> OrtSession:
+def prepare_ort(graph: Graph, blas_threads: int | None = None) -> OrtSession:
     """A session that runs ``graph`` in the ort mode many times, each kernel prepared once (:class:`OrtSession`)."""
-    return OrtSession(graph)
+    return OrtSession(graph, blas_threads)
 
 
 class OrtSession:
@@ -94,12 +95,24 @@ class OrtSession:
     The session owns the prepared state: constant weights as integers with their parameters, and per node the
     prepared conv / matmul / add kernel, built on the node's first run (the key is the input's shape and
     parameters: a run with another input shape prepares again). Outputs never depend on that state, only speed.
+
+    ``blas_threads`` caps the BLAS threads during :meth:`run` (through threadpoolctl, which must be installed);
+    None leaves BLAS as configured. On a machine shared with other work, a multi-threaded OpenBLAS can be many
+    times slower than one thread (its threads wait for each other on busy cores); results are identical.
     """
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, blas_threads: int | None = None):
         self.graph = graph
         self.constants: dict[str, QValue | None] = {}
         self.kernels: dict[str, tuple[tuple, object]] = {}
+        self.blas_threads = blas_threads
+        self._blas = None
+        if blas_threads is not None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:
+                raise EdgesimError("blas_threads needs the threadpoolctl package (pip install threadpoolctl)") from None
+            self._blas = ThreadpoolController()
 
     def run(
         self,
@@ -108,7 +121,11 @@ class OrtSession:
         on_tensor: Callable[[str, np.ndarray], None] | None = None,
     ) -> dict[str, np.ndarray]:
         """Run on ``feeds``; arguments and results as :func:`run_ort`."""
-        return _OrtRun(self, on_tensor).run(_check_feeds(self.graph, feeds), keep)
+        limit = contextlib.nullcontext()
+        if self._blas is not None:
+            limit = self._blas.limit(limits=self.blas_threads, user_api="blas")
+        with limit:
+            return _OrtRun(self, on_tensor).run(_check_feeds(self.graph, feeds), keep)
 
     def prepared(self, node: Node, key: tuple, build: Callable[[], object]):
         """The prepared kernel of ``node`` for ``key``, built once (``build`` may return None: no prepared path)."""

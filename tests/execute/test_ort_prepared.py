@@ -3,6 +3,8 @@ single onnxruntime ops, bit for bit, including the layers where one float32 GEMM
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 from onnxruntime import quantization  # noqa: E402
 
+from simulator.errors import EdgesimError  # noqa: E402
 from simulator.execute import ort_kernels as K  # noqa: E402
 from simulator.execute.ort_exec import prepare_ort, run_ort  # noqa: E402
 from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, centred_range  # noqa: E402
@@ -179,3 +182,19 @@ def _quantize(name: str, path) -> None:
         str(float_path), str(path), _Reader(x, graph.tensors[x].shape), quant_format=quantization.QuantFormat.QDQ,
         per_channel=True, activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
     )  # fmt: skip
+
+
+def test_blas_threads_change_speed_not_results(tmp_path):
+    path = tmp_path / "lenet-5.onnx"
+    _quantize("lenet-5", path)
+    graph = load_onnx(path)
+    feeds = _inputs(graph, 1)
+    want = _session(onnx.load(str(path))).run(None, feeds)
+    got = prepare_ort(graph, blas_threads=1).run(feeds)
+    assert all(np.array_equal(got[o], w) for o, w in zip(graph.outputs, want, strict=True))
+
+
+def test_blas_threads_without_threadpoolctl_is_an_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # makes the import fail
+    with pytest.raises(EdgesimError, match="threadpoolctl"):
+        prepare_ort(load_model("lenet-5"), blas_threads=1)
