@@ -114,10 +114,22 @@ class PreparedConv:
     """A QLinearConv (2-d or 1-d, NCHW / OIHW) with its weights, exactness proof and geometry prepared.
 
     Build with :meth:`build`, which returns None where this path cannot prove float32 exactness (the caller then
-    uses :func:`~simulator.execute.ort_kernels.qlinear_conv`); call with the integer input."""
+    uses :func:`~simulator.execute.ort_kernels.qlinear_conv`); call with the integer input.
+
+    The kernel owns its work buffers (padded input phases, im2col columns, accumulators), reused by every call:
+    the zero padding is written once, and large arrays are not allocated afresh per input. So one kernel runs one
+    input at a time; nothing it returns aliases them."""
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
+        self.scratch: dict[tuple, np.ndarray] = {}
+
+    def _buffer(self, shape: tuple[int, ...], *role) -> np.ndarray:
+        """The work buffer of ``role``: zeros when first made, then whatever the last call left in it."""
+        buf = self.scratch.get(role)
+        if buf is None or buf.shape != shape:
+            buf = self.scratch[role] = np.zeros(shape, F32)
+        return buf
 
     @classmethod
     def build(
@@ -193,14 +205,15 @@ class PreparedConv:
         """Every tap of one (C, H, W) integer image as a (C, out_rows * row) float32 view of ``x - zp``."""
         c, h, wd = image.shape
         if self.direct:
-            centred = np.subtract(image.reshape(c, h * wd), F32(self.x_zero_point), dtype=F32)
+            centred = self._buffer((c, h * wd), "centred")
+            np.subtract(image.reshape(c, h * wd), F32(self.x_zero_point), out=centred, casting="unsafe")
             return [centred]
         rows, row = self.phase_hw
         sh, sw = self.strides
         pb_h, pb_w = self.pads_begin
         flat = {}
         for py, px in self.phases:
-            buf = np.zeros((c, rows, row), F32)  # zero = the zero point, centred
+            buf = self._buffer((c, rows, row), "phase", py, px)  # only its interior is written: the rest stays 0
             # phase row r is padded row py + r*s_h = image row py + r*s_h - pb_h
             r0, q0 = -(-(pb_h - py) // sh), -(-(pb_w - px) // sw)
             r0, q0 = max(r0, 0), max(q0, 0)
@@ -217,8 +230,8 @@ class PreparedConv:
         if self.depthwise:
             c, length = views[0].shape
             mult = self.m // c
-            acc = np.empty((c, mult, length), F32)
-            tmp = np.empty_like(acc)
+            acc = self._buffer((c, mult, length), "acc")
+            tmp = self._buffer((c, mult, length), "tmp")
             for t, view in enumerate(views):
                 np.multiply(view[:, None, :], self.w_taps[:, :, t, None], out=acc if t == 0 else tmp)
                 if t:
@@ -227,16 +240,17 @@ class PreparedConv:
         if len(views) == 1:
             cols = views[0]  # a 1x1 conv reads the image (or its stride phase) in place
         else:
-            cols = np.empty((views[0].shape[0], self.taps, views[0].shape[1]), F32)
+            cols = self._buffer((views[0].shape[0], self.taps, views[0].shape[1]), "cols")
             for t, view in enumerate(views):
                 cols[:, t] = view
             cols = cols.reshape(-1, cols.shape[2])
         if self.group > 1:
             k = self.cg * self.taps
-            return np.matmul(self.w_group, cols.reshape(self.group, k, -1)).reshape(self.m, -1)
+            acc = self._buffer((self.group, self.mg, cols.shape[1]), "acc")
+            return np.matmul(self.w_group, cols.reshape(self.group, k, -1), out=acc).reshape(self.m, -1)
+        if len(self.chunks) == 1:
+            return np.matmul(self.chunks[0][2], cols, out=self._buffer((self.m, cols.shape[1]), "acc"))
         parts = [w @ cols[a * self.taps : b * self.taps] for a, b, w in self.chunks]
-        if len(parts) == 1:
-            return parts[0]
         total = parts[0].astype(F64)
         for part in parts[1:]:
             total += part  # float32 chunks, exact sums in float64
