@@ -34,6 +34,10 @@ _F32_EXACT = 1 << 24
 _F64_EXACT = 1 << 53
 _INT32_LIMIT = 1 << 31
 _MAX_CHUNKS = 64
+# depthwise convs whose channels have at most this many outputs run as a batched (taps -> 1) matmul per channel
+# over im2col columns; longer ones as one multiply-add per tap (the faster of the two on MobileNetV2's layers,
+# measured on a Zen 4 core: 2x faster at 14x14, 2x slower at 56x56)
+_DEPTHWISE_GEMM_MAX_LENGTH = 2048
 
 
 def centred_range(dtype, zero_point: int) -> tuple[int, int]:
@@ -231,6 +235,11 @@ class PreparedConv:
             c, length = views[0].shape
             mult = self.m // c
             acc = self._buffer((c, mult, length), "acc")
+            if length <= _DEPTHWISE_GEMM_MAX_LENGTH:
+                cols = self._buffer((c, self.taps, length), "cols")
+                for t, view in enumerate(views):
+                    cols[:, t] = view
+                return np.matmul(self.w_taps, cols, out=acc).reshape(self.m, length)
             tmp = self._buffer((c, mult, length), "tmp")
             for t, view in enumerate(views):
                 np.multiply(view[:, None, :], self.w_taps[:, :, t, None], out=acc if t == 0 else tmp)

@@ -27,7 +27,8 @@ from tests.helpers import graph_to_onnx  # noqa: E402
 F32 = np.float32
 
 # (shape of x, weight shape, strides, dilations, pads begin + end, group): 1x1 read in place, strided 1x1,
-# 3x3 with stride phases, asymmetric pads, dilation, grouped, depthwise with multipliers 1 and 2, two images, 1-d
+# 3x3 with stride phases, asymmetric pads, dilation, grouped, depthwise with multipliers 1 and 2 (small images:
+# batched matmul; large: one multiply-add per tap), two images, 1-d
 CONVS = [
     ((1, 8, 7, 9), (5, 8, 1, 1), [1, 1], [1, 1], [0, 0, 0, 0], 1),
     ((1, 6, 9, 8), (4, 6, 1, 1), [2, 2], [1, 1], [0, 0, 0, 0], 1),
@@ -38,6 +39,8 @@ CONVS = [
     ((1, 6, 10, 9), (6, 1, 3, 3), [1, 1], [1, 1], [1, 1, 1, 1], 6),
     ((1, 6, 11, 10), (6, 1, 3, 3), [2, 2], [1, 1], [0, 1, 1, 0], 6),
     ((1, 4, 7, 6), (8, 1, 3, 3), [3, 1], [2, 2], [2, 2, 2, 2], 4),
+    ((1, 3, 50, 48), (3, 1, 3, 3), [1, 1], [1, 1], [1, 1, 1, 1], 3),  # > 2048 outputs per channel: per-tap path
+    ((1, 2, 48, 47), (4, 1, 3, 3), [1, 1], [1, 1], [1, 1, 1, 1], 2),
     ((1, 5, 17), (3, 5, 3), [2], [2], [1, 2], 1),
 ]
 
