@@ -109,8 +109,7 @@ class _Requant:
         lo, hi = K._limits(self.dtype)
         np.clip(y, F32(lo - self.zero_point), F32(hi - self.zero_point), out=y)
         np.rint(y, out=y)
-        if row is not None:
-            y = y.reshape(y.shape[0], -1, row)[:, :, : out.shape[-1]]
+        y = y.reshape(out.shape) if row is None else y.reshape(y.shape[0], -1, row)[:, :, : out.shape[-1]]
         np.add(y, F32(self.zero_point), out=out, casting="unsafe")
 
 
@@ -229,41 +228,47 @@ class PreparedConv:
         length = self.out_hw[0] * row
         return [flat[py, px][:, qy * row + qx : qy * row + qx + length] for py, px, qy, qx in self.tap_at]
 
-    def _accumulate(self, views: list[np.ndarray]) -> np.ndarray:
-        """Exact ``sum (x - zp_x)(w - zp_w)`` over the taps as a float array (M, out_rows * row)."""
+    def _columns(self, views: list[np.ndarray]) -> np.ndarray:
+        """im2col: the taps stacked as (C, taps, out_rows * out_cols), without the views' extra row columns."""
+        c, length = views[0].shape
+        ho, wo = self.out_hw
+        cols = self._buffer((c, self.taps, ho * wo), "cols")
+        rows = cols.reshape(c, self.taps, ho, wo)
+        for t, view in enumerate(views):
+            rows[:, t] = view.reshape(c, ho, length // ho)[:, :, :wo]
+        return cols
+
+    def _accumulate(self, views: list[np.ndarray]) -> tuple[np.ndarray, int]:
+        """Exact ``sum (x - zp_x)(w - zp_w)`` over the taps as a float array (M, out_rows * row), and ``row``."""
+        c, length = views[0].shape
+        ho, wo = self.out_hw
         if self.depthwise:
-            c, length = views[0].shape
             mult = self.m // c
-            acc = self._buffer((c, mult, length), "acc")
             if length <= _DEPTHWISE_GEMM_MAX_LENGTH:
-                cols = self._buffer((c, self.taps, length), "cols")
-                for t, view in enumerate(views):
-                    cols[:, t] = view
-                return np.matmul(self.w_taps, cols, out=acc).reshape(self.m, length)
+                acc = self._buffer((c, mult, ho * wo), "acc")
+                return np.matmul(self.w_taps, self._columns(views), out=acc).reshape(self.m, -1), wo
+            acc = self._buffer((c, mult, length), "acc")
             tmp = self._buffer((c, mult, length), "tmp")
             for t, view in enumerate(views):
                 np.multiply(view[:, None, :], self.w_taps[:, :, t, None], out=acc if t == 0 else tmp)
                 if t:
                     acc += tmp
-            return acc.reshape(self.m, length)
+            return acc.reshape(self.m, length), length // ho
         if len(views) == 1:
-            cols = views[0]  # a 1x1 conv reads the image (or its stride phase) in place
+            cols, row = views[0], length // ho  # a 1x1 conv reads the image (or its stride phase) in place
         else:
-            cols = self._buffer((views[0].shape[0], self.taps, views[0].shape[1]), "cols")
-            for t, view in enumerate(views):
-                cols[:, t] = view
-            cols = cols.reshape(-1, cols.shape[2])
+            cols, row = self._columns(views).reshape(c * self.taps, -1), wo
         if self.group > 1:
             k = self.cg * self.taps
             acc = self._buffer((self.group, self.mg, cols.shape[1]), "acc")
-            return np.matmul(self.w_group, cols.reshape(self.group, k, -1), out=acc).reshape(self.m, -1)
+            return np.matmul(self.w_group, cols.reshape(self.group, k, -1), out=acc).reshape(self.m, -1), row
         if len(self.chunks) == 1:
-            return np.matmul(self.chunks[0][2], cols, out=self._buffer((self.m, cols.shape[1]), "acc"))
+            return np.matmul(self.chunks[0][2], cols, out=self._buffer((self.m, cols.shape[1]), "acc")), row
         parts = [w @ cols[a * self.taps : b * self.taps] for a, b, w in self.chunks]
         total = parts[0].astype(F64)
         for part in parts[1:]:
             total += part  # float32 chunks, exact sums in float64
-        return total
+        return total, row
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
@@ -274,8 +279,8 @@ class PreparedConv:
         ho, wo = self.out_hw
         out = np.empty((x.shape[0], self.m, ho, wo), self.requant.dtype)
         for i in range(x.shape[0]):
-            acc = self._accumulate(self._tap_views(x[i]))
-            self.requant(acc, out[i], acc.shape[1] // ho)
+            acc, row = self._accumulate(self._tap_views(x[i]))
+            self.requant(acc, out[i], None if row == wo else row)
         return out[:, :, 0] if self.one_d else out
 
 
