@@ -43,6 +43,11 @@ _MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identit
 _FUSABLE = {"Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "MaxPool", "Softmax"}
 
 
+def _scalars(*values) -> tuple[float, ...]:
+    """Per-tensor quantization parameters (scalars or one-element arrays) as plain floats, for kernel keys."""
+    return tuple(float(np.asarray(v).reshape(-1)[0]) for v in values)
+
+
 @dataclass
 class QValue:
     """Integers ``q`` standing for the float tensor ``(q - zero_point) * scale`` (a lazy DequantizeLinear)."""
@@ -466,7 +471,7 @@ class _OrtRun:
         can be proven exact, else :func:`ort_kernels.qlinear_conv`."""
         kernel = None
         if constant:
-            key = ("conv", x.shape, x.dtype.str, int(xzp), float(xs))
+            key = ("conv", x.shape, x.dtype.str, *_scalars(xzp, xs))
             kernel = self.session.prepared(
                 node, key,
                 lambda: PreparedConv.build(x.shape, x.dtype, xzp, xs, w, wzp, ws, ys, yzp, bias, name=node.name,
@@ -478,7 +483,7 @@ class _OrtRun:
 
     def matmul(self, node: Node, a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, bias) -> np.ndarray:
         """QLinearMatMul / QGemm of ``node`` with a constant ``b`` (and bias), prepared once where provably exact."""
-        key = ("matmul", a.dtype.str, int(a_zp), float(a_scale))
+        key = ("matmul", a.dtype.str, *_scalars(a_zp, a_scale))
         kernel = self.session.prepared(
             node, key,
             lambda: PreparedMatMul.build(a.dtype, a_zp, a_scale, b, b_zp, b_scale, y_scale, y_zp, bias, name=node.name),
@@ -491,7 +496,7 @@ class _OrtRun:
         """QLinearAdd of ``node``: a prepared table lookup for two same-shape 8-bit tensors."""
         if a.shape == b.shape and a.dtype == b.dtype == np.asarray(c_zp).dtype:
             params = (a_scale, a_zp, b_scale, b_zp, c_scale, c_zp)
-            key = ("add", a.dtype.str, *(float(np.asarray(v).reshape(())) for v in params))
+            key = ("add", a.dtype.str, *_scalars(*params))
             kernel = self.session.prepared(node, key, lambda: PreparedAdd.build(a.dtype, *params))
             if kernel is not None:
                 return kernel(a, b)
