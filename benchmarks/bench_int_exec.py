@@ -154,7 +154,8 @@ def _report(mode: str, name: str, r: dict) -> None:
         )
     if r.get("1 BLAS thread") is not None:
         single = r["1 BLAS thread"]
-        line += f"   [1 BLAS thread: {single * 1e3:.1f} ms, {single / r['onnxruntime']:.2f}x]"
+        line += f"   [1 BLAS thread: {single * 1e3:.1f} ms, edgesim/onnxruntime {single / r['onnxruntime']:.2f}x"
+        line += "]" if r["reference"] is None else f", reference/edgesim {r['reference'] / single:.1f}x]"
     if r.get("prepare+run") is not None:
         line += f"   (run_ort, prepare + run: {r['prepare+run'] * 1e3:.0f} ms)"
     if r["identical"] is not None:
