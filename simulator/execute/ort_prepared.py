@@ -228,10 +228,16 @@ class PreparedConv:
         length = self.out_hw[0] * row
         return [flat[py, px][:, qy * row + qx : qy * row + qx + length] for py, px, qy, qx in self.tap_at]
 
-    def _columns(self, views: list[np.ndarray]) -> np.ndarray:
-        """im2col: the taps stacked as (C, taps, out_rows * out_cols), without the views' extra row columns."""
+    def _columns(self, views: list[np.ndarray], compact: bool) -> np.ndarray:
+        """im2col: the taps stacked as (C, taps, out_rows * row); ``compact`` drops the views' extra columns of
+        each row (row = out_cols: a smaller GEMM, a slower copy of short rows), else row is the views' row."""
         c, length = views[0].shape
         ho, wo = self.out_hw
+        if not compact:
+            cols = self._buffer((c, self.taps, length), "cols")
+            for t, view in enumerate(views):
+                cols[:, t] = view
+            return cols
         cols = self._buffer((c, self.taps, ho * wo), "cols")
         rows = cols.reshape(c, self.taps, ho, wo)
         for t, view in enumerate(views):
@@ -244,9 +250,9 @@ class PreparedConv:
         ho, wo = self.out_hw
         if self.depthwise:
             mult = self.m // c
-            if length <= _DEPTHWISE_GEMM_MAX_LENGTH:
-                acc = self._buffer((c, mult, ho * wo), "acc")
-                return np.matmul(self.w_taps, self._columns(views), out=acc).reshape(self.m, -1), wo
+            if length <= _DEPTHWISE_GEMM_MAX_LENGTH:  # the copy dominates here: keep the views' long rows
+                acc = self._buffer((c, mult, length), "acc")
+                return np.matmul(self.w_taps, self._columns(views, False), out=acc).reshape(self.m, -1), length // ho
             acc = self._buffer((c, mult, length), "acc")
             tmp = self._buffer((c, mult, length), "tmp")
             for t, view in enumerate(views):
@@ -257,7 +263,7 @@ class PreparedConv:
         if len(views) == 1:
             cols, row = views[0], length // ho  # a 1x1 conv reads the image (or its stride phase) in place
         else:
-            cols, row = self._columns(views).reshape(c * self.taps, -1), wo
+            cols, row = self._columns(views, True).reshape(c * self.taps, -1), wo  # the GEMM dominates: compact
         if self.group > 1:
             k = self.cg * self.taps
             acc = self._buffer((self.group, self.mg, cols.shape[1]), "acc")
