@@ -33,7 +33,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.execute import ort_kernels as K
 from simulator.execute.float_exec import _check_feeds
-from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul
+from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, WorkBuffers
 from simulator.graph import Graph, Node, Tensor
 from simulator.ops import get_op
 from simulator.ops.quantization import stored_integers
@@ -99,7 +99,8 @@ class OrtSession:
 
     The session owns the prepared state: constant weights as integers with their parameters, and per node the
     prepared conv / matmul / add kernel, built on the node's first run (the key is the input's shape and
-    parameters: a run with another input shape prepares again). Outputs never depend on that state, only speed.
+    parameters: a run with another input shape prepares again), and the work buffers its conv kernels share (so
+    a session runs one input at a time). Outputs never depend on that state, only speed.
 
     ``blas_threads`` caps the BLAS threads during :meth:`run` (through threadpoolctl, which must be installed);
     None leaves BLAS as configured. On a machine shared with other work, a multi-threaded OpenBLAS can be many
@@ -110,6 +111,7 @@ class OrtSession:
         self.graph = graph
         self.constants: dict[str, QValue | None] = {}
         self.kernels: dict[str, tuple[tuple, object]] = {}
+        self.work = WorkBuffers()  # the conv kernels' columns and accumulators, sized by the largest layer
         self.blas_threads = blas_threads
         self._blas = None
         if blas_threads is not None:
@@ -475,7 +477,7 @@ class _OrtRun:
             kernel = self.session.prepared(
                 node, key,
                 lambda: PreparedConv.build(x.shape, x.dtype, xzp, xs, w, wzp, ws, ys, yzp, bias, name=node.name,
-                                           **geometry),
+                                           work=self.session.work, **geometry),
             )  # fmt: skip
         if kernel is not None:
             return kernel(x)

@@ -22,6 +22,7 @@ rounds the exact sum once, half to even, which is exactly what converting the in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,21 @@ def _chunk_bounds(rows: np.ndarray, taps_per_channel: int, x_lo: int, x_hi: int)
         ):
             return edges, total
     return None
+
+
+class WorkBuffers:
+    """float32 work arrays shared by the kernels of one session, one growing arena per role, so that a session
+    holds the largest layer's buffers rather than every layer's. A kernel must overwrite all it reads."""
+
+    def __init__(self):
+        self._arenas: dict[str, np.ndarray] = {}
+
+    def get(self, role: str, shape: tuple[int, ...]) -> np.ndarray:
+        size = math.prod(shape)
+        arena = self._arenas.get(role)
+        if arena is None or arena.size < size:
+            arena = self._arenas[role] = np.empty(size, F32)
+        return arena[:size].reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -119,25 +135,28 @@ class PreparedConv:
     Build with :meth:`build`, which returns None where this path cannot prove float32 exactness (the caller then
     uses :func:`~simulator.execute.ort_kernels.qlinear_conv`); call with the integer input.
 
-    The kernel owns its work buffers (padded input phases, im2col columns, accumulators), reused by every call:
-    the zero padding is written once, and large arrays are not allocated afresh per input. So one kernel runs one
-    input at a time; nothing it returns aliases them."""
+    Work buffers are reused by every call: the kernel owns its padded input phases (the zero padding is written
+    once, then only the interior), and takes im2col columns and accumulators from ``work`` (shared by a session's
+    kernels; its own when None). So kernels sharing ``work`` run one at a time; nothing they return aliases it."""
 
-    def __init__(self, **fields):
+    def __init__(self, work: WorkBuffers | None = None, **fields):
         self.__dict__.update(fields)
-        self.scratch: dict[tuple, np.ndarray] = {}
+        self.phase_buffers: dict[tuple, np.ndarray] = {}
+        self.work = WorkBuffers() if work is None else work
 
-    def _buffer(self, shape: tuple[int, ...], *role) -> np.ndarray:
-        """The work buffer of ``role``: zeros when first made, then whatever the last call left in it."""
-        buf = self.scratch.get(role)
+    def _buffer(self, shape: tuple[int, ...], role: str, *phase) -> np.ndarray:
+        """A work buffer: a phase's stays with the kernel (zeros when made); others hold the last user's values."""
+        if role != "phase":
+            return self.work.get(role, shape)
+        buf = self.phase_buffers.get(phase)
         if buf is None or buf.shape != shape:
-            buf = self.scratch[role] = np.zeros(shape, F32)
+            buf = self.phase_buffers[phase] = np.zeros(shape, F32)
         return buf
 
     @classmethod
     def build(
         cls, x_shape, x_dtype, x_zero_point, x_scale, w, w_zero_point, w_scale, y_scale, y_zero_point, bias, *,
-        strides, dilations, pads_begin, pads_end, group: int, name: str,
+        strides, dilations, pads_begin, pads_end, group: int, name: str, work: WorkBuffers | None = None,
     ) -> PreparedConv | None:  # fmt: skip
         x_shape = tuple(x_shape)
         w = np.asarray(w)
@@ -197,11 +216,11 @@ class PreparedConv:
         )  # fmt: skip
         return cls(
             in_shape=x_shape, group=group, cg=cg, mg=mg, m=m, taps=taps, depthwise=depthwise, chunks=chunks,
-            w_group=np.ascontiguousarray(rows.reshape(group, mg, cg * taps), F32),
+            w_group=np.ascontiguousarray(rows.reshape(group, mg, cg * taps), F32) if group > 1 else None,
             w_taps=np.ascontiguousarray(wi.reshape(c, m // c, taps), F32) if depthwise else None,
             tap_at=tap_at, phases=sorted({t[:2] for t in tap_at}), phase_hw=phase_hw, out_hw=out_hw,
             strides=list(strides), pads_begin=list(pads_begin), direct=direct, x_zero_point=int(x_zero_point),
-            requant=requant, one_d=one_d,
+            requant=requant, one_d=one_d, work=work,
         )  # fmt: skip
 
     def _tap_views(self, image: np.ndarray) -> list[np.ndarray]:

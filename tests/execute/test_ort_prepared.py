@@ -17,7 +17,13 @@ from onnxruntime import quantization  # noqa: E402
 from simulator.errors import EdgesimError  # noqa: E402
 from simulator.execute import ort_kernels as K  # noqa: E402
 from simulator.execute.ort_exec import prepare_ort, run_ort  # noqa: E402
-from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, centred_range  # noqa: E402
+from simulator.execute.ort_prepared import (  # noqa: E402
+    PreparedAdd,
+    PreparedConv,
+    PreparedMatMul,
+    WorkBuffers,
+    centred_range,
+)
 from simulator.importers import load_model  # noqa: E402
 from simulator.importers.onnx_import import load_onnx  # noqa: E402
 from tests.execute.test_ort_kernels import _run, _scale  # noqa: E402
@@ -45,7 +51,7 @@ CONVS = [
 ]
 
 
-def _qlinear_conv(rng, x_shape, w_shape, strides, dilations, pads, group, signed=False, channels_taps=None):
+def _qlinear_conv(rng, x_shape, w_shape, strides, dilations, pads, group, signed=False, work=None):
     """Random QLinearConv operands, the prepared kernel's output and onnxruntime's."""
     dt = np.int8 if signed else np.uint8
     info = np.iinfo(dt)
@@ -65,7 +71,7 @@ def _qlinear_conv(rng, x_shape, w_shape, strides, dilations, pads, group, signed
     want = _run(node, {"x": x}, consts, None, out_type)
     kernel = PreparedConv.build(
         x.shape, x.dtype, xz, xs, w, wz, ws, ys, yz, bias, strides=strides, dilations=dilations,
-        pads_begin=pads[:spatial], pads_end=pads[spatial:], group=group, name="conv",
+        pads_begin=pads[:spatial], pads_end=pads[spatial:], group=group, name="conv", work=work,
     )  # fmt: skip
     return kernel, x, want
 
@@ -79,6 +85,17 @@ def test_prepared_conv_matches_onnxruntime(case, signed):
     assert got.dtype == want.dtype
     assert np.array_equal(got, want)
     assert np.array_equal(kernel(x), got)  # a prepared kernel is reusable
+
+
+def test_kernels_sharing_work_buffers_stay_exact():
+    """Kernels of one session share columns and accumulators: called in turn, each still gives onnxruntime's
+    output (a larger layer grows the shared arrays, a smaller one reuses their start)."""
+    rng = np.random.default_rng(11)
+    work = WorkBuffers()
+    layers = [_qlinear_conv(rng, *CONVS[i], work=work) for i in (2, 3, 4, 7, 11, 2)]
+    for _ in range(2):
+        for kernel, x, want in layers:
+            assert np.array_equal(kernel(x), want)
 
 
 def test_prepared_conv_splits_channels_where_one_float32_gemm_is_not_exact():
