@@ -7,14 +7,14 @@ OrtSession`) builds these objects once per node instead and calls them on every 
   channels where one float32 GEMM could not be proven exact);
 * the exactness proof itself: with ``x - zp_x`` anywhere in its dtype's range, every partial sum a BLAS dot product
   can form (any order, blocked, fused) is bounded by :func:`~simulator.execute.ort_kernels._signed_bound`; below
-  2^24 each GEMM is exact in float32. Chunk results are added in float64 (exact below 2^53). The proof is static,
-  so a run never scans its data for a range;
+  2^24 each GEMM is exact in float32. Chunk results (at most 64, each below 2^24) are added in float64, exactly.
+  The proof is static, so a run never scans its data for a range;
 * the float32 requantization multipliers and the bias, with a static proof that ``acc + bias`` stays in int32 (or
   a run-time check where it cannot be proven);
 * the padding and stride geometry: the centred, zero-padded input is laid out once per stride phase so that every
   kernel tap is a contiguous slice of it (a stride-1 tap at ``(i, j)`` is the flattened padded image shifted by
   ``i * row + j``; stride ``s`` splits the image into ``s * s`` phases first). Output rows then carry a few extra
-  columns, which requantization drops.
+  columns, which im2col (where the GEMM dominates) or requantization drops.
 
 ``float32(acc + bias)`` is computed as one float32 addition when both terms are exact in float32: IEEE addition
 rounds the exact sum once, half to even, which is exactly what converting the int32 accumulator to float does.
@@ -32,7 +32,6 @@ from simulator.execute import ort_kernels as K
 F32 = np.float32
 F64 = np.float64
 _F32_EXACT = 1 << 24
-_F64_EXACT = 1 << 53
 _INT32_LIMIT = 1 << 31
 _MAX_CHUNKS = 64
 # depthwise convs whose channels have at most this many outputs run as a batched (taps -> 1) matmul per channel
@@ -183,9 +182,8 @@ class PreparedConv:
         rows = wi.reshape(m, cg * taps)
         x_lo, x_hi = centred_range(x_dtype, x_zero_point)
         depthwise = cg == 1 and group > 1
-        if depthwise or group > 1:
-            pos_neg = K._pos_neg(rows)
-            bound = K._signed_bound(x_lo, x_hi, pos_neg)
+        if group > 1:  # grouped and depthwise convs are not split into chunks
+            bound = K._signed_bound(x_lo, x_hi, K._pos_neg(rows))
             if bound >= _F32_EXACT:
                 return None
             chunks = None
@@ -209,7 +207,7 @@ class PreparedConv:
         row = out_hw[1] + shift_w
         spill = 1 if shift_w else 0  # the last rows of a shifted tap run past the image by shift_w values
         phase_hw = (out_hw[0] + shift_h + spill, row)
-        direct = taps == 1 and strides == [1, 1] and not any(pads_begin) and not any(pads_end)
+        direct = taps == 1 and list(strides) == [1, 1] and not any(pads_begin) and not any(pads_end)
         requant = _Requant.build(
             bias, K.requant_scale(x_scale, w_scale, y_scale), y_zero_point, np.asarray(y_zero_point).dtype,
             bound, (m, 1), name,
