@@ -40,6 +40,12 @@ _MAX_CHUNKS = 64
 _DEPTHWISE_GEMM_MAX_LENGTH = 2048
 
 
+def _centred_weights(w: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
+    """``w - zp`` as integers: int16 for 8-bit weights (fast exact sums in :func:`ort_kernels._pos_neg`), else int64."""
+    wide = np.int16 if w.dtype.itemsize == 1 else np.int64
+    return w.astype(wide) - zero_point.astype(wide)
+
+
 def centred_range(dtype, zero_point: int) -> tuple[int, int]:
     """The range of ``x - zp`` over every value of the integer ``dtype``: (min, max), with min <= 0 <= max."""
     lo, hi = K._limits(dtype)
@@ -178,7 +184,7 @@ class PreparedConv:
         if min(out_hw) <= 0:
             return None
         wzp = np.asarray(w_zero_point, np.int64)
-        wi = w.astype(np.int64) - (wzp.reshape(-1, 1, 1, 1) if wzp.ndim else wzp)
+        wi = _centred_weights(w, wzp.reshape(-1, 1, 1, 1) if wzp.ndim else wzp)
         rows = wi.reshape(m, cg * taps)
         x_lo, x_hi = centred_range(x_dtype, x_zero_point)
         depthwise = cg == 1 and group > 1
@@ -322,8 +328,8 @@ class PreparedMatMul:
         if b.ndim != 2 or np.dtype(a_dtype).kind not in "iu":
             return None
         bzp = np.asarray(b_zero_point, np.int64)
-        bi = b.astype(np.int64) - (bzp.reshape(1, -1) if bzp.size > 1 else bzp.reshape(()))
-        found = _chunk_bounds(bi.T, 1, *centred_range(a_dtype, a_zero_point))
+        bi = _centred_weights(b, bzp.reshape(1, -1) if bzp.size > 1 else bzp.reshape(()))
+        found = _chunk_bounds(np.ascontiguousarray(bi.T), 1, *centred_range(a_dtype, a_zero_point))
         if found is None:
             return None
         edges, bound = found
