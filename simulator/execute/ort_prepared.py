@@ -92,6 +92,8 @@ class _Requant:
     scale: np.ndarray  # float32 multipliers, shaped to broadcast
     zero_point: int
     dtype: np.dtype
+    low: np.float32  # the output range minus the zero point
+    high: np.float32
     check_int32: bool  # acc + bias may leave int32: check at run time
     name: str
 
@@ -99,12 +101,15 @@ class _Requant:
     def build(bias, scale, zero_point, dtype, acc_bound: float, shape: tuple[int, ...], name: str) -> _Requant:
         b = None if bias is None else np.asarray(bias, np.int64).reshape(shape)
         b_max = 0 if b is None or b.size == 0 else int(np.abs(b).max())
+        lo, hi = K._limits(dtype)
         return _Requant(
             bias32=None if b is None or b_max >= _F32_EXACT else b.astype(F32),
             bias64=None if b is None else b.astype(F64),
             scale=np.asarray(scale, F32).reshape(shape if np.size(scale) > 1 else ()),
             zero_point=int(zero_point),
             dtype=np.dtype(dtype),
+            low=F32(lo - int(zero_point)),
+            high=F32(hi - int(zero_point)),
             check_int32=acc_bound + b_max >= _INT32_LIMIT,
             name=name,
         )
@@ -127,8 +132,7 @@ class _Requant:
         only the first ``out.shape[-1]`` columns of each row are kept."""
         y = self.to_float32(acc)
         y *= self.scale
-        lo, hi = K._limits(self.dtype)
-        np.clip(y, F32(lo - self.zero_point), F32(hi - self.zero_point), out=y)
+        np.clip(y, self.low, self.high, out=y)
         np.rint(y, out=y)
         y = y.reshape(out.shape) if row is None else y.reshape(y.shape[0], -1, row)[:, :, : out.shape[-1]]
         np.add(y, F32(self.zero_point), out=out, casting="unsafe")
