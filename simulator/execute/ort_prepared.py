@@ -46,6 +46,13 @@ def _centred_weights(w: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
     return w.astype(wide) - zero_point.astype(wide)
 
 
+def _centre_into(out: np.ndarray, x: np.ndarray, zero_point: int) -> None:
+    """``out = x - zp`` in float32 (exact): a cast, then a subtraction only where the zero point is not 0."""
+    np.copyto(out, x, casting="unsafe")
+    if zero_point:
+        out -= F32(zero_point)
+
+
 def centred_range(dtype, zero_point: int) -> tuple[int, int]:
     """The range of ``x - zp`` over every value of the integer ``dtype``: (min, max), with min <= 0 <= max."""
     lo, hi = K._limits(dtype)
@@ -134,8 +141,10 @@ class _Requant:
         y *= self.scale
         np.clip(y, self.low, self.high, out=y)
         np.rint(y, out=y)
+        if self.zero_point:
+            y += F32(self.zero_point)  # exact: small integers
         y = y.reshape(out.shape) if row is None else y.reshape(y.shape[0], -1, row)[:, :, : out.shape[-1]]
-        np.add(y, F32(self.zero_point), out=out, casting="unsafe")
+        np.copyto(out, y, casting="unsafe")  # integers within the output range: the cast is exact
 
 
 class PreparedConv:
@@ -236,7 +245,7 @@ class PreparedConv:
         c, h, wd = image.shape
         if self.direct:
             centred = self._buffer((c, h * wd), "centred")
-            np.subtract(image.reshape(c, h * wd), F32(self.x_zero_point), out=centred, casting="unsafe")
+            _centre_into(centred, image.reshape(c, h * wd), self.x_zero_point)
             return [centred]
         rows, row = self.phase_hw
         sh, sw = self.strides
@@ -249,8 +258,7 @@ class PreparedConv:
             r0, q0 = max(r0, 0), max(q0, 0)
             y0, x0 = py + r0 * sh - pb_h, px + q0 * sw - pb_w
             src = image[:, y0::sh, x0::sw][:, : rows - r0, : row - q0]
-            np.subtract(src, F32(self.x_zero_point), out=buf[:, r0 : r0 + src.shape[1], q0 : q0 + src.shape[2]],
-                        casting="unsafe")  # fmt: skip
+            _centre_into(buf[:, r0 : r0 + src.shape[1], q0 : q0 + src.shape[2]], src, self.x_zero_point)
             flat[py, px] = buf.reshape(c, -1)
         length = self.out_hw[0] * row
         return [flat[py, px][:, qy * row + qx : qy * row + qx + length] for py, px, qy, qx in self.tap_at]

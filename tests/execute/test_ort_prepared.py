@@ -51,7 +51,7 @@ CONVS = [
 ]
 
 
-def _qlinear_conv(rng, x_shape, w_shape, strides, dilations, pads, group, signed=False, work=None):
+def _qlinear_conv(rng, x_shape, w_shape, strides, dilations, pads, group, signed=False, work=None, zero=False):
     """Random QLinearConv operands, the prepared kernel's output and onnxruntime's."""
     dt = np.int8 if signed else np.uint8
     info = np.iinfo(dt)
@@ -62,6 +62,8 @@ def _qlinear_conv(rng, x_shape, w_shape, strides, dilations, pads, group, signed
     xs, ys = _scale(rng, -2, 0), _scale(rng, -1, 1)
     ws = (10 ** rng.uniform(-3, -1, m)).astype(F32)
     xz, yz = dt(rng.integers(info.min, info.max + 1)), dt(rng.integers(info.min, info.max + 1))
+    if zero:  # the zero points of ReLU outputs: the kernel skips subtracting / adding them
+        xz, yz = dt(0), dt(0)
     wz = np.zeros(m, np.int8)
     spatial = len(x_shape) - 2
     attrs = {"strides": strides, "dilations": dilations, "pads": pads, "group": group}
@@ -85,6 +87,13 @@ def test_prepared_conv_matches_onnxruntime(case, signed):
     assert got.dtype == want.dtype
     assert np.array_equal(got, want)
     assert np.array_equal(kernel(x), got)  # a prepared kernel is reusable
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["uint8", "int8"])
+@pytest.mark.parametrize("case", [0, 3, 7, 10])
+def test_prepared_conv_with_zero_points_of_zero(case, signed):
+    kernel, x, want = _qlinear_conv(np.random.default_rng(case), *CONVS[case], signed=signed, zero=True)
+    assert np.array_equal(kernel(x), want)
 
 
 def test_kernels_sharing_work_buffers_stay_exact():
