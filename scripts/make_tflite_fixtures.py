@@ -1,17 +1,31 @@
-"""Build the small int8 .tflite fixtures under tests/data/tflite/ (run by hand, not in CI).
+"""Build the small int8, 16x8 and int4-weight .tflite fixtures under tests/data/tflite/ (run by hand, not in CI).
 
 Each fixture is a tiny Keras model with seeded weights, converted by TensorFlow's TFLite converter to a
 full-integer model (int8 input and output, int8 activations, per-channel int8 weights, int32 biases) with a
 seeded representative data set. Beside each ``NAME.tflite`` goes ``NAME_input.npz`` holding
 
 * ``input``: a seeded float batch in the model's own NHWC (or NC) layout,
-* ``input_int8``: that batch quantized with the model's input parameters (what the tests feed),
+* ``input_int8``: that batch quantized with the model's input parameters (what the tests feed); for the
+  ``*_levels`` fixtures every int8 level once instead (and ``input`` their real values),
 * ``tflm_output``: the int8 output of the tflite-micro interpreter on ``input_int8`` (kept so that the peer
   test still has a reference when tflite-micro cannot be installed; the test prefers a live run).
 
-Needs ``pip install tensorflow tflite-micro``. Usage::
+Two more schemes reuse some of the same Keras models:
 
-    python scripts/make_tflite_fixtures.py [OUT_DIR]
+* ``a16w8_NAME``: TFLite's 16x8 scheme (the converter's EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+  op set): int16 input, output and activations with zero point 0, int8 weights, int64 biases; the npz holds
+  ``input_int16`` instead of ``input_int8``;
+* ``w4_NAME``: int4 weights. The converter has no post-training int4 path, so the int8 model it wrote is
+  rewritten: each conv / depthwise / fully-connected weight is requantized to 4-bit levels in [-7, 7] (scale
+  max|w| / 7 per channel), stored as an INT4 tensor packed two per byte (low nibble first, packed here,
+  independently of edgesim) and its bias re-expressed at the new s_in * s_w. TFLM unpacks it and runs the
+  int8 kernel.
+
+Needs ``pip install tensorflow tflite-micro``. Usage (``--only`` builds the fixtures whose file names start
+with one of the given prefixes, leaving the others untouched)::
+
+    python scripts/make_tflite_fixtures.py [OUT_DIR] [--only a16w8_,w4_]
+
 """
 
 from __future__ import annotations
@@ -23,6 +37,10 @@ import numpy as np
 
 SEED = 1234
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "tflite"
+#: models also converted with the 16x8 scheme, as a16w8_NAME
+A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn")
+#: models whose int8 conversion is rewritten with INT4 weights, as w4_NAME
+W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 
 
 def _models():
@@ -113,11 +131,43 @@ def _models():
             )
         ),
     )
-    # MEAN has no importer mapping: the tests check the error names it and its operator index
-    yield model("unsupported_mean", (4, 4, 3), lambda x: layers.GlobalAveragePooling2D()(x))
+    # Keras' global average pooling becomes MEAN over H and W (keep_dims false)
+    yield model("mean_global", (4, 4, 3), lambda x: layers.GlobalAveragePooling2D()(x))
+    # a wide conv output, so that inputs beyond the logistic's radius saturate both ways
+    wide = dict(kernel_initializer=keras.initializers.RandomUniform(-2.0, 2.0, seed=35))
+    yield model("logistic", (6, 6, 3), lambda x: layers.Activation("sigmoid")(layers.Conv2D(8, 3, **wide)(x)))
+    yield model(
+        "hard_swish",
+        (6, 6, 3),
+        lambda x: layers.Activation("hard_swish")(layers.Conv2D(8, 3, padding="same", **seeded(37))(x)),
+    )
+    yield model(
+        "mean_keepdims",
+        (7, 5, 4),
+        lambda x: layers.GlobalAveragePooling2D(keepdims=True)(layers.Conv2D(6, 3, **seeded(39))(x)),
+    )
+    yield model("mean_channels", (5, 6, 8), lambda x: keras.ops.mean(layers.Conv2D(8, 1, **seeded(41))(x), axis=-1))
+
+    def concat(x):
+        # branches of very different ranges (weights of about +-0.1 and +-3) joined on channels, then a conv
+        small = layers.Conv2D(4, 1, kernel_initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed=43))(x)
+        large = layers.Conv2D(
+            6, 3, padding="same", activation="relu",
+            kernel_initializer=keras.initializers.RandomUniform(-3.0, 3.0, seed=45),
+        )(x)  # fmt: skip
+        return layers.Conv2D(5, 1, **seeded(47))(layers.Concatenate()([small, large]))
+
+    yield model("concat", (6, 6, 3), concat)
+    # "_levels" fixtures are fed every int8 level once: a 1x1 conv of constant weight w maps them onto (nearly)
+    # every level of the activation's input grid, spanning about +-w (the logistic saturates beyond +-8)
+    for name, act, w in (("logistic_levels", "sigmoid", 10.0), ("hard_swish_levels", "hard_swish", 5.0)):
+        scale = dict(kernel_initializer=keras.initializers.Constant(w), bias_initializer="zeros")
+        yield model(name, (16, 16, 1), lambda x, a=act, k=scale: layers.Activation(a)(layers.Conv2D(1, 1, **k)(x)))
+    # TANH has no importer mapping: the tests check the error names it and its operator index
+    yield model("unsupported_tanh", (4, 4, 3), lambda x: layers.Activation("tanh")(x))
 
 
-def _convert(model, shape: tuple[int, ...], seed: int) -> bytes:
+def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False) -> bytes:
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -125,10 +175,75 @@ def _convert(model, shape: tuple[int, ...], seed: int) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([c] for c in calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if a16w8:
+        ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        converter.target_spec.supported_ops = [ops]
+        converter.inference_input_type = converter.inference_output_type = tf.int16
+    else:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
     return converter.convert()
+
+
+def _pack_nibbles(levels: np.ndarray) -> np.ndarray:
+    """TFLite's INT4 storage: two values per byte, the first in the low nibble; an odd count pads with 0."""
+    v = (levels.astype(np.int64).ravel() & 0xF).tolist()
+    if len(v) % 2:
+        v.append(0)
+    return np.array([lo | (hi << 4) for lo, hi in zip(v[0::2], v[1::2], strict=True)], np.uint8)
+
+
+def _along(scale: np.ndarray, axis: int | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Per-channel scales shaped to broadcast along ``axis`` of a tensor of ``shape`` (a scalar when None)."""
+    if axis is None:
+        return scale.reshape(())
+    view = [1] * len(shape)
+    view[axis] = -1
+    return scale.reshape(view)
+
+
+def _int4_weights(flatbuffer: bytes) -> bytes:
+    """Rewrite the int8 weights of conv / depthwise / fully-connected ops as INT4 (see the module docstring)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    sg = model.subgraphs[0]
+    ops = schema.BuiltinOperator
+    for op in sg.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin not in (ops.CONV_2D, ops.DEPTHWISE_CONV_2D, ops.FULLY_CONNECTED):
+            continue
+        w = sg.tensors[op.inputs[1]]
+        assert w.type == schema.TensorType.INT8
+        shape = tuple(int(d) for d in w.shape)
+        scale8 = np.asarray(w.quantization.scale, np.float64)
+        axis = int(w.quantization.quantizedDimension) if scale8.size > 1 else None
+        real = np.frombuffer(bytes(model.buffers[w.buffer].data), np.int8).reshape(shape) * _along(scale8, axis, shape)
+        if builtin == ops.FULLY_CONNECTED:
+            axis = None  # TFLM's int4 FULLY_CONNECTED takes per-tensor weights only
+        rows = np.moveaxis(real, axis, 0).reshape(shape[axis], -1) if axis is not None else real.reshape(1, -1)
+        scale4 = (np.abs(rows).max(axis=1) / 7).astype(np.float32)
+        scale4 = np.where(scale4 > 0, scale4, np.float32(1)).astype(np.float32)
+        levels4 = np.clip(np.rint(real / _along(scale4.astype(np.float64), axis, shape)), -7, 7)
+        model.buffers[w.buffer].data = _pack_nibbles(levels4)
+        w.type = schema.TensorType.INT4
+        w.quantization.scale = scale4.tolist()
+        w.quantization.zeroPoint = [0] * scale4.size
+        w.quantization.quantizedDimension = axis or 0
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            b = sg.tensors[op.inputs[2]]
+            s_in = np.float64(sg.tensors[op.inputs[0]].quantization.scale[0])
+            old = np.frombuffer(bytes(model.buffers[b.buffer].data), np.int32).astype(np.float64)
+            real_bias = old * np.asarray(b.quantization.scale, np.float64)
+            new_scale = (s_in * scale4.astype(np.float64)).astype(np.float32)
+            new = np.rint(real_bias / np.broadcast_to(new_scale, old.shape).astype(np.float64)).astype(np.int32)
+            model.buffers[b.buffer].data = np.frombuffer(new.astype("<i4").tobytes(), np.uint8)
+            b.quantization.scale = new_scale.tolist()
+            b.quantization.zeroPoint = [0] * new_scale.size
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _tflm_output(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
@@ -140,21 +255,50 @@ def _tflm_output(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
     return np.asarray(interpreter.get_output(0)).copy()
 
 
-def main(out: Path = OUT) -> None:
+def _write(out: Path, name: str, flatbuffer: bytes, x: np.ndarray) -> None:
+    """NAME.tflite and NAME_input.npz (the float input, its integers as the model's input type, TFLM's output)."""
     import tensorflow as tf
 
+    (out / f"{name}.tflite").write_bytes(flatbuffer)
+    detail = tf.lite.Interpreter(model_content=flatbuffer).get_input_details()[0]
+    scale, zero_point = detail["quantization"]
+    dtype = np.dtype(detail["dtype"])
+    info = np.iinfo(dtype)
+    q = np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+    if name.endswith("_levels"):  # every int8 level once (the input holds 256 values)
+        q = np.arange(-128, 128).astype(dtype).reshape(q.shape)
+        x = ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    arrays = {"input": x, f"input_{dtype.name}": q, "tflm_output": _tflm_output(flatbuffer, q)}
+    np.savez_compressed(out / f"{name}_input.npz", **arrays)
+    print(f"{name}: {len(flatbuffer)} bytes")
+
+
+def _build(model, shape: tuple[int, ...], seed: int, scheme: str) -> bytes:
+    """The flatbuffer of one fixture: ``int8``, ``a16w8`` (16x8) or ``w4`` (int8 model with INT4 weights)."""
+    if scheme == "a16w8":
+        return _convert(model, shape, seed, a16w8=True)
+    flatbuffer = _convert(model, shape, seed)
+    return _int4_weights(flatbuffer) if scheme == "w4" else flatbuffer
+
+
+def main(out: Path = OUT, only: tuple[str, ...] = ("",)) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for i, (name, model) in enumerate(_models()):
         shape = tuple(int(d) for d in model.input_shape[1:])
-        flatbuffer = _convert(model, shape, SEED + i)
-        (out / f"{name}.tflite").write_bytes(flatbuffer)
-        interpreter = tf.lite.Interpreter(model_content=flatbuffer)
-        scale, zero_point = interpreter.get_input_details()[0]["quantization"]
         x = np.random.default_rng(SEED + 100 + i).uniform(-1, 1, (1, *shape)).astype(np.float32)
-        q = np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
-        np.savez_compressed(out / f"{name}_input.npz", input=x, input_int8=q, tflm_output=_tflm_output(flatbuffer, q))
-        print(f"{name}: {len(flatbuffer)} bytes")
+        variants = [(name, "int8")]
+        variants += [(f"a16w8_{name}", "a16w8")] if name in A16W8 else []
+        variants += [(f"w4_{name}", "w4")] if name in W4 else []
+        for fixture, scheme in variants:
+            if fixture.startswith(only):
+                _write(out, fixture, _build(model, shape, SEED + i, scheme), x)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)
+    args = sys.argv[1:]
+    prefixes = ("",)
+    if "--only" in args:
+        at = args.index("--only")
+        prefixes = tuple(args[at + 1].split(","))
+        del args[at : at + 2]
+    main(Path(args[0]) if args else OUT, prefixes)

@@ -412,7 +412,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.mode == "ort":
         from simulator.execute.ort_exec import run_ort
 
-        values = run_ort(_as_onnxruntime_graph(args, graph), {name: x}, keep=bool(args.dump))
+        caveats: list[str] = []
+        values = run_ort(_as_onnxruntime_graph(args, graph), {name: x}, keep=bool(args.dump), caveats=caveats)
+        for caveat in caveats:
+            print(f"edgesim: warning: not proven bit-exact: {caveat}", file=sys.stderr)
         quant = {}
     else:
         values, quant = run_tflm(graph, {name: x}, keep=bool(args.dump))

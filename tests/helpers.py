@@ -53,3 +53,26 @@ def graph_to_onnx(graph, opset: int = 17) -> onnx.ModelProto:
         helper.make_graph(nodes, graph.name, [info(n) for n in graph.inputs], [info(n) for n in graph.outputs], inits),
         opset_imports=[helper.make_opsetid("", opset)],
     )
+
+
+def logit_level_differences(graph, feeds: list[dict[str, np.ndarray]], logits: str) -> np.ndarray:
+    """|tflm integer value of tensor ``logits`` - the float run of the same fake-quantized graph|, in output
+    levels, over ``feeds``. The float run (an independent computation) sees the input on its grid and rounds
+    every activation to its grid, with each Relu fused into its layer as the runtime does."""
+    from simulator.execute.float_exec import run_graph
+    from simulator.execute.int_exec import run_tflm
+    from simulator.fidelity import activation_rounding
+    from simulator.passes.deploy import for_deployment
+    from simulator.passes.quantize import fake_quantize
+
+    deployed = for_deployment(graph)
+    rounding = activation_rounding(deployed)
+    q = graph.tensors[logits].quant
+    differences = []
+    for feed in feeds:
+        values, _ = run_tflm(graph, feed, keep=True)
+        grid = {name: fake_quantize(value, graph.tensors[name].quant) for name, value in feed.items()}
+        reference = run_graph(deployed, grid, keep=True, transform=rounding)[logits]
+        levels = np.rint(reference / float(q.scale)) + int(q.zero_point)
+        differences.append(np.abs(values[logits].astype(np.int64) - levels).reshape(-1))
+    return np.concatenate(differences)

@@ -497,3 +497,81 @@ def exp_lut_int16() -> np.ndarray:
 def one_over_one_plus_x_lut_int16() -> np.ndarray:
     """The 1/(1+x) table of int16 softmax: on [0, 1]."""
     return gen_int16_lut(lambda v: 1.0 / (1.0 + v), 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# int8 LOGISTIC and HARD_SWISH (TFLM reference kernels)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def logistic_fixed_point(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp logistic: 1 / (1 + exp(-a)) in Q0.31 for a Q<integer_bits> value of any sign.
+
+    The positive branch is 1 / (1 + exp(-|a|)); a negative input takes its complement against the Q0.31
+    "one" (INT32_MAX, as 1.0 itself is not representable), and exactly zero gives one half."""
+    a = _i64(a)
+    positive = a > 0
+    on_positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(-np.abs(a), integer_bits))
+    result = np.where(positive, on_positive, INT32_MAX - on_positive)
+    return np.where(a == 0, np.int64(1 << 30), result)
+
+
+def logistic_int8_params(input_scale: float) -> tuple[int, int, int]:
+    """(input_multiplier, input_left_shift, input_range_radius) of TFLM's int8 LOGISTIC.
+
+    The input is rescaled to Q4.27: ``input_scale * 2^27`` split by frexp with ``M = round_half_away(q 2^31)``
+    and no fold of a rounding up to 2^31 (TFLM's Prepare does it by hand, unlike QuantizeMultiplier); inputs at
+    or beyond the radius saturate to the ends of int8."""
+    q, left_shift = math.frexp(float(input_scale) * float(1 << 27))
+    multiplier = round_half_away(q * (1 << 31))
+    if multiplier > INT32_MAX or not 0 <= left_shift <= 30:
+        raise EdgesimError(f"logistic: input scale {input_scale} gives a multiplier TFLM cannot represent")
+    return multiplier, left_shift, calculate_input_radius(4, left_shift)
+
+
+def downscale_int32_to_int16_multiplier(multiplier: int) -> int:
+    """TFLite DownScaleInt32ToInt16Multiplier: the top 16 bits of a Q0.31 multiplier, rounded, capped."""
+    if multiplier >= INT32_MAX - (1 << 15):
+        return INT16_MAX
+    return (int(multiplier) + (1 << 15)) >> 16
+
+
+def hard_swish_params(input_scale: float, output_scale: float) -> dict[str, int]:
+    """HardSwishParams of TFLM's int8 HARD_SWISH: int16 multipliers and exponents of two rescalings.
+
+    The input is moved to a "hi-res" scale s_in / 128; from there the output multiplier goes to the output
+    scale and the "reluish" multiplier to a scale on which 3.0 is 32768. Both ratios are float32 divisions
+    (TFLite computes them on floats before widening to double)."""
+    hires = np.float32(1.0 / 128.0) * np.float32(input_scale)
+    output_m, output_e = quantize_multiplier(float(np.float32(hires / np.float32(output_scale))))
+    reluish_m, reluish_e = quantize_multiplier(float(np.float32(hires / np.float32(3.0 / 32768.0))))
+    if output_e > 0:
+        raise EdgesimError(
+            f"hard-swish: output scale {output_scale} is below input scale / 128 ({input_scale} / 128); "
+            "TFLite requires a non-positive output exponent"
+        )
+    return {
+        "output_multiplier": downscale_int32_to_int16_multiplier(output_m),
+        "output_exponent": output_e,
+        "reluish_multiplier": downscale_int32_to_int16_multiplier(reluish_m),
+        "reluish_exponent": reluish_e,
+    }
+
+
+def saturating_rounding_doubling_high_mul_int16(a, b) -> np.ndarray:
+    """gemmlowp SRDHM for int16: ``a * b / 2^15`` rounded half up; (-2^15)^2 saturates to INT16_MAX."""
+    a, b = _i64(a), _i64(b)
+    ab = a * b
+    nudge = np.where(ab >= 0, np.int64(1 << 14), np.int64(1 - (1 << 14)))
+    return np.where((a == INT16_MIN) & (b == INT16_MIN), np.int64(INT16_MAX), _trunc_shift(ab + nudge, 15))
+
+
+def saturating_doubling_high_mul_int16(a, b) -> np.ndarray:
+    """TFLite SaturatingDoublingHighMul (ARM SQDMULH): ``a * b / 2^15`` truncated towards zero."""
+    a, b = _i64(a), _i64(b)
+    return np.where((a == INT16_MIN) & (b == INT16_MIN), np.int64(INT16_MAX), _trunc_shift(a * b, 15))
+
+
+def saturating_left_shift_int16(x, amount: int) -> np.ndarray:
+    """TFLite SaturatingLeftShift: ``x * 2^amount`` clamped to int16."""
+    return np.clip(_i64(x) << amount, INT16_MIN, INT16_MAX)

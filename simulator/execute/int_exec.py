@@ -2,17 +2,31 @@
 Lite Micro's reference integer arithmetic (simulator/execute/tflm_kernels.py, proven bit for bit on the
 TFLite test vectors).
 
-The graph stays NCHW as ONNX defines it; each kernel call converts to TFLite's NHWC / OHWI layouts and back,
-so reshapes and flattens keep ONNX semantics. Quantization follows the TFLite int8 scheme: int8 activations
+The graph stays NCHW as ONNX defines it, so reshapes and flattens keep ONNX semantics; kernels work in
+TFLite's NHWC / OHWI layouts, and an NHWC result is held as an NCHW view of itself, so that consecutive NHWC
+kernels pass activations along without transposing them. Quantization follows the TFLite int8 scheme: int8 activations
 with a zero point, symmetric int8 (or narrower) weights per channel or per tensor, int32 biases at
 s_in * s_w, activations fused into the producing kernel as clamps. A graph the scheme cannot run
 (asymmetric weights, an op TFLM has no int8 kernel for here, a float activation between integer layers) is
 an error naming the node and the reason.
+
+TFLite's 16x8 scheme runs too: int16 activations with zero point 0 (symmetric), int8 weights, int64 biases
+(the conv / fully-connected accumulators are then int64), ADD at 15 fractional bits and SOFTMAX with its
+lookup tables and fixed output. Weights of 4 bits or fewer take TFLM's int4 path: packed two per byte in
+TFLite's layout, unpacked, then the int8 kernel.
+
+Speed without changing a bit: a :class:`TflmSession` (``prepare_tflm``) derives each layer's constants once,
+int8 elementwise ops (ADD, MUL, a standalone RELU) look their result up in a table of the kernel evaluated on
+all 256^arity inputs, and integer sums run through float BLAS wherever every partial sum is provably exact
+(see tflm_kernels).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,12 +34,16 @@ from simulator.errors import EdgesimError
 from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as k
 from simulator.graph import Graph, Node, QuantParams
+from simulator.ops import get_op
 from simulator.ops.registry import fail
 from simulator.ops.window import window_geometry
 from simulator.passes.deploy import for_deployment
 
 INT8 = (-128, 127)
 SOFTMAX_OUTPUT = QuantParams(8, np.array(1 / 256, np.float32), np.array(-128), symmetric=False)
+LOGISTIC_OUTPUT = SOFTMAX_OUTPUT  # TFLite fixes both int8 outputs at 1/256, -128
+#: TFLite fixes an int16 softmax output at scale 1/32768, zero point 0
+SOFTMAX_OUTPUT_INT16 = QuantParams(16, np.array(1 / 32768, np.float32), np.array(0), symmetric=True)
 
 
 def _activation_quant(graph: Graph, name: str, node: Node) -> QuantParams:
@@ -34,16 +52,29 @@ def _activation_quant(graph: Graph, name: str, node: Node) -> QuantParams:
         raise fail(node, f"tensor {name!r} has no quantization; quantize activations (a plan's quantize pass) first")
     if q.per_channel:
         raise fail(node, f"tensor {name!r} is quantized per channel; TFLM activations are per tensor")
-    if q.bits != 8 or not q.signed:
-        raise fail(node, f"tensor {name!r} is quantized to {q.bits} bits; the tflm mode runs int8 activations")
+    if q.bits not in (8, 16) or not q.signed:
+        raise fail(
+            node, f"tensor {name!r} is quantized to {q.bits} bits; the tflm mode runs int8 or int16 (16x8) activations"
+        )
+    if q.bits == 16 and int(q.zero_point) != 0:
+        raise fail(
+            node,
+            f"tensor {name!r} is int16 with zero point {int(q.zero_point)}; TFLite's 16x8 scheme needs symmetric "
+            "int16 activations (zero point 0): quantize activations with symmetric: true",
+        )
     return q
+
+
+def _dtype(q: QuantParams) -> type:
+    """The integer type an activation quantized by ``q`` is stored in (int8, or int16 for 16x8)."""
+    return np.int16 if q.bits == 16 else np.int8
 
 
 def quantize_input(values: np.ndarray, q: QuantParams) -> np.ndarray:
     """Float -> int8 as TFLite's QUANTIZE does: round half away from zero, then the zero point, saturating."""
     scaled = np.asarray(values, np.float64) / float(q.scale)
     rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
-    return np.clip(rounded + int(q.zero_point), *INT8).astype(np.int8)
+    return np.clip(rounded + int(q.zero_point), q.qmin, q.qmax).astype(_dtype(q))
 
 
 def dequantize(values: np.ndarray, q: QuantParams) -> np.ndarray:
@@ -59,8 +90,8 @@ def _clamp(node: Node, q: QuantParams) -> tuple[int, int]:
         return zp + int(fp.round_half_away(bound / scale))
 
     return (
-        max(INT8[0], level(lo)) if np.isfinite(lo) else INT8[0],
-        min(INT8[1], level(hi)) if np.isfinite(hi) else INT8[1],
+        max(q.qmin, level(lo)) if np.isfinite(lo) else q.qmin,
+        min(q.qmax, level(hi)) if np.isfinite(hi) else q.qmax,
     )
 
 
@@ -154,16 +185,46 @@ def _nhwc(x: np.ndarray) -> np.ndarray:
 
 
 def _nchw(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    """An NHWC kernel result as the NCHW tensor the graph holds: a transposed view, not a copy, so that the next
+    NHWC kernel's :func:`_nhwc` gets the contiguous array back for free."""
+    return x.transpose(0, 3, 1, 2)
+
+
+def _channels_last(xs: list[np.ndarray]) -> bool:
+    """Whether 4-D values are all NCHW views of contiguous NHWC arrays (see :func:`_nchw`)."""
+    return all(x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous for x in xs) and not all(
+        x.flags.c_contiguous for x in xs
+    )
+
+
+@dataclass
+class _Layer:
+    """A weighted layer's constants, derived once per session: the kernel, its filter in TFLite layout, the
+    integer bias, the requantization and clamp parameters, and the filter's cache."""
+
+    kernel: Callable[..., np.ndarray]
+    filter: np.ndarray
+    bias: np.ndarray | None
+    params: dict
+    cache: k.FilterCache = field(default_factory=k.FilterCache)
 
 
 class _Run:
-    """State of one integer run: integer values and the quantization of every activation."""
+    """State of one integer run: integer values and the quantization of every activation; what depends on the
+    graph alone comes from (and goes to) the session's ``prepared`` table."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, prepared: dict[str, object] | None = None, workers: Executor | None = None):
         self.graph = graph
+        self.workers = workers
         self.values: dict[str, np.ndarray] = {}
         self.quant: dict[str, QuantParams] = {}
+        self._prepared = {} if prepared is None else prepared
+
+    def prepared(self, node: Node, build: Callable[[_Run, Node], object]):
+        """``build(run, node)``, computed on the node's first run in this session."""
+        if node.name not in self._prepared:
+            self._prepared[node.name] = build(self, node)
+        return self._prepared[node.name]
 
     def q(self, name: str, node: Node) -> QuantParams:
         if name not in self.quant:
@@ -174,19 +235,46 @@ class _Run:
         return self.q(node.outputs[0], node)
 
 
-def _conv(run: _Run, node: Node) -> np.ndarray:
+def _as_stored(run: _Run, node: Node, w: np.ndarray) -> np.ndarray:
+    """Weights in TFLite's layout as the kernel reads them. Weights of 4 bits or fewer are stored as TFLM's
+    int4 (two per byte, low nibble first, in this layout) and unpacked into int8 before the int8 kernel: they
+    go through that packing here, so the packed format is what runs. TFLM has no int4 kernel for int16 input."""
+    q = run.graph.tensors[node.inputs[1]].quant
+    if q.bits > 4:
+        return w
+    if run.q(node.inputs[0], node).bits == 16:
+        raise fail(node, f"its weights have {q.bits} bits; TFLM's 16x8 kernels take int8 weights, not int4")
+    return k.unpack_int4(k.pack_int4(w), w.size).reshape(w.shape)
+
+
+def _accumulator(run: _Run, node: Node, bias_sets_width: bool) -> str:
+    """The accumulator TFLM uses: int32 for int8 input. For int16 input, CONV_2D follows the bias type (int64
+    bias: int64, int32 or no bias: int32); DEPTHWISE_CONV_2D and FULLY_CONNECTED read an int64 bias always."""
+    if run.q(node.inputs[0], node).bits != 16:
+        return "int32"
+    bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+    bias_q = run.graph.tensors[bias].quant if bias else None
+    if bias_q is None or bias_q.bits == 64:
+        return "int64" if bias or not bias_sets_width else "int32"
+    if bias_q.bits != 32 or not bias_sets_width:
+        raise fail(node, f"its bias is int{bias_q.bits}; this TFLM 16x8 kernel reads an int64 bias")
+    return "int32"
+
+
+def _conv_layer(run: _Run, node: Node) -> _Layer:
     g = run.graph
-    x = run.values[node.inputs[0]]
+    x_shape = g.tensors[node.inputs[0]].shape
     xq, yq = run.q(node.inputs[0], node), run.out_q(node)
     w, w_scale = _weights(g, node, 1)
     groups = int(node.attr("group", 1))
     out_channels = w.shape[0]
     bias = _bias(g, node, 2, float(xq.scale), w_scale, out_channels)
     multiplier, shift = _conv_multipliers(float(xq.scale), np.broadcast_to(w_scale, (out_channels,)), float(yq.scale))
-    padding, stride, dilation = _padding_and_stride(node, x.shape[2:], tuple(w.shape[2:]))
+    padding, stride, dilation = _padding_and_stride(node, x_shape[2:], tuple(w.shape[2:]))
     out_shape = g.tensors[node.outputs[0]].shape
     amin, amax = _clamp(node, yq)
-    common = dict(
+    depthwise = groups > 1 and groups == x_shape[1] and w.shape[1] == 1
+    params = dict(
         output_multiplier=multiplier,
         output_shift=shift,
         input_zero_point=int(xq.zero_point),
@@ -197,20 +285,25 @@ def _conv(run: _Run, node: Node) -> np.ndarray:
         output_hw=tuple(out_shape[2:]),
         activation_min=amin,
         activation_max=amax,
+        accumulator=_accumulator(run, node, bias_sets_width=not depthwise),
     )
-    if groups > 1 and groups == x.shape[1] and w.shape[1] == 1:
+    if depthwise:
         filt = w.transpose(1, 2, 3, 0)  # (C*mult, 1, kh, kw) -> [1, kh, kw, C*mult]
-        y = k.depthwise_conv2d(_nhwc(x), filt, bias, **common)
-    else:
-        y = k.conv2d(_nhwc(x), w.transpose(0, 2, 3, 1), bias, **common)
+        return _Layer(k.depthwise_conv2d, np.ascontiguousarray(_as_stored(run, node, filt)), bias, params)
+    return _Layer(k.conv2d, np.ascontiguousarray(_as_stored(run, node, w.transpose(0, 2, 3, 1))), bias, params)
+
+
+def _conv(run: _Run, node: Node) -> np.ndarray:
+    layer = run.prepared(node, _conv_layer)
+    x = run.values[node.inputs[0]]
+    y = layer.kernel(_nhwc(x), layer.filter, layer.bias, **layer.params, filter_cache=layer.cache, workers=run.workers)
     return _nchw(y)
 
 
-def _gemm(run: _Run, node: Node) -> np.ndarray:
+def _gemm_layer(run: _Run, node: Node) -> _Layer:
     g = run.graph
     if node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0 or node.attr("beta", 1.0) != 1.0:
         raise fail(node, "only Gemm with transA=0, alpha=beta=1 maps to TFLite's FULLY_CONNECTED")
-    x = run.values[node.inputs[0]]
     xq, yq = run.q(node.inputs[0], node), run.out_q(node)
     w, w_scale = _weights(g, node, 1)
     if not node.attr("transB", 0):
@@ -218,10 +311,19 @@ def _gemm(run: _Run, node: Node) -> np.ndarray:
     bias = _bias(g, node, 2, float(xq.scale), w_scale, w.shape[0])
     multiplier, shift = _conv_multipliers(float(xq.scale), np.broadcast_to(w_scale, (w.shape[0],)), float(yq.scale))
     amin, amax = _clamp(node, yq)
-    return k.fully_connected(
-        x, w, bias, output_multiplier=multiplier, output_shift=shift, input_zero_point=int(xq.zero_point),
+    params = dict(
+        output_multiplier=multiplier, output_shift=shift, input_zero_point=int(xq.zero_point),
         output_zero_point=int(yq.zero_point), activation_min=amin, activation_max=amax,
-    ).reshape(g.tensors[node.outputs[0]].shape)  # fmt: skip
+        accumulator=_accumulator(run, node, bias_sets_width=False),
+    )  # fmt: skip
+    return _Layer(k.fully_connected, np.ascontiguousarray(_as_stored(run, node, w)), bias, params)
+
+
+def _gemm(run: _Run, node: Node) -> np.ndarray:
+    layer = run.prepared(node, _gemm_layer)
+    x = run.values[node.inputs[0]]
+    y = layer.kernel(x, layer.filter, layer.bias, **layer.params, filter_cache=layer.cache, workers=run.workers)
+    return y.reshape(run.graph.tensors[node.outputs[0]].shape)
 
 
 def _same_quant(run: _Run, node: Node) -> None:
@@ -251,30 +353,66 @@ def _pool(run: _Run, node: Node) -> np.ndarray:
     return _nchw(y)
 
 
-def _add(run: _Run, node: Node) -> np.ndarray:
+_BYTE_VALUES = np.arange(256, dtype=np.uint8).view(np.int8)  # the int8 value of each byte pattern
+
+
+@dataclass
+class _Elementwise:
+    """An elementwise int8 kernel with its parameters bound, and the table of its result for every combination
+    of int8 inputs, indexed by the inputs' byte patterns. The table is the kernel itself evaluated once on all
+    256^arity inputs, so a lookup returns exactly what the kernel would; it is None where the kernel raises
+    for some combination (an int32 overflow): the real inputs then run through the kernel, which raises only
+    if they are the ones that overflow."""
+
+    function: Callable[..., np.ndarray]
+    table: np.ndarray | None
+
+
+def _tabulate(function: Callable[..., np.ndarray], arity: int) -> _Elementwise:
+    try:
+        table = function(*np.meshgrid(*([_BYTE_VALUES] * arity), indexing="ij"))
+    except (fp.FixedPointOverflow, ValueError):
+        table = None
+    return _Elementwise(function, table)
+
+
+def _elementwise(run: _Run, node: Node, bind: Callable[[_Run, Node], Callable[..., np.ndarray]], arity: int):
+    """Run ``bind(run, node)`` (the kernel with the node's parameters) on the node's first ``arity`` inputs,
+    through its table when they are int8."""
+    op = run.prepared(node, lambda r, n: _tabulate(bind(r, n), arity))
+    xs = [run.values[name] for name in node.inputs[:arity]]
+    if op.table is None or not all(x.dtype == np.int8 for x in xs):
+        return op.function(*xs)
+    if len({x.shape for x in xs}) == 1 and _channels_last(xs):  # keep NHWC results NHWC (no copies)
+        return _nchw(op.table[tuple(_nhwc(x).view(np.uint8) for x in xs)])
+    return op.table[tuple(x.view(np.uint8) for x in xs)]
+
+
+def _add_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
     a, b = node.inputs
     aq, bq, yq = run.q(a, node), run.q(b, node), run.out_q(node)
-    params = fp.add_params(float(aq.scale), float(bq.scale), float(yq.scale))
+    # int16 ADD keeps 15 fractional bits (TFLM's general-scale path), int8 20
+    params = fp.add_params(float(aq.scale), float(bq.scale), float(yq.scale), left_shift=15 if yq.bits == 16 else 20)
     amin, amax = _clamp(node, yq)
-    return k.add(
-        run.values[a], run.values[b], input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
+    return lambda x1, x2: k.add(
+        x1, x2, input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
         output_zero_point=int(yq.zero_point), activation_min=amin, activation_max=amax, **params,
     )  # fmt: skip
 
 
-def _mul(run: _Run, node: Node) -> np.ndarray:
+def _mul_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
     a, b = node.inputs
     aq, bq, yq = run.q(a, node), run.q(b, node), run.out_q(node)
     multiplier, shift = fp.mul_multiplier(float(aq.scale), float(bq.scale), float(yq.scale))
     amin, amax = _clamp(node, yq)
-    return k.mul(
-        run.values[a], run.values[b], input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
+    return lambda x1, x2: k.mul(
+        x1, x2, input1_zero_point=int(aq.zero_point), input2_zero_point=int(bq.zero_point),
         output_zero_point=int(yq.zero_point), output_multiplier=multiplier, output_shift=shift,
         activation_min=amin, activation_max=amax,
     )  # fmt: skip
 
 
-def _relu(run: _Run, node: Node) -> np.ndarray:
+def _relu_function(run: _Run, node: Node) -> Callable[..., np.ndarray]:
     """A Relu / Clip no kernel absorbed: TFLM's RELU rescales input to output parameters, then clamps."""
     xq, yq = run.q(node.inputs[0], node), run.out_q(node)
     g = run.graph
@@ -286,10 +424,26 @@ def _relu(run: _Run, node: Node) -> np.ndarray:
         hi = bounds[1] if bounds[1] is not None else node.attr("max", np.inf)
     clamp_node = Node(node.name, node.op_type, node.inputs, node.outputs, {"activation": (lo, hi)})
     amin, amax = _clamp(clamp_node, yq)
-    x = run.values[node.inputs[0]].astype(np.int64) - int(xq.zero_point)
     multiplier, shift = fp.quantize_multiplier(float(xq.scale) / float(yq.scale))
-    scaled = fp.multiply_by_quantized_multiplier(x, multiplier, shift, kernel="relu") + int(yq.zero_point)
-    return np.clip(scaled, amin, amax).astype(np.int8)
+
+    def relu(x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.int64) - int(xq.zero_point)
+        scaled = fp.multiply_by_quantized_multiplier(x, multiplier, shift, kernel="relu") + int(yq.zero_point)
+        return np.clip(scaled, amin, amax).astype(_dtype(yq))
+
+    return relu
+
+
+def _add(run: _Run, node: Node) -> np.ndarray:
+    return _elementwise(run, node, _add_function, 2)
+
+
+def _mul(run: _Run, node: Node) -> np.ndarray:
+    return _elementwise(run, node, _mul_function, 2)
+
+
+def _relu(run: _Run, node: Node) -> np.ndarray:
+    return _elementwise(run, node, _relu_function, 1)
 
 
 def _pad(run: _Run, node: Node) -> np.ndarray:
@@ -324,10 +478,83 @@ def _softmax(run: _Run, node: Node) -> np.ndarray:
     if axis != x.ndim - 1:
         raise fail(node, "TFLite's SOFTMAX works on the last axis only")
     xq = run.q(node.inputs[0], node)
+    if xq.bits == 16:
+        return _softmax_int16(run, node, x, xq)
     # TFLite fixes an int8 softmax output at scale 1/256, zero point -128
     run.quant[node.outputs[0]] = SOFTMAX_OUTPUT
     multiplier, left_shift, diff_min = fp.softmax_int8_params(float(xq.scale))
     return k.softmax_int8(x, input_multiplier=multiplier, input_left_shift=left_shift, diff_min=diff_min)
+
+
+def _fixed_output(run: _Run, node: Node, fixed: QuantParams, op: str) -> None:
+    """Record an output TFLite fixes; a graph that quantized it otherwise would be read wrongly, so that fails."""
+    name = node.outputs[0]
+    given = run.graph.tensors[name].quant
+    if given is not None and (
+        given.per_channel or float(given.scale) != float(fixed.scale) or int(given.zero_point) != int(fixed.zero_point)
+    ):
+        raise fail(node, f"TFLite fixes an int8 {op} output at scale {float(fixed.scale)}, zero point "
+                         f"{int(fixed.zero_point)}; tensor {name!r} is quantized otherwise")  # fmt: skip
+    run.quant[name] = fixed
+
+
+def _logistic(run: _Run, node: Node) -> np.ndarray:
+    xq = run.q(node.inputs[0], node)
+    _fixed_output(run, node, LOGISTIC_OUTPUT, "LOGISTIC")
+    multiplier, left_shift, radius = fp.logistic_int8_params(float(xq.scale))
+    return k.logistic_int8(
+        run.values[node.inputs[0]], input_zero_point=int(xq.zero_point), input_multiplier=multiplier,
+        input_left_shift=left_shift, input_range_radius=radius,
+    )  # fmt: skip
+
+
+def _hard_swish(run: _Run, node: Node) -> np.ndarray:
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    params = fp.hard_swish_params(float(xq.scale), float(yq.scale))
+    return k.hard_swish_int8(
+        run.values[node.inputs[0]], input_zero_point=int(xq.zero_point), output_zero_point=int(yq.zero_point),
+        **params,
+    )  # fmt: skip
+
+
+def _mean_axes(run: _Run, node: Node, rank: int) -> tuple[tuple[int, ...], bool]:
+    """(reduced axes, keepdims) of a GlobalAveragePool or ReduceMean, as TFLite's MEAN would get them."""
+    if node.op_type == "GlobalAveragePool":
+        return tuple(range(2, rank)), True
+    given = None
+    if len(node.inputs) > 1 and node.inputs[1]:
+        given = [int(a) for a in np.asarray(run.graph.tensors[node.inputs[1]].data).reshape(-1)]
+    axes = get_op("ReduceMean").axes(node, given, rank)
+    if not axes:
+        return axes, True
+    if len(axes) > 2:
+        raise fail(node, f"TFLM's MEAN reduces at most two axes; this one reduces {len(axes)}")
+    return axes, bool(node.attr("keepdims", 1))
+
+
+def _mean(run: _Run, node: Node) -> np.ndarray:
+    """GlobalAveragePool and ReduceMean as TFLite's MEAN, which is what the converter emits for both (Keras'
+    GlobalAveragePooling2D, tf.reduce_mean): its output has its own calibrated parameters. TFLM sums and
+    truncates when they equal the input's, and requantizes the zero-point corrected sum otherwise."""
+    x = run.values[node.inputs[0]]
+    axes, keepdims = _mean_axes(run, node, x.ndim)
+    if not axes:
+        return _reshape_like(run, node)
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    if float(xq.scale) == float(yq.scale) and int(xq.zero_point) == int(yq.zero_point):
+        return k.mean_same_quant(x, axes, keepdims=keepdims)
+    multiplier, shift = fp.quantize_multiplier(float(xq.scale) / float(yq.scale))
+    return k.mean_requantize(
+        x, axes, input_zero_point=int(xq.zero_point), output_zero_point=int(yq.zero_point),
+        output_multiplier=multiplier, output_shift=shift, keepdims=keepdims,
+    )  # fmt: skip
+
+
+def _softmax_int16(run: _Run, node: Node, x: np.ndarray, xq: QuantParams) -> np.ndarray:
+    """int16 SOFTMAX: exp and 1/(1+x) lookup tables, output fixed at scale 1/32768, zero point 0."""
+    run.quant[node.outputs[0]] = SOFTMAX_OUTPUT_INT16
+    multiplier, shift = fp.softmax_int16_params(float(xq.scale))
+    return k.softmax_int16(x, input_multiplier=multiplier, input_shift=shift)
 
 
 def _reshape_like(run: _Run, node: Node) -> np.ndarray:
@@ -346,7 +573,7 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "Gemm": _gemm,
     "MaxPool": _pool,
     "AveragePool": _pool,
-    "GlobalAveragePool": _pool,
+    "GlobalAveragePool": _mean,
     "GlobalMaxPool": _pool,
     "Add": _add,
     "Mul": _mul,
@@ -360,19 +587,85 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "Squeeze": _reshape_like,
     "Unsqueeze": _reshape_like,
     "Transpose": _transpose,
+    "Sigmoid": _logistic,
+    "HardSwish": _hard_swish,
+    "ReduceMean": _mean,
 }
+
+
+class TflmSession:
+    """A quantized graph prepared for tflm runs, as an interpreter is prepared once on a device: deployment
+    fusion happens here, and each layer's constants (integer weights in TFLite layout, biases, multipliers,
+    clamps, the filter's BLAS-ready copies) are derived on its first run and reused by every later run.
+    Runs are independent: nothing of one input is kept. ``threads`` > 1 lets large requantizations run in
+    parallel (the results do not depend on it); the thread pool is the session's own and is not pickled."""
+
+    def __init__(self, graph: Graph, threads: int | None = None):
+        self.graph = for_deployment(graph)
+        self.threads = max(1, os.cpu_count() or 1) if threads is None else max(1, int(threads))
+        self._prepared: dict[str, object] = {}
+        self._workers: ThreadPoolExecutor | None = None
+
+    def run(
+        self, feeds: dict[str, np.ndarray], keep: bool = False
+    ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
+        """Float feeds are quantized with the input tensors' parameters (int8 feeds, int16 for 16x8, are taken
+        as they are);
+        returns the integer value of every output (every activation with ``keep``) and the quantization needed
+        to read them."""
+        if self._workers is None and self.threads > 1:
+            self._workers = ThreadPoolExecutor(self.threads, thread_name_prefix="edgesim-tflm")
+        return _execute(self.graph, self._prepared, feeds, keep, self._workers)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_workers": None}
+
+
+def prepare_tflm(graph: Graph, threads: int | None = None) -> TflmSession:
+    """A session that runs ``graph`` many times (``session.run(feeds)``) paying for its preparation once."""
+    return TflmSession(graph, threads)
 
 
 def run_tflm(
     graph: Graph, feeds: dict[str, np.ndarray], keep: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
-    """Run a quantized graph with TFLM's integer arithmetic.
+    """Run a quantized graph once with TFLM's integer arithmetic (see :meth:`TflmSession.run`)."""
+    return TflmSession(graph).run(feeds, keep)
 
-    Float feeds are quantized with the input tensors' parameters; returns the integer value of every output
-    (every activation with ``keep``) and the quantization needed to read them.
-    """
-    deployed = for_deployment(graph)
-    run = _Run(deployed)
+
+def _feed(name: str, value: np.ndarray, q: QuantParams) -> np.ndarray:
+    """A feed as the input's integers: integers of the input's type pass as they are, floats are quantized."""
+    dtype = _dtype(q)
+    if value.dtype == dtype:
+        return value
+    if np.issubdtype(value.dtype, np.integer):
+        raise EdgesimError(
+            f"feed {name!r} holds {value.dtype}; the graph's input is {np.dtype(dtype).name} (or feed floats)"
+        )
+    if value.dtype.kind != "f":
+        raise EdgesimError(
+            f"feed {name!r} has dtype {value.dtype}; the tflm mode takes float values (quantized with the "
+            f"input's parameters) or the {np.dtype(dtype).name} integers themselves"
+        )
+    return quantize_input(value, q)
+
+
+def _check_widths(run: _Run, node: Node) -> None:
+    """TFLM kernels take one activation width per op (int8, or int16 for 16x8); a change of width needs a
+    QUANTIZE op, which a quantized edgesim graph does not have."""
+    names = [n for n in node.inputs if n in run.values]
+    if run.graph.tensors[node.outputs[0]].quant is not None:
+        names.append(node.outputs[0])
+    widths = {run.q(n, node).bits for n in names}
+    if len(widths) > 1:
+        raise fail(node, "it mixes int8 and int16 activations; TFLM runs one width per op (requantize with one "
+                         "activation width for the whole graph)")  # fmt: skip
+
+
+def _execute(
+    deployed: Graph, prepared: dict[str, object], feeds: dict[str, np.ndarray], keep: bool, workers: Executor | None
+) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
+    run = _Run(deployed, prepared, workers)
     for name in deployed.inputs:
         if name not in feeds:
             raise EdgesimError(f"no feed for input {name!r}; the graph's inputs are {', '.join(deployed.inputs)}")
@@ -383,15 +676,19 @@ def run_tflm(
             )
         q = _activation_quant(deployed, name, deployed.order[0])
         run.quant[name] = q
-        run.values[name] = value.astype(np.int8) if value.dtype == np.int8 else quantize_input(value, q)
+        run.values[name] = _feed(name, value, q)
     for node in deployed.order:
         kernel = KERNELS.get(node.op_type)
         if kernel is None:
             raise fail(node, f"the tflm mode has no int8 kernel for {node.op_type}; supported: {', '.join(KERNELS)}")
-        result = kernel(run, node)
-        run.values[node.outputs[0]] = result
+        _check_widths(run, node)
+        try:
+            run.values[node.outputs[0]] = kernel(run, node)
+        except fp.FixedPointOverflow as exc:  # the chip would wrap here: say which layer
+            raise fail(node, str(exc)) from None
+        run.q(node.outputs[0], node)  # (a prepared layer skips reading its output's parameters)
     names = list(run.values) if keep else list(deployed.outputs)
-    return {n: run.values[n] for n in names}, {n: run.quant[n] for n in names if n in run.quant}
+    return {n: np.ascontiguousarray(run.values[n]) for n in names}, {n: run.quant[n] for n in names if n in run.quant}
 
 
 def run_tflm_float(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -15,6 +15,12 @@ are folded there into float constants that keep their QuantParams and stored int
 * anything else runs in float32 on dequantized inputs, as onnxruntime does, and is requantized by the
   QuantizeLinear that follows.
 
+Signed (int8) activations follow onnxruntime's x86 rules (see :func:`s8_to_u8_quantizers`): a QuantizeLinear ->
+DequantizeLinear pair whose DequantizeLinear is its only reader is rewritten to uint8 (zero point + 128) before
+fusion; Conv and MatMul groups whose activations stay int8 are not fused (MLAS has no s8s8 kernel there) and run
+in float; Gemm, Add and the pooling / Softmax groups fuse with int8 too, but only when every input and the output
+have the same type after that rewrite.
+
 QOperator models (QLinearConv, QLinearMatMul and the com.microsoft QLinear* ops) run through the same kernels.
 
 :func:`prepare_ort` returns an :class:`OrtSession` (the peer of onnxruntime's ``InferenceSession``): it keeps what
@@ -41,6 +47,10 @@ from simulator.ops.registry import fail
 
 _MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
 _FUSABLE = {"Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "MaxPool", "Softmax"}
+#: float ops whose numpy result is onnxruntime's bit for bit: one correctly rounded float32 operation per
+#: element, or no arithmetic at all (Conv has its own MLAS emulation, see ort_kernels.mlas_conv_float)
+_EXACT_FLOAT = _MOVEMENT | {"Relu", "Clip", "MaxPool", "Add", "Sub", "Mul", "Div", "Max", "Min", "Neg", "Abs"}
+_EXACT_FLOAT |= {"Concat", "Pad", "Slice", "Gather"}
 
 
 def _scalars(*values) -> tuple[float, ...]:
@@ -79,14 +89,17 @@ def run_ort(
     feeds: dict[str, np.ndarray],
     keep: bool = False,
     on_tensor: Callable[[str, np.ndarray], None] | None = None,
+    caveats: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Run a quantized (QDQ or QOperator) graph on ``feeds`` with onnxruntime's x86 integer arithmetic.
 
     Returns the graph outputs by name (float outputs of a final DequantizeLinear are computed as onnxruntime
     computes them). With ``keep`` every intermediate tensor is returned too: integer tensors as integers.
-    ``on_tensor(name, value)`` sees every tensor as it is produced (for ``--dump``).
+    ``on_tensor(name, value)`` sees every tensor as it is produced (for ``--dump``). ``caveats``, if given,
+    receives one line per node the run cannot promise bit-exact (a float op outside the reproduced set, see
+    :data:`_EXACT_FLOAT`, or a float Conv whose MLAS summation order depends on the thread count).
     """
-    return prepare_ort(graph).run(feeds, keep, on_tensor)
+    return prepare_ort(graph).run(feeds, keep, on_tensor, caveats)
 
 
 def prepare_ort(graph: Graph, blas_threads: int | None = None) -> OrtSession:
@@ -112,6 +125,7 @@ class OrtSession:
         self.constants: dict[str, QValue | None] = {}
         self.kernels: dict[str, tuple[tuple, object]] = {}
         self.work = WorkBuffers()  # the conv kernels' columns and accumulators, sized by the largest layer
+        self.as_u8 = s8_to_u8_quantizers(graph)  # graph-static: decided once
         self.blas_threads = blas_threads
         self._blas = None
         if blas_threads is not None:
@@ -126,13 +140,18 @@ class OrtSession:
         feeds: dict[str, np.ndarray],
         keep: bool = False,
         on_tensor: Callable[[str, np.ndarray], None] | None = None,
+        caveats: list[str] | None = None,
     ) -> dict[str, np.ndarray]:
         """Run on ``feeds``; arguments and results as :func:`run_ort`."""
         limit = contextlib.nullcontext()
         if self._blas is not None:
             limit = self._blas.limit(limits=self.blas_threads, user_api="blas")
+        run = _OrtRun(self, on_tensor)
         with limit:
-            return _OrtRun(self, on_tensor).run(_check_feeds(self.graph, feeds), keep)
+            outputs = run.run(_check_feeds(self.graph, feeds), keep)
+        if caveats is not None:
+            caveats.extend(run.caveats)
+        return outputs
 
     def prepared(self, node: Node, key: tuple, build: Callable[[], object]):
         """The prepared kernel of ``node`` for ``key``, built once (``build`` may return None: no prepared path)."""
@@ -143,6 +162,57 @@ class OrtSession:
         return cached[1]
 
 
+def _edges(graph: Graph, name: str) -> list[Node]:
+    """Every reader of tensor ``name``, once per input slot it reads it through (onnxruntime counts edges)."""
+    return [node for node in graph.nodes for n in node.inputs if n == name]
+
+
+def _int8_scalar_zero_point(graph: Graph, node: Node) -> int | None:
+    """The zero point of a Q / DQ node if it is a constant one-element int8 tensor, else None."""
+    t = graph.tensors.get(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    if t is None or not t.constant or np.asarray(t.data).dtype != np.int8 or np.asarray(t.data).size != 1:
+        return None
+    return int(np.asarray(t.data).reshape(()))
+
+
+def s8_to_u8_quantizers(graph: Graph) -> set[str]:
+    """Outputs of the int8 QuantizeLinear nodes that onnxruntime's x86 optimizer turns into uint8 (QDQS8ToU8).
+
+    onnxruntime first gives every consumer of a DequantizeLinear its own copy (EnsureUniqueDQForNodeUnit), then
+    rewrites a QuantizeLinear whose single output edge goes to a DequantizeLinear, both with the same constant
+    int8 zero point, to uint8 with the zero point + 128. The integers are the int8 ones + 128, so this changes no
+    value, but it decides which groups fuse: a tensor read by two nodes (a residual branch) stays int8."""
+    converted = set()
+    for node in graph.nodes:
+        if node.op_type != "QuantizeLinear" or len(node.inputs) < 3 or node.outputs[0] in graph.outputs:
+            continue
+        readers = _edges(graph, node.outputs[0])
+        if len(readers) != 1 or readers[0].op_type != "DequantizeLinear" or len(readers[0].inputs) < 3:
+            continue
+        dq = readers[0]
+        zp = _int8_scalar_zero_point(graph, node)
+        if zp is None or zp != _int8_scalar_zero_point(graph, dq):
+            continue
+        dq_edges = len(_edges(graph, dq.outputs[0]))
+        if dq_edges == 0 or (dq_edges == 1 and dq.outputs[0] not in graph.outputs):  # no copy of the DQ is made
+            converted.add(node.outputs[0])
+    return converted
+
+
+def _float_to_int32(value: np.float32) -> int:
+    """``static_cast<int32_t>(rint(value))`` on x86: a value outside int32 (or inf / NaN) becomes INT32_MIN."""
+    r = np.rint(np.float64(value))
+    return int(r) if np.isfinite(r) and -(2**31) <= r < 2**31 else -(2**31)
+
+
+def _to_u8(q: np.ndarray) -> np.ndarray:
+    return (np.asarray(q).astype(np.int16) + 128).astype(np.uint8)
+
+
+def _to_s8(q: np.ndarray) -> np.ndarray:
+    return (np.asarray(q).astype(np.int16) - 128).astype(np.int8)
+
+
 class _OrtRun:
     def __init__(self, session: OrtSession, on_tensor):
         self.session = session
@@ -150,6 +220,8 @@ class _OrtRun:
         self.values: dict[str, np.ndarray | QValue] = {}
         self.done: set[str] = set()
         self.on_tensor = on_tensor
+        self.as_u8 = session.as_u8
+        self.caveats: list[str] = []
 
     # -- helpers ----------------------------------------------------------------------------------------
 
@@ -263,10 +335,15 @@ class _OrtRun:
             q = self.get(node.inputs[0])
             if isinstance(q, QValue):
                 q = q.q
+            if node.inputs[0] in self.as_u8:  # onnxruntime made this pair uint8: same values, + 128
+                q, zp = _to_u8(q), _to_u8(zp)
             self.set(node.outputs[0], QValue(np.asarray(q), scale, zp, self._axis(node, scale)))
             return
         if op in ("QLinearConv", "QLinearMatMul") or op.startswith("com.microsoft."):
             self.set(node.outputs[0], self.qoperator(node))
+            return
+        if op in ("Relu", "Clip") and self.dropped_before_quantize(node):
+            self.set(node.outputs[0], self.get(node.inputs[0]))
             return
         if op in _FUSABLE and self.try_fused(node):
             return
@@ -287,6 +364,12 @@ class _OrtRun:
         if op is None or not op.has_kernel:
             raise fail(node, "it has no kernel, so the ort mode cannot execute it")
         inputs = [self.float_of(n) if n else None for n in node.inputs]
+        if node.op_type == "Conv" and inputs[0].ndim in (3, 4):
+            self.set(node.outputs[0], self.float_conv(node, *inputs))
+            return
+        if node.op_type not in _EXACT_FLOAT:
+            self.caveats.append(f"{node.name} ({node.op_type}): computed in float by numpy, not by onnxruntime's "
+                                "MLAS kernel; the last bit may differ")  # fmt: skip
         results = op.run(node, *inputs)
         for name, value in zip(node.outputs, results, strict=False):
             if name:
@@ -294,6 +377,23 @@ class _OrtRun:
                 if value.dtype == np.float64:
                     value = value.astype(np.float32)  # onnxruntime computes float ops in float32
                 self.set(name, value)
+
+    def float_conv(self, node: Node, x, w, bias=None) -> np.ndarray:
+        """A Conv onnxruntime left in float (an int8 QDQ group x86 does not fuse), in MLAS's summation order."""
+        spatial = x.ndim - 2
+        kernel = list(w.shape[2:])
+        strides = list(node.attr("strides", [1] * spatial))
+        dilations = list(node.attr("dilations", [1] * spatial))
+        begin, end = K.conv_padding(
+            x.shape[2:], kernel, strides, dilations, node.attr("pads"), node.attr("auto_pad", "NOTSET")
+        )
+        y, caveat = K.mlas_conv_float(
+            x, w, bias, strides=strides, dilations=dilations, pads_begin=begin, pads_end=end,
+            group=int(node.attr("group", 1)),
+        )  # fmt: skip
+        if caveat:
+            self.caveats.append(f"{node.name} (Conv): {caveat}")
+        return y
 
     # -- data movement on integers ---------------------------------------------------------------------
 
@@ -359,30 +459,65 @@ class _OrtRun:
         if np.asarray(y_scale).size != 1:
             return False
         y_scale, y_zp = np.float32(np.asarray(y_scale).reshape(())), np.asarray(y_zp).reshape(())
-        if chain and not self._implied_by_range(chain[0], y_scale, y_zp):
+        if chain and not (self.dropped_before_quantize(chain[0]) or self._clip_redundant(chain[0], y_scale, y_zp)):
             return False
-        result = self.fused(node, y_scale, y_zp)
+        converted = consumer.outputs[0] in self.as_u8
+        result = self.fused(node, y_scale, _to_u8(y_zp) if converted else y_zp)
         if result is None:
             return False
-        self.set(consumer.outputs[0], result)
+        self.set(consumer.outputs[0], _to_s8(result) if converted else result)
         self.done.update(n.name for n in [*chain, consumer])
         return True
 
-    def _implied_by_range(self, node: Node, y_scale, y_zp) -> bool:
-        """Whether the QuantizeLinear's saturation already does what the Relu / Clip before it does."""
-        info = np.iinfo(y_zp.dtype)
-        zp = int(y_zp)
+    def _clip_bounds(self, node: Node) -> tuple[float, float] | None:
+        """A Clip's constant (min, max) as float32 (missing bounds are +-FLT_MAX), or None when computed at run
+        time; a Relu is (0, FLT_MAX)."""
+        big = float(np.finfo(np.float32).max)
         if node.op_type == "Relu":
-            return zp == info.min
-        lo = node.attr("min") if len(node.inputs) < 2 or not node.inputs[1] else self.const(node.inputs[1])
-        hi = node.attr("max") if len(node.inputs) < 3 or not node.inputs[2] else self.const(node.inputs[2])
-        if (len(node.inputs) > 1 and node.inputs[1] and lo is None) or (
-            len(node.inputs) > 2 and node.inputs[2] and hi is None
-        ):
-            return False  # bounds computed at run time
-        low = np.float32(info.min - zp) * y_scale
-        high = np.float32(info.max - zp) * y_scale
-        return (lo is None or float(np.asarray(lo)) <= low) and (hi is None or float(np.asarray(hi)) >= high)
+            return 0.0, big
+        bounds = []
+        for i, key, default in ((1, "min", -big), (2, "max", big)):
+            if len(node.inputs) > i and node.inputs[i]:
+                value = self.const(node.inputs[i])
+                if value is None:
+                    return None
+            else:
+                value = node.attr(key, default)
+            bounds.append(float(np.float32(np.asarray(value).reshape(()))))
+        return bounds[0], bounds[1]
+
+    def dropped_before_quantize(self, node: Node) -> bool:
+        """Whether onnxruntime's level-1 rules (ReluQuantFusion, ClipQuantFusion) delete this Relu / Clip because
+        its only consumer is a QuantizeLinear whose range already (nearly) implies it: for a Relu, a zero point at
+        the type's minimum; for a Clip, bounds within float32 epsilon of the quantized range."""
+        consumer = self.sole_consumer(node.outputs[0])
+        if consumer is None or consumer.op_type != "QuantizeLinear" or len(consumer.inputs) < 3:
+            return False
+        scale, zp = self.const(consumer.inputs[1]), self.const(consumer.inputs[2])
+        if zp is None or zp.dtype not in (np.int8, np.uint8):
+            return False
+        lo_q, hi_q = K._limits(zp.dtype)
+        if node.op_type == "Relu":
+            return zp.size == 1 and int(zp.reshape(-1)[0]) == lo_q
+        bounds = self._clip_bounds(node)
+        if bounds is None or scale is None or scale.ndim != 0 or zp.ndim != 0:
+            return False
+        f32, eps = np.float32, np.finfo(np.float32).eps
+        lower = f32(scale) * f32(lo_q - int(zp))
+        upper = f32(scale) * f32(hi_q - int(zp))
+        return not (eps < f32(f32(bounds[0]) - lower) or eps < f32(upper - f32(bounds[1])))
+
+    def _clip_redundant(self, node: Node, y_scale, y_zp) -> bool:
+        """The QDQ selectors' test (IsClipMadeRedundantByQ): a Relu / Clip between an op and its QuantizeLinear is
+        ignored when its bounds, quantized, cover the whole integer range."""
+        lo_q, hi_q = K._limits(y_zp.dtype)
+        if node.op_type == "Relu":
+            return int(y_zp) == lo_q
+        bounds = self._clip_bounds(node)
+        if bounds is None:
+            return False
+        q_lo, q_hi = (_float_to_int32(np.float32(b) / np.float32(y_scale)) + int(y_zp) for b in bounds)
+        return q_lo <= lo_q and q_hi >= hi_q
 
     def fused(self, node: Node, y_scale, y_zp) -> np.ndarray | None:
         op = node.op_type
@@ -393,6 +528,8 @@ class _OrtRun:
         out_dtype = y_zp.dtype
         if x.q.dtype != out_dtype:
             return None
+        if op in ("Conv", "MatMul") and x.q.dtype == np.int8:
+            return None  # x86 onnxruntime fuses these only for uint8 activations (QDQIsInt8Allowed is false)
         if op == "Conv":
             w = self.operand(node.inputs[1])
             bias = self._bias(node, 2)

@@ -586,3 +586,85 @@ def qlinear_softmax(x, x_scale, y_scale, y_zero_point, *, axis: int = -1) -> np.
     # which wraps (q = 128 .. 255 become negative): reproduced as is
     out = (q & 0xFF).astype(np.uint8).view(np.int8) if x.dtype == np.int8 else q.astype(np.uint8)
     return np.moveaxis(out.reshape(xt.shape), -1, axis)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# float32 Conv as MLAS computes it (the float fallback of QDQ groups onnxruntime does not fuse)
+# --------------------------------------------------------------------------------------------------------------
+
+_SGEMM_STRIDE_N = 128  # MLAS_SGEMM_STRIDEN / MLAS_SGEMM_STRIDEK: the panel sizes of MlasSgemmOperation
+_SGEMM_STRIDE_K = 128
+
+
+def sgemm_stride_k(n: int, k: int) -> int:
+    """Depth of the K slices MlasSgemmOperation cuts an (M, K) x (K, N) product into: 128, halved while a
+    slice would still cover K when N >= K (so one slice), doubled while N is small when N < K."""
+    stride_n, stride_k = _SGEMM_STRIDE_N, _SGEMM_STRIDE_K
+    if n >= k:
+        while stride_k // 2 >= k:
+            stride_n, stride_k = stride_n * 2, stride_k // 2
+    else:
+        while stride_n > 16 and stride_n // 2 >= n:
+            stride_n, stride_k = stride_n // 2, stride_k * 2
+    return stride_k
+
+
+def mlas_sgemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float32 ``a @ b`` (a: (..., M, K), b: (..., K, N)) in the order of MLAS's x86 SGEMM kernels.
+
+    M = 1 (MlasSgemmKernelM1Avx): products rounded one by one, summed four rows of K at a time
+    (((p0 + p1) + p2) + p3) and each such sum added to the running result; a remainder of two, then one.
+    M > 1 (the FMA kernels): per slice of K (:func:`sgemm_stride_k`) a fused multiply-add chain from zero,
+    k after k; each slice's sum is added to the result of the previous ones. Verified against onnxruntime 1.32
+    on AVX-512 with one intra-op thread (more threads cut N, and with it the K slices, differently)."""
+    a, b = np.asarray(a, F32), np.asarray(b, F32)
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    result = None
+    if m == 1:
+        start = 0
+        for width in [4] * (k // 4) + ([2] if k % 4 >= 2 else []) + ([1] if k % 2 else []):
+            part = None
+            for i in range(start, start + width):
+                p = a[..., i : i + 1] * b[..., i : i + 1, :]  # float32 product, rounded
+                part = p if part is None else part + p
+            result = part if result is None else part + result
+            start += width
+        return result
+    stride_k = sgemm_stride_k(n, k)
+    for k0 in range(0, k, stride_k):
+        acc = np.zeros(np.broadcast_shapes(a.shape[:-1], b.shape[:-2] + (1,))[:-1] + (m, n), F32)
+        for i in range(k0, min(k, k0 + stride_k)):
+            acc = fma32(a[..., i : i + 1], b[..., i : i + 1, :], acc)
+        result = acc if result is None else result + acc
+    return result
+
+
+def mlas_conv_float(
+    x, w, bias=None, *, strides, dilations, pads_begin, pads_end, group: int = 1
+) -> tuple[np.ndarray, str | None]:
+    """onnxruntime's float32 Conv (MlasConv: im2col, then :func:`mlas_sgemm` per group, then ``+ bias``).
+
+    Returns ``(y, caveat)``: caveat is None when the result is bit-exact for any thread count, else says under
+    which condition it is (one intra-op thread when the K dimension is cut in slices) or that it is not
+    (an output of one pixel takes MLAS's transposed M=1 kernel, whose order is not reproduced)."""
+    x, w = np.asarray(x, F32), np.asarray(w, F32)
+    n, c = x.shape[:2]
+    m = w.shape[0]
+    spatial = x.ndim - 2
+    kernel = list(w.shape[2:])
+    cg, mg = c // group, m // group
+    p = _patches(x, kernel, strides, dilations, pads_begin, pads_end)  # (N, C, *kernel, *out)
+    out_sp = p.shape[2 + spatial :]
+    pixels = math.prod(out_sp)
+    taps = cg * math.prod(kernel)
+    cols = p.reshape(n, group, taps, pixels)  # im2col rows in (channel, ky, kx) order, as the weights
+    y = mlas_sgemm(w.reshape(group, mg, taps), cols).reshape((n, m) + tuple(out_sp))
+    if bias is not None:
+        y = y + np.asarray(bias, F32).reshape((1, m) + (1,) * spatial)
+    caveat = None
+    if pixels == 1 and mg > 1:
+        caveat = "a one-pixel output runs MLAS's transposed M=1 SGEMM kernel, whose summation order is not reproduced"
+    elif mg > 1 and taps > sgemm_stride_k(pixels, taps):
+        caveat = f"K={taps} is summed in slices whose depth depends on onnxruntime's thread count (exact for one)"
+    return y.astype(F32), caveat

@@ -143,30 +143,52 @@ def _signed_bound(x_lo: int, x_hi: int, pos_neg: tuple[np.ndarray, np.ndarray]) 
     return int(np.maximum(x_hi * pos - x_lo * neg, -x_lo * pos + x_hi * neg).max())
 
 
-def _exact_float_type(x_lohi: tuple[int, int], w: np.ndarray, taps: int, pos_neg=None):
+class FilterCache:
+    """What a kernel derives from one constant filter (its range, positive / negative row sums, float copies),
+    kept by the caller between calls so that repeated runs of a layer pay for it once.
+
+    A cache belongs to one filter in one layout: the caller must not share it between filters. It holds no
+    result of an input, so a run with any input reads the same values a fresh cache would compute."""
+
+    def __init__(self) -> None:
+        self._values: dict = {}
+
+    def get(self, key, compute):
+        if key not in self._values:
+            self._values[key] = compute()
+        return self._values[key]
+
+    def as_float(self, w: np.ndarray, ft) -> np.ndarray:
+        return self.get(("float", np.dtype(ft).name, w.shape), lambda: w.astype(ft))
+
+
+def _exact_float_type(x_lohi: tuple[int, int], w: np.ndarray, taps: int, pos_neg=None, cache: dict | None = None):
     """A float type in which every partial sum of ``sum (x - zp) * w`` over ``taps`` products is an exact
     integer (BLAS may sum in any order, blocked or fused): float32 while the bound stays below 2^24, float64
     below 2^53, else None. Returns ``(type, w in that type)``; ``w`` is (rows, taps) integers.
 
     Any intermediate value is a sum over a subset of the products; with x - zp in [lo, hi] (lo <= 0 <= hi) and
     P, N the sums of a row's positive and negative weights, it lies in [-(|lo| P + hi N), hi P + |lo| N]. The
-    cruder ``taps * max|x - zp| * max|w|`` is tried first because it costs nothing."""
+    cruder ``taps * max|x - zp| * max|w|`` is tried first because it costs nothing.
+
+    ``cache`` (see :class:`FilterCache`) keeps what depends on ``w`` alone between calls."""
+    cache = FilterCache() if cache is None else cache
     x_lo, x_hi = x_lohi
     x_range = max(-x_lo, x_hi)
     if w.size == 0:
-        return np.float32, w.astype(np.float32)
-    w_range = max(abs(int(w.min())), abs(int(w.max())))
+        return np.float32, cache.as_float(w, np.float32)
+    w_range = cache.get("w_range", lambda: max(abs(int(w.min())), abs(int(w.max()))))
     crude = taps * x_range * w_range
     if crude < _F32_EXACT:
-        return np.float32, w.astype(np.float32)
+        return np.float32, cache.as_float(w, np.float32)
     if crude < _F64_EXACT:
-        pos_neg = _pos_neg(w) if pos_neg is None else pos_neg
+        pos_neg = cache.get("pos_neg", lambda: _pos_neg(w)) if pos_neg is None else pos_neg
         if w_range <= 1 << 24 and _signed_bound(x_lo, x_hi, pos_neg) < _F32_EXACT:  # (integers exact in float32)
-            return np.float32, w.astype(np.float32)
-        return np.float64, w.astype(np.float64)
-    l1 = int(np.abs(w.astype(np.int64)).sum(axis=1).max())
+            return np.float32, cache.as_float(w, np.float32)
+        return np.float64, cache.as_float(w, np.float64)
+    l1 = cache.get("l1", lambda: int(np.abs(w.astype(np.int64)).sum(axis=1).max()))
     if x_range * l1 < _F64_EXACT:
-        return np.float64, w.astype(np.float64)
+        return np.float64, cache.as_float(w, np.float64)
     return None, None
 
 
@@ -209,17 +231,21 @@ def _within(values, lo: int, hi: int) -> bool:
 
 
 _CHUNK = 1 << 14  # elements per requantization block: the int64 temporaries stay in cache
+_PARALLEL_PARTS = 2  # row ranges of a large requantization run side by side (this machine class: 2 cores)
 _F64_FAST = 1 << 22  # |x 2^left| below this: the requantization is exact in float64 (x M + 2^30 < 2^53)
 
 
-def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=None):
+def _requantize_int32_fast(
+    acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=None, workers=None
+):
     """Accumulators -> output integers with fixedpoint.multiply_by_quantized_multiplier's double rounding (SRDHM,
     then RDBPOT), the zero point and the clamps, computed block by block in place on int64. ``acc`` must lie in
     int32 already; per-channel parameters broadcast along the last axis. Returns None where the slow path must
     run: unusual parameters, or a left shift leaving int32 (the slow path raises the runtime's error).
 
     A float ``acc`` (exact integers from BLAS) gets the int64 ``bias`` (per last-axis channel) added exactly in
-    float64 block by block; a sum outside int32 returns None too."""
+    float64 block by block; a sum outside int32 returns None too. With ``workers`` (an Executor), row ranges of a
+    large ``acc`` run in parallel threads (numpy releases the GIL inside each block operation)."""
     m = np.asarray(multiplier, np.int64)
     s = np.asarray(shift, np.int64)
     if m.size == 0 or s.size == 0 or m.min() < 0 or m.max() > INT32_MAX or s.min() < -31 or s.max() > 30:
@@ -247,13 +273,10 @@ def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax
         if channels > 1 and b.size != channels:
             return None
         bias_f = b.astype(np.float64).reshape(1, -1) if channels > 1 else b.astype(np.float64).reshape(1, 1)
-        buf_f = np.empty((max(1, _CHUNK // channels), channels), np.float64)
-        neg = np.empty(buf_f.shape, np.bool_)
-        m_f = m.astype(np.float64)
+        m_f31 = np.ldexp(m.astype(np.float64), -31)  # exact: M < 2^31
         pow_left = np.ldexp(1.0, left)
         pow_right = np.ldexp(1.0, -right)
-        half_f = half.astype(np.float64)
-        neg_mask_b = None if neg_mask is None else neg_mask.astype(np.bool_)
+        half_f = np.broadcast_to(half.astype(np.float64), (channels,)) if channels > 1 else half.astype(np.float64)
     elif bias is not None:
         return None
     acc2 = acc.reshape(-1, channels)
@@ -261,57 +284,75 @@ def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax
     rows = max(1, _CHUNK // channels)
     zp = np.int64(output_zero_point)
     one_clip = lo <= amin <= amax <= hi
-    buf_v = np.empty((rows, channels), np.int64)
-    buf_t = np.empty((rows, channels), np.int64)
-    for start in range(0, acc2.shape[0], rows):
-        x = acc2[start : start + rows]
-        k = x.shape[0]
-        v, t = buf_v[:k], buf_t[:k]
+
+    def requantize_rows(first: int, last: int) -> bool:
+        """Rows [first, last) of ``acc2`` into ``out``, block by block in buffers of its own; False where the
+        slow path must run."""
         if float_acc:
-            f = buf_f[:k]
-            np.add(x, bias_f, out=f)
-            f_lo, f_hi = f.min(), f.max()
-            if f_lo < INT32_MIN or f_hi > INT32_MAX:
-                return None
-            if f_lo > -_F64_FAST and f_hi < _F64_FAST:
-                # every step below is exact in float64: |x 2^left| < 2^22 keeps x 2^left M + 2^30 below 2^53,
-                # and the divisions are by powers of two, followed by floor
-                if any_left:
-                    f *= pow_left
-                    if f.min() < INT32_MIN or f.max() > INT32_MAX:
-                        return None
-                    if not (f.min() > -_F64_FAST and f.max() < _F64_FAST):
-                        np.copyto(t, f, casting="unsafe")
-                        np.multiply(t, m, out=v)
-                        _finish_int(v, t, half, right, neg_mask, any_right)
-                        _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
-                        continue
-                f *= m_f
-                f += 2.0**30
-                f *= 2.0**-31
-                np.floor(f, out=f)
-                if any_right:
-                    nb = neg[:k]
-                    np.less(f, 0, out=nb)
-                    if neg_mask is not None:
-                        nb &= neg_mask_b
-                    f -= nb
-                    f += half_f
-                    f *= pow_right
+            buf_f = np.empty((rows, channels), np.float64)
+            away = np.empty(buf_f.shape, np.float64)
+        buf_v = np.empty((rows, channels), np.int64)
+        buf_t = np.empty((rows, channels), np.int64)
+        for start in range(first, last, rows):
+            x = acc2[start : start + rows]
+            k = x.shape[0]
+            v, t = buf_v[:k], buf_t[:k]
+            if float_acc:
+                f = buf_f[:k]
+                np.add(x, bias_f, out=f)
+                f_lo, f_hi = f.min(), f.max()
+                if f_lo < INT32_MIN or f_hi > INT32_MAX:
+                    return False
+                if f_lo > -_F64_FAST and f_hi < _F64_FAST:
+                    # every step below is exact in float64: |x 2^left| < 2^22 keeps x 2^left M + 2^30 below
+                    # 2^53, and the divisions are by powers of two, followed by floor
+                    if any_left:
+                        f *= pow_left
+                        if f.min() < INT32_MIN or f.max() > INT32_MAX:
+                            return False
+                        if not (f.min() > -_F64_FAST and f.max() < _F64_FAST):
+                            np.copyto(t, f, casting="unsafe")
+                            np.multiply(t, m, out=v)
+                            _finish_int(v, t, half, right, neg_mask, any_right)
+                            _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
+                            continue
+                    # SRDHM: floor(x M 2^-31 + 1/2); x M 2^-31 and its sum with 1/2 are exact (numerators
+                    # below 2^53)
+                    f *= m_f31
+                    f += 0.5
                     np.floor(f, out=f)
-                _store(out, start, k, f, zp, amin, amax, lo, hi, one_clip)
-                continue
-            np.copyto(t, f, casting="unsafe")  # exact integers
-            x = t
-        if any_left:
-            np.left_shift(x, left, out=t)
-            if t.min() < INT32_MIN or t.max() > INT32_MAX:
-                return None
-            np.multiply(t, m, out=v)
-        else:
-            np.multiply(x, m, out=v)
-        _finish_int(v, t, half, right, neg_mask, any_right)
-        _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
+                    if any_right:
+                        # RDBPOT: (u + 2^(r-1) - [u < 0]) >> r = trunc((u + copysign(2^(r-1), u)) 2^-r),
+                        # half away from zero; channels with r = 0 add a signed zero and divide by one
+                        g = away[:k]
+                        np.copysign(half_f, f, out=g)
+                        f += g
+                        f *= pow_right
+                        np.trunc(f, out=f)
+                    _store(out, start, k, f, zp, amin, amax, lo, hi, one_clip)
+                    continue
+                np.copyto(t, f, casting="unsafe")  # exact integers
+                x = t
+            if any_left:
+                np.left_shift(x, left, out=t)
+                if t.min() < INT32_MIN or t.max() > INT32_MAX:
+                    return False
+                np.multiply(t, m, out=v)
+            else:
+                np.multiply(x, m, out=v)
+            _finish_int(v, t, half, right, neg_mask, any_right)
+            _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
+        return True
+
+    total_rows = acc2.shape[0]
+    parts = 1 if workers is None else min(_PARALLEL_PARTS, total_rows // max(1, rows))
+    if parts <= 1:
+        done = requantize_rows(0, total_rows)
+    else:
+        bounds = [(total_rows * i // parts // rows) * rows for i in range(parts)] + [total_rows]
+        done = all(list(workers.map(requantize_rows, bounds[:-1], bounds[1:])))
+    if not done:
+        return None
     return out.reshape(acc.shape)
 
 
@@ -392,6 +433,7 @@ def _requantize_biased(
     kernel,
     accumulator="int32",
     single_rounding=False,
+    workers=None,
 ):
     """:func:`_requantize` of ``acc + bias``; ``acc`` holds exact integers (float from BLAS, or int64). The int32
     double-rounding case adds the bias and converts block by block; anything else, and any accumulator outside
@@ -401,7 +443,7 @@ def _requantize_biased(
         amin = lo if activation_min is None else int(activation_min)
         amax = hi if activation_max is None else int(activation_max)
         out = _requantize_int32_fast(
-            acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=bias
+            acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=bias, workers=workers
         )
         if out is not None:
             return out
@@ -453,8 +495,9 @@ def _bias(bias, channels: int) -> np.ndarray:
 
 
 def _conv_accumulate(
-    x, zero_point: int, w, groups: int, stride, dilation, padding, output_hw, split: bool = True, pos_neg=None
-) -> np.ndarray:
+    x, zero_point: int, w, groups: int, stride, dilation, padding, output_hw, split: bool = True, pos_neg=None,
+    cache: FilterCache | None = None,
+) -> np.ndarray:  # fmt: skip
     """Exact ``sum (x - zp) * w`` of a (grouped) NHWC conv with an OHWI filter: im2col windows and one BLAS
     matmul in a float type where every partial sum is an exact integer (int64 einsum where none is). The result
     holds integers, as float or int64.
@@ -462,15 +505,20 @@ def _conv_accumulate(
     Where float32 is not exact but 8-bit ``x - zp = 16 h + l`` (l in [0, 15]) makes both halves exact, they run
     as one float32 batch of 2N images (BLAS at twice the float64 rate) and ``16 acc_h + acc_l`` is formed in
     float64."""
+    cache = FilterCache() if cache is None else cache
     o, kh, kw, cg = w.shape
     taps = kh * kw * cg
     og = o // groups
     x_lo, x_hi = _int_range(x, zero_point)
     rows = w.reshape(o, -1)
+    if split and groups == 1 and x.dtype.itemsize == 1 and rows.size:
+        chunked = _chunked_conv_accumulate(x, zero_point, w, (x_lo, x_hi), stride, dilation, padding, output_hw, cache)
+        if chunked is not None:
+            return chunked
     if split and x.dtype.itemsize == 1 and max(-x_lo, x_hi) >= 32 and rows.size:
-        w_range = max(abs(int(rows.min())), abs(int(rows.max())))
+        w_range = cache.get("w_range", lambda: max(abs(int(rows.min())), abs(int(rows.max()))))
         if taps * max(-x_lo, x_hi) * w_range >= _F32_EXACT and w_range <= _F32_EXACT:
-            pos_neg = _pos_neg(rows)
+            pos_neg = cache.get("pos_neg", lambda: _pos_neg(rows))
         if (
             pos_neg is not None
             and _signed_bound(x_lo, x_hi, pos_neg) >= _F32_EXACT
@@ -479,7 +527,7 @@ def _conv_accumulate(
             xs = x.astype(np.int16) - np.int16(zero_point)
             halves = np.concatenate([xs >> 4, xs & 15])
             acc = _conv_accumulate(
-                halves, 0, w, groups, stride, dilation, padding, output_hw, split=False, pos_neg=pos_neg
+                halves, 0, w, groups, stride, dilation, padding, output_hw, split=False, pos_neg=pos_neg, cache=cache
             )
             if acc.dtype == np.float32:
                 n = x.shape[0]
@@ -487,7 +535,7 @@ def _conv_accumulate(
                 out *= 16.0
                 out += acc[n:]
                 return out
-    ft, wf = _exact_float_type((x_lo, x_hi), rows, taps, pos_neg)
+    ft, wf = _exact_float_type((x_lo, x_hi), rows, taps, pos_neg, cache)
     windows = None if ft is None else _padded_windows(x, zero_point, ft, (kh, kw), stride, dilation, padding, output_hw)
     if windows is None:
         patches, _ = _windows(x.astype(np.int64) - zero_point, (kh, kw), stride, dilation, padding, output_hw, 0)
@@ -507,11 +555,79 @@ def _conv_accumulate(
     return acc.reshape(n, oh, ow, o)
 
 
-def _depthwise_accumulate(x, zero_point: int, w, mult: int, stride, dilation, padding, output_hw) -> np.ndarray:
-    """Exact depthwise accumulators (integers, as float or int64): one vectorised multiply-add per filter tap."""
+_MAX_CHUNKS = 8
+
+
+def _float32_chunks(rows: np.ndarray, x_lo: int, x_hi: int) -> list[tuple[int, int]] | None:
+    """Consecutive tap ranges ``[s, e)`` of integer filter rows (out, taps) such that, with x - zp in
+    [x_lo, x_hi] (x_lo <= 0 <= x_hi), every partial sum over one range is below 2^24 in magnitude (the
+    subset-sum bound of :func:`_exact_float_type`, per range), found greedily from the left with prefix sums
+    of each row's positive and negative weights. None where one tap alone is too large or more than
+    ``_MAX_CHUNKS`` ranges are needed."""
+    w = rows.astype(np.int64)
+    zeros = np.zeros((w.shape[0], 1), np.int64)
+    pos = np.concatenate([zeros, np.cumsum(np.maximum(w, 0), axis=1)], axis=1)
+    neg = np.concatenate([zeros, np.cumsum(np.maximum(-w, 0), axis=1)], axis=1)
+    taps = w.shape[1]
+
+    def fits(s: int, e: int) -> bool:
+        p, n = pos[:, e] - pos[:, s], neg[:, e] - neg[:, s]
+        return int(np.maximum(x_hi * p - x_lo * n, -x_lo * p + x_hi * n).max()) < _F32_EXACT
+
+    chunks, start = [], 0
+    while start < taps:
+        lo, hi = start, taps  # the largest end in (start, taps] that fits, by bisection (fits is monotone)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(start, mid) else (lo, mid - 1)
+        if lo == start or len(chunks) == _MAX_CHUNKS:
+            return None
+        chunks.append((start, lo))
+        start = lo
+    return chunks
+
+
+def _chunked_conv_accumulate(x, zero_point: int, w, x_lohi, stride, dilation, padding, output_hw, cache: FilterCache):
+    """The accumulators of an ungrouped 8-bit conv whose whole sum may leave float32's exact range, as a few
+    float32 matmuls over consecutive tap ranges (each provably exact, see :func:`_float32_chunks`) summed in
+    float64 (exact: a few values below 2^24). Unlike the split of ``x`` into nibbles this does no extra
+    multiplications. The ranges are chosen once per filter for every value the input type can hold, so they
+    hold for any input. None where one float32 matmul is exact already, or no such ranges exist."""
+    o, kh, kw, cg = w.shape
+    rows = w.reshape(o, -1)
+    x_lo, x_hi = x_lohi
+    w_range = cache.get("w_range", lambda: max(abs(int(rows.min())), abs(int(rows.max()))))
+    if rows.shape[1] * max(-x_lo, x_hi) * w_range < _F32_EXACT:
+        return None
+    if _signed_bound(x_lo, x_hi, cache.get("pos_neg", lambda: _pos_neg(rows))) < _F32_EXACT:
+        return None
+    info = np.iinfo(x.dtype)
+    full_lo, full_hi = min(int(info.min) - zero_point, 0), max(int(info.max) - zero_point, 0)
+    chunks = cache.get(("chunks", full_lo, full_hi), lambda: _float32_chunks(rows, full_lo, full_hi))
+    if chunks is None:
+        return None
+    windows = _padded_windows(x, zero_point, np.float32, (kh, kw), stride, dilation, padding, output_hw)
+    if windows is None:
+        return None
+    wf = cache.as_float(rows, np.float32)
+    n, oh, ow = windows.shape[:3]
+    cols = windows.reshape(n * oh * ow, -1)  # im2col
+    acc = np.zeros((cols.shape[0], o), np.float64)
+    for start, end in chunks:
+        acc += cols[:, start:end] @ wf[:, start:end].T
+    return acc.reshape(n, oh, ow, o)
+
+
+def _depthwise_accumulate(
+    x, zero_point: int, w, mult: int, stride, dilation, padding, output_hw, cache: FilterCache | None = None,
+    workers=None,
+) -> np.ndarray:  # fmt: skip
+    """Exact depthwise accumulators (integers, as float or int64): one vectorised multiply-add per filter tap;
+    with ``workers``, the two halves of the output rows in parallel threads."""
+    cache = FilterCache() if cache is None else cache
     _, kh, kw, oc = w.shape
     c = x.shape[3]
-    ft, _ = _exact_float_type(_int_range(x, zero_point), w.reshape(1, -1), kh * kw)
+    ft, _ = _exact_float_type(_int_range(x, zero_point), w.reshape(1, -1), kh * kw, cache=cache)
     windows = None if ft is None else _padded_windows(x, zero_point, ft, (kh, kw), stride, dilation, padding, output_hw)
     if windows is None:
         patches, _ = _windows(x.astype(np.int64) - zero_point, (kh, kw), stride, dilation, padding, output_hw, 0)
@@ -519,21 +635,30 @@ def _depthwise_accumulate(x, zero_point: int, w, mult: int, stride, dilation, pa
         wm = w.astype(np.int64).reshape(kh, kw, c, mult)
         return np.einsum("nhwyxc,yxcm->nhwcm", patches, wm).reshape(n, oh, ow, oc)
     n, oh, ow = windows.shape[:3]
-    wf = w.reshape(kh, kw, c, mult).astype(ft)
-    acc = np.zeros((n, oh, ow, c, mult), ft)
-    tmp = np.empty_like(acc)
-    for fy in range(kh):
-        for fx in range(kw):
-            np.multiply(windows[:, :, :, fy, fx, :, None], wf[fy, fx], out=tmp)
-            acc += tmp
+    wf = cache.as_float(w.reshape(kh, kw, c, mult), ft)
+    acc = np.empty((n, oh, ow, c, mult), ft)
+
+    def accumulate_rows(first: int, last: int) -> None:
+        out = acc[:, first:last]
+        tmp = np.empty_like(out)
+        for tap in range(kh * kw):
+            fy, fx = divmod(tap, kw)
+            np.multiply(windows[:, first:last, :, fy, fx, :, None], wf[fy, fx], out=tmp if tap else out)
+            if tap:
+                out += tmp
+
+    if workers is not None and oh >= 2 and acc.size >= _CHUNK * _PARALLEL_PARTS:
+        list(workers.map(accumulate_rows, (0, oh // 2), (oh // 2, oh)))
+    else:
+        accumulate_rows(0, oh)
     return acc.reshape(n, oh, ow, oc)
 
 
-def _matmul_accumulate(rows, zero_point: int, w) -> np.ndarray:
+def _matmul_accumulate(rows, zero_point: int, w, cache: FilterCache | None = None) -> np.ndarray:
     """Exact ``(rows - zp) @ w.T`` (``w`` [out, depth] integers; float or int64) through BLAS where exact."""
     depth = w.shape[1]
     wi = np.asarray(w)
-    ft, wf = _exact_float_type(_int_range(rows, zero_point), wi, depth)
+    ft, wf = _exact_float_type(_int_range(rows, zero_point), wi, depth, cache=cache)
     if ft is None:
         return (rows.astype(np.int64) - zero_point) @ wi.astype(np.int64).T
     return (rows.astype(ft) - ft(zero_point)) @ wf.T
@@ -557,6 +682,8 @@ def conv2d(
     accumulator=None,
     output_dtype=None,
     single_rounding=False,
+    filter_cache: FilterCache | None = None,
+    workers=None,
 ):
     """CONV_2D (reference_integer_ops ConvPerChannel): int8 or 16x8, per-channel requantisation, groups.
 
@@ -567,7 +694,10 @@ def conv2d(
 
     ``accumulator`` ("int32" / "int64") defaults to int32 for int8 input and, for 16x8, to the bias type
     (int64 unless the bias is int32). TFLite picks it from the model's bias type, so pass it explicitly for a
-    bias-less 16x8 layer. ``single_rounding`` mimics TFLITE_SINGLE_ROUNDING builds.
+    bias-less 16x8 layer. ``single_rounding`` mimics TFLITE_SINGLE_ROUNDING builds. ``filter_cache``, a
+    :class:`FilterCache` the caller keeps for this filter (as do the other weighted kernels), spares repeated
+    runs the filter's preparation; ``workers`` (a ``concurrent.futures`` Executor) lets the requantization of a
+    large output run in parallel threads.
     """
     x = np.asarray(input)
     w = np.asarray(filter)
@@ -578,7 +708,9 @@ def conv2d(
     if c % cg or o % (c // cg):
         raise ValueError(f"conv2d: input depth {c} and filter {w.shape} do not form whole groups")
     groups = c // cg
-    acc = _conv_accumulate(x, int(input_zero_point), w, groups, stride, dilation, padding, output_hw)
+    acc = _conv_accumulate(
+        x, int(input_zero_point), w, groups, stride, dilation, padding, output_hw, cache=filter_cache
+    )
     return _requantize_biased(
         acc,
         _bias(bias, o),
@@ -591,6 +723,7 @@ def conv2d(
         kernel="conv2d",
         accumulator=accumulator,
         single_rounding=single_rounding,
+        workers=workers,
     )
 
 
@@ -612,13 +745,15 @@ def depthwise_conv2d(
     accumulator=None,
     output_dtype=None,
     single_rounding=False,
+    filter_cache: FilterCache | None = None,
+    workers=None,
 ):
     """DEPTHWISE_CONV_2D (DepthwisePerChannel): output channel ``ic * multiplier + m`` filters input ``ic``.
 
     ``filter`` is [1, KH, KW, C * multiplier]; the multiplier is inferred from its depth.
     """
     x = np.asarray(input)
-    w = np.asarray(filter).astype(np.int64)
+    w = np.asarray(filter)
     out_dtype = _out_dtype(x, output_dtype)
     accumulator = accumulator or _default_accumulator(x, bias)
     _, kh, kw, oc = w.shape
@@ -626,7 +761,9 @@ def depthwise_conv2d(
     if oc % c:
         raise ValueError(f"depthwise_conv2d: filter depth {oc} is not a multiple of the input depth {c}")
     mult = oc // c
-    acc = _depthwise_accumulate(x, int(input_zero_point), w, mult, stride, dilation, padding, output_hw)
+    acc = _depthwise_accumulate(
+        x, int(input_zero_point), w, mult, stride, dilation, padding, output_hw, cache=filter_cache, workers=workers
+    )
     return _requantize_biased(
         acc,
         _bias(bias, oc),
@@ -639,6 +776,7 @@ def depthwise_conv2d(
         kernel="depthwise_conv2d",
         accumulator=accumulator,
         single_rounding=single_rounding,
+        workers=workers,
     )
 
 
@@ -657,6 +795,8 @@ def fully_connected(
     accumulator=None,
     output_dtype=None,
     single_rounding=False,
+    filter_cache: FilterCache | None = None,
+    workers=None,
 ):
     """FULLY_CONNECTED: ``weights`` [out, depth]; the input is flattened to (batches, depth).
 
@@ -670,7 +810,7 @@ def fully_connected(
     o, depth = w.shape
     if x.size % depth:
         raise ValueError(f"fully_connected: input of {x.size} values is not whole rows of depth {depth}")
-    acc = _matmul_accumulate(x.reshape(-1, depth), int(input_zero_point), w)
+    acc = _matmul_accumulate(x.reshape(-1, depth), int(input_zero_point), w, cache=filter_cache)
     return _requantize_biased(
         acc,
         _bias(bias, o),
@@ -683,6 +823,7 @@ def fully_connected(
         kernel="fully_connected",
         accumulator=accumulator,
         single_rounding=single_rounding,
+        workers=workers,
     )
 
 
@@ -951,16 +1092,63 @@ def _clamp_cast(values, activation_min, activation_max, out_dtype):
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _pool_geometry(x: np.ndarray, filter_hw, stride, padding, output_hw):
+    """((kh, kw), (sh, sw), (ph, pw), (oh, ow)) of a pooling window, or None where the padded strided view does
+    not apply (negative padding, a stride below 1)."""
+    (kh, kw), (sh, sw), (ph, pw) = _pair(filter_hw), _pair(stride), _pair(padding)
+    if ph < 0 or pw < 0 or sh < 1 or sw < 1 or kh < 1 or kw < 1:
+        return None
+    _, h, w, _ = x.shape
+    if output_hw is None:
+        output_hw = (_out_size(h, kh, sh, 1, ph), _out_size(w, kw, sw, 1, pw))
+    oh, ow = _pair(output_hw)
+    if oh < 1 or ow < 1:
+        return None
+    return (kh, kw), (sh, sw), (ph, pw), (oh, ow)
+
+
+def _padded_taps(x: np.ndarray, geometry, fill, dtype):
+    """The (N, OH, OW, KH, KW, C) window view of ``x`` in ``dtype``, padded with ``fill`` (no copy per tap)."""
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = geometry
+    n, h, w, c = x.shape
+    after_h = max(0, (oh - 1) * sh + kh - h - ph)
+    after_w = max(0, (ow - 1) * sw + kw - w - pw)
+    xp = np.full((n, h + ph + after_h, w + pw + after_w, c), fill, dtype)
+    xp[:, ph : ph + h, pw : pw + w, :] = x
+    return _strided_windows(xp, kh, kw, (sh, sw), (1, 1), oh, ow)
+
+
+def _in_image_counts(size: int, kernel: int, stride: int, pad: int, out: int) -> np.ndarray:
+    """How many taps of each output position's window fall inside [0, size) along one axis."""
+    first = np.arange(out) * stride - pad
+    return np.clip(first + kernel, 0, size) - np.clip(first, 0, size)
+
+
 def average_pool2d(input, filter_hw, *, stride=1, padding=0, output_hw=None, activation_min=None, activation_max=None):
     """AVERAGE_POOL_2D: sum of the raw in-image values, divided by their count rounding half away from zero.
 
     Input and output share scale and zero point, so no zero point is subtracted; padded taps are not counted.
+    The sum runs tap by tap over a zero-padded view (padding adds nothing); the count of in-image taps is the
+    product of the per-axis counts, as the window is a rectangle clipped to the image.
     """
     x = np.asarray(input)
     out_dtype = _out_dtype(x, None)
-    patches, valid = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, 0)
-    total = patches.sum(axis=(3, 4))
-    count = valid.sum(axis=(2, 3))[None, :, :, None].astype(np.int64)
+    geometry = _pool_geometry(x, filter_hw, stride, padding, output_hw)
+    if geometry is None:
+        patches, valid = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, 0)
+        total = patches.sum(axis=(3, 4))
+        count = valid.sum(axis=(2, 3))[None, :, :, None].astype(np.int64)
+    else:
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = geometry
+        taps = _padded_taps(x, geometry, 0, np.int64)
+        total = taps[:, :, :, 0, 0].copy()
+        for fy in range(kh):
+            for fx in range(kw):
+                if fy or fx:
+                    total += taps[:, :, :, fy, fx]
+        rows = _in_image_counts(x.shape[1], kh, sh, ph, oh)
+        cols = _in_image_counts(x.shape[2], kw, sw, pw, ow)
+        count = (rows[:, None] * cols[None, :])[None, :, :, None].astype(np.int64)
     if (count == 0).any():
         raise ValueError("average_pool2d: a window has no in-image tap (TFLite fails the op)")
     check_range(total, INT32_MIN, INT32_MAX, "average_pool2d", "the int32 sum", exc=AccumulatorOverflow)
@@ -971,11 +1159,24 @@ def average_pool2d(input, filter_hw, *, stride=1, padding=0, output_hw=None, act
 
 
 def max_pool2d(input, filter_hw, *, stride=1, padding=0, output_hw=None, activation_min=None, activation_max=None):
-    """MAX_POOL_2D: maximum over the in-image taps, then the activation clamp."""
+    """MAX_POOL_2D: maximum over the in-image taps, then the activation clamp.
+
+    Taps run over a view padded with the type's minimum: the reference starts each window at that minimum
+    and skips out-of-image taps, so padding with it changes no maximum (an empty window stays at it too)."""
     x = np.asarray(input)
     out_dtype = _out_dtype(x, None)
-    patches, _ = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, -(1 << 40))
-    return _clamp_cast(patches.max(axis=(3, 4)), activation_min, activation_max, out_dtype)
+    geometry = _pool_geometry(x, filter_hw, stride, padding, output_hw)
+    if geometry is None:
+        patches, _ = _windows(x.astype(np.int64), _pair(filter_hw), stride, 1, padding, output_hw, -(1 << 40))
+        return _clamp_cast(patches.max(axis=(3, 4)), activation_min, activation_max, out_dtype)
+    (kh, kw) = geometry[0]
+    taps = _padded_taps(x, geometry, np.iinfo(x.dtype).min, x.dtype)
+    best = taps[:, :, :, 0, 0].copy()
+    for fy in range(kh):
+        for fx in range(kw):
+            if fy or fx:
+                np.maximum(best, taps[:, :, :, fy, fx], out=best)
+    return _clamp_cast(best, activation_min, activation_max, out_dtype)
 
 
 def pad(input, paddings, pad_value=0) -> np.ndarray:
@@ -1120,3 +1321,99 @@ def svdf(
         acc, output_multiplier, output_shift, output_zero_point, activation_min, activation_max, np.int8, kernel=kernel
     )
     return out, new_state.astype(state_dtype)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Logistic, hard-swish, mean
+# --------------------------------------------------------------------------------------------------------------
+
+_INT8_LEVELS = np.arange(-128, 128, dtype=np.int64)
+
+
+def _int8_table(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Apply an elementwise int8 -> int8 map given as its 256 outputs (the map of int8 level -128 + i is
+    ``table[i]``): exact, since an int8 input can only take those 256 values."""
+    x = np.asarray(x)
+    if x.dtype != np.int8:
+        raise TypeError(f"expected an int8 tensor, got {x.dtype}")
+    return table[x.astype(np.int16) + 128]
+
+
+def logistic_int8(input, *, input_zero_point, input_multiplier, input_left_shift, input_range_radius) -> np.ndarray:
+    """TFLM int8 LOGISTIC: output scale 1/256, zero point -128 (fixed by TFLite).
+
+    ``x - zp`` beyond the radius saturates; inside it is rescaled to Q4.27, gemmlowp's fixed-point logistic
+    gives Q0.31, and a rounding division by 2^23 brings it to 1/256 steps before the -128 offset."""
+    x = _INT8_LEVELS - int(input_zero_point)
+    inside = (x > -int(input_range_radius)) & (x < int(input_range_radius))
+    q4 = fp.multiply_by_quantized_multiplier(
+        np.where(inside, x, 0), input_multiplier, input_left_shift, kernel="logistic"
+    )
+    y = np.clip(fp.rounding_divide_by_pot(fp.logistic_fixed_point(q4, 4), 23) - 128, -128, 127)
+    y = np.where(inside, y, np.where(x > 0, 127, -128))
+    return _int8_table(input, y.astype(np.int8))
+
+
+def hard_swish_int8(
+    input, *, input_zero_point, output_zero_point, output_multiplier, output_exponent, reluish_multiplier,
+    reluish_exponent,
+) -> np.ndarray:  # fmt: skip
+    """TFLM int8 HARD_SWISH, x * relu6(x + 3) / 6 in 16-bit fixed point (TFLite's reference_ops::HardSwish).
+
+    ``x - zp`` times 128 goes (a) to the output scale by the int16 output multiplier and (b) to a "reluish"
+    value on which +-3.0 is +-2^15 (saturating), mapped to [0, 1]; their truncating doubling product,
+    divided by 2^-output_exponent with rounding, plus the output zero point is the result. Parameters come
+    from ``fixedpoint.hard_swish_params``."""
+    if not 0 <= -int(output_exponent) <= 15 or -int(reluish_exponent) > 15:
+        raise ValueError("hard_swish_int8: a right shift beyond 15 bits has no int16 meaning")
+    hires = (_INT8_LEVELS - int(input_zero_point)) * 128
+    preshift_output = fp.saturating_rounding_doubling_high_mul_int16(hires, int(output_multiplier))
+    reluish = hires
+    if reluish_exponent > 0:
+        reluish = fp.saturating_left_shift_int16(reluish, int(reluish_exponent) - 1)
+    reluish = fp.saturating_rounding_doubling_high_mul_int16(reluish, int(reluish_multiplier))
+    if reluish_exponent > 0:
+        reluish = fp.saturating_left_shift_int16(reluish, 1)
+    elif reluish_exponent < 0:
+        reluish = fp.rounding_divide_by_pot(reluish, -int(reluish_exponent))
+    reluish = (reluish + (1 << 15)) >> 1
+    product = fp.saturating_doubling_high_mul_int16(reluish, preshift_output)
+    y = fp.rounding_divide_by_pot(product, -int(output_exponent)) + int(output_zero_point)
+    y = ((y + (1 << 15)) & 0xFFFF) - (1 << 15)  # the C code adds the zero point in int16
+    return _int8_table(input, np.clip(y, -128, 127).astype(np.int8))
+
+
+def _reduced_sum(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> tuple[np.ndarray, int]:
+    """(int32 sum over ``axes``, number of values summed); a sum outside int32 raises (TFLM would wrap)."""
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    if count == 0:
+        raise ValueError("mean: an empty reduction")
+    total = x.astype(np.int64).sum(axis=axes, keepdims=keepdims)
+    check_range(total, INT32_MIN, INT32_MAX, "mean", "the int32 sum", exc=AccumulatorOverflow)
+    return total, count
+
+
+def mean_same_quant(input, axes, *, keepdims: bool = True) -> np.ndarray:
+    """TFLM int8 MEAN when input and output share scale and zero point: the raw sum divided by the count
+    with C's truncating division (no rounding, no zero-point correction)."""
+    x = np.asarray(input)
+    total, count = _reduced_sum(x, tuple(axes), keepdims)
+    return (np.sign(total) * (np.abs(total) // count)).astype(x.dtype)
+
+
+def mean_requantize(
+    input, axes, *, input_zero_point, output_zero_point, output_multiplier, output_shift, keepdims: bool = True
+) -> np.ndarray:
+    """TFLM int8 MEAN with distinct parameters (reference_ops::QuantizedMeanOrSum).
+
+    The multiplier of s_in / s_out absorbs 1/N: it is shifted left by min(floor(log2 N), 32, 31 + shift),
+    divided by N (truncating) and the shift lowered to match; then ``sum - zp_in * N`` is requantised as
+    usual and offset by the output zero point."""
+    x = np.asarray(input)
+    total, count = _reduced_sum(x, tuple(axes), keepdims)
+    extra = min(count.bit_length() - 1, 32, 31 + int(output_shift))
+    multiplier = (int(output_multiplier) << extra) // count
+    centred = total - int(input_zero_point) * count
+    check_range(centred, INT32_MIN, INT32_MAX, "mean", "the zero-point corrected sum", exc=AccumulatorOverflow)
+    y = fp.multiply_by_quantized_multiplier(centred, multiplier, int(output_shift) - extra, kernel="mean")
+    return np.clip(y + int(output_zero_point), *_dtype_limits(x.dtype)).astype(x.dtype)

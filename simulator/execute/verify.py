@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.execute.float_exec import run_graph
-from simulator.execute.int_exec import dequantize, run_tflm
+from simulator.execute.int_exec import dequantize, prepare_tflm
 from simulator.fidelity import DataSet, sqnr_db
 from simulator.graph import Graph
 
@@ -30,9 +30,10 @@ def verify(reference: Graph, quantized: Graph, data: DataSet) -> Verification:
     int_layers: dict[str, list[np.ndarray]] = {}
     out = reference.outputs[0]
     ref_top, int_top = [], []
+    session = prepare_tflm(quantized)  # prepared once for the whole data set
     for feeds in data.feeds:
         floats = run_graph(reference, feeds, keep=True)
-        values, quant = run_tflm(quantized, feeds, keep=True)
+        values, quant = session.run(feeds, keep=True)
         for name, value in values.items():
             if name in floats and name in quant and np.shape(floats[name]) == np.shape(value):
                 ref_layers.setdefault(name, []).append(np.asarray(floats[name], np.float64).reshape(-1))

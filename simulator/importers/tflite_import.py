@@ -15,6 +15,8 @@ The graph edgesim builds is ONNX-shaped and NCHW, so the importer changes layout
 * every tensor keeps its quantization (QuantParams; a per-channel axis is remapped to the new layout).
   Weights become float constants holding the dequantized values and their QuantParams, as the ONNX QDQ
   import does; int32 biases likewise (float64, so that the integer executor reads them back exactly).
+  INT4 weights (two per byte, low nibble first) are unpacked and keep ``bits=4``; 16x8 models bring int16
+  activations and int64 biases.
 
 An operator edgesim cannot import is a one-line error naming the op and the operator index.
 """
@@ -33,7 +35,8 @@ NHWC_TO_NCHW = (0, 3, 1, 2)
 NCHW_TO_NHWC = (0, 2, 3, 1)
 
 #: TensorType -> numpy dtype of the stored values
-_TYPES = {0: "float32", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
+_TYPES = {0: "float32", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8", 17: "int8"}
+INT4 = 17  # TensorType INT4: stored packed two per byte, read unpacked into int8
 _CLAMPS = {1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # RELU, RELU_N1_TO_1, RELU6
 
 
@@ -97,7 +100,7 @@ class _Builder:
                 f"tensor {self.names[index]!r} is quantized per channel where edgesim expects per tensor"
             )
         return QuantParams(
-            bits=8 * dtype.itemsize,
+            bits=4 if self.t(index).Type() == INT4 else 8 * dtype.itemsize,
             scale=scale if per_channel else scale.reshape(()),
             zero_point=zp if per_channel else zp.reshape(()),
             symmetric=bool(np.all(zp == 0)),
@@ -119,9 +122,22 @@ class _Builder:
             return None
         dtype = np.dtype(self.dtype(index)).newbyteorder("<")
         shape = self.shape(index)
+        if self.t(index).Type() == INT4:
+            return self.int4(index, payload, shape)
         if len(payload) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
             raise EdgesimError(f"constant {self.names[index]!r} holds {len(payload)} bytes, not a {shape} {dtype}")
         return np.frombuffer(payload, dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+    def int4(self, index: int, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        """An INT4 constant: ceil(n / 2) bytes, unpacked as TFLM does before its int8 kernels."""
+        from simulator.execute.tflm_kernels import unpack_int4
+
+        count = int(np.prod(shape, dtype=np.int64))
+        if len(payload) != (count + 1) // 2:
+            raise EdgesimError(
+                f"constant {self.names[index]!r} holds {len(payload)} bytes, not a {shape} int4 packed two per byte"
+            )
+        return unpack_int4(np.frombuffer(payload, np.uint8), count).reshape(shape)
 
     def activation(self, index: int) -> str:
         """Name of an activation tensor (edgesim layout), registering its quantization and expected shape."""
@@ -365,12 +381,49 @@ def _convert(b: _Builder, i: int, op: Any, kind: str) -> None:
         b.clamp(base, x, out, *_CLAMPS[{"RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}[kind]])
         return
 
+    if kind in ("LOGISTIC", "HARD_SWISH"):
+        b.node(base, "Sigmoid" if kind == "LOGISTIC" else "HardSwish", [b.activation(ins[0])], b.activation(outs[0]))
+        return
+
+    if kind == "MEAN":
+        _mean(b, base, ins, outs)
+        return
+
+    if kind == "CONCATENATION":
+        opts = _options(tfl, op, tfl.ConcatenationOptions)
+        xs = [b.activation(i) for i in ins]
+        rank = len(b.shape(ins[0]))
+        axis = opts.Axis() % rank
+        b.node(base, "Concat", xs, tmp, axis=NHWC_TO_NCHW.index(axis) if rank == 4 else axis)
+        b.fused(base, tmp, outs[0], opts.FusedActivationFunction())
+        return
+
     raise KeyError(kind)
+
+
+def _mean(b: _Builder, base: str, ins: list[int], outs: list[int]) -> None:
+    """MEAN -> ReduceMean. On a rank-4 input the NHWC axes map to NCHW ones when the kept dimensions come out
+    in TFLite's order anyway (keep_dims, or channels or both H and W reduced); otherwise the reduction runs on
+    the input transposed back to NHWC."""
+    axes_data = b.raw(ins[1])
+    if axes_data is None:
+        raise EdgesimError("MEAN with computed axes is not supported; its axes must be a constant")
+    x = b.activation(ins[0])
+    rank = len(b.shape(ins[0]))
+    axes = sorted({int(a) % rank for a in np.asarray(axes_data).reshape(-1)})
+    keep = len(b.shape(outs[0])) == rank  # keep_dims, read off the output's rank
+    out = b.activation(outs[0])
+    kept = [d for d in range(rank) if d not in axes]
+    if rank == 4 and (keep or [d for d in NHWC_TO_NCHW if d in kept] == kept):
+        axes = sorted(NHWC_TO_NCHW.index(a) for a in axes)
+    else:
+        x = b.to_tflite_layout(base, x, rank)
+    b.node(base, "ReduceMean", [x], out, axes=axes, keepdims=int(keep))
 
 
 SUPPORTED = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD", "SOFTMAX",
-    "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1",
+    "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "HARD_SWISH", "MEAN", "CONCATENATION",
 )  # fmt: skip
 
 

@@ -4,7 +4,8 @@ binary and ternary weights, symmetric or asymmetric, per tensor or per output ch
 Weights are fake-quantized in place (their values become the dequantized levels, so the float executor runs
 what the integer kernel would compute) and carry their QuantParams. Activation ranges are calibrated by
 running the float graph on calibration inputs (min/max, a percentile, or the MSE-optimal clipping) and stored
-on the activation tensors; biases then get int32 quantization at scale s_in * s_w, as TFLite does.
+on the activation tensors; biases then get int32 quantization at scale s_in * s_w, as TFLite does (int64
+beside activations wider than 8 bits, as its 16x8 scheme does).
 """
 
 from __future__ import annotations
@@ -28,9 +29,17 @@ PASSTHROUGH = (
 INTEGER_ELEMENTWISE = ("Add", "Sub", "Mul")
 #: of those, the ones whose output TFLite requires to share its input's scale and zero point
 SHARES_INPUT_QUANT = (
-    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
-    "Transpose", "Identity", "Dropout", "Pad",
+    "MaxPool", "AveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose",
+    "Identity", "Dropout", "Pad",
 )  # fmt: skip
+#: ops integer runtimes run with output parameters of their own (TFLite's HARD_SWISH and MEAN; the converter
+#: turns a global average pool into MEAN, so GlobalAveragePool is calibrated too, through PASSTHROUGH)
+CALIBRATED_OUTPUT = ("HardSwish", "ReduceMean")
+#: ops whose output TFLite fixes whatever the data: the real range their integer grid spans
+FIXED_OUTPUT_RANGE = {"Sigmoid": (0.0, 1.0)}
+#: ops whose inputs TFLite's converter gives the output's scale and zero point (CONCATENATION): the output's
+#: range covers every input, and each producer writes straight onto that shared grid
+SHARES_OUTPUT_QUANT = ("Concat",)
 CALIBRATIONS = ("minmax", "percentile", "mse")
 
 
@@ -172,6 +181,64 @@ def activation_range(
     raise EdgesimError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {method!r}")
 
 
+def _tied_groups(names: list[str], ties: list[list[str]]) -> list[list[str]]:
+    """``names`` partitioned so that the tensors of each tie (and, transitively, of overlapping ties) share a
+    group; groups and their members keep the order of ``names``."""
+    parent = {name: name for name in names}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for tie in ties:
+        for other in tie[1:]:
+            parent[root(other)] = root(tie[0])
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(root(name), []).append(name)
+    return list(groups.values())
+
+
+def fixed_output_params(lo: float, hi: float, bits: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, zero point) TFLite fixes for an output whose real range is [lo, hi] = [0, 1] (logistic, softmax):
+    2^-bits with the zero point at the bottom of the range (int8: 1/256, -128), or 2^-(bits - 1) with zero point
+    0 for symmetric grids (int16: 1/32768, 0)."""
+    if (lo, hi) != (0.0, 1.0):
+        raise EdgesimError(f"no fixed output parameters for the range [{lo}, {hi}]")
+    if symmetric:
+        return np.array(2.0 ** -(bits - 1), np.float32), np.array(0, np.int64)
+    return np.array(2.0**-bits, np.float32), np.array(-(1 << (bits - 1)), np.int64)
+
+
+def _group_quant(
+    graph: Graph,
+    group: list[str],
+    ranges: dict[str, tuple[float, float]],
+    fixed: dict[str, tuple[float, float]],
+    bits: int,
+    symmetric: bool,
+) -> dict:
+    """One parameter set for a group of tied tensors: a fixed one when a member has it (it cannot move),
+    otherwise the grid of the union of the members' calibrated ranges."""
+    pinned = [name for name in group if name in fixed]
+    if pinned:
+        scale, zp = fixed_output_params(*fixed[pinned[0]], bits, symmetric)
+    else:
+        known = [ranges[name] for name in group if name in ranges]
+        lo, hi = min(r[0] for r in known), max(r[1] for r in known)
+        scale, zp = affine_params(np.array(lo), np.array(hi), bits, symmetric)
+    q = QuantParams(bits, scale, zp, symmetric, None)
+    return {name: graph.copy_tensor(name, quant=q) for name in group}
+
+
+def bias_bits(activation_bits: int) -> int:
+    """Bias width at a layer's input activation width: int32 beside int8 activations, int64 beside wider ones
+    (TFLite's 16x8 scheme: int16 x int8 products summed over a layer outgrow int32)."""
+    return 32 if activation_bits <= 8 else 64
+
+
 def quantize_activations(
     graph: Graph,
     layers: list[Node],
@@ -182,7 +249,7 @@ def quantize_activations(
     percentile: float = 99.99,
 ) -> Graph:
     """Calibrate the inputs and outputs of the selected layers on ``calibration`` feeds and record their
-    quantization; biases of those layers become int32 at scale s_in * s_w."""
+    quantization; biases of those layers become int32 at scale s_in * s_w (int64 for wider activations)."""
     from simulator.execute.float_exec import run_graph
 
     if not 2 <= bits <= 16:
@@ -200,7 +267,17 @@ def quantize_activations(
     # domain of their input: their outputs are quantized too, calibrated (a clamp) or sharing the input's
     # parameters (pooling and reshapes, as TFLite requires)
     shared: dict[str, str] = {}
+    ties: list[list[str]] = []  # tensors that must share one parameter set (concatenations)
+    fixed: dict[str, tuple[float, float]] = {}
     for node in graph.order:
+        if node.op_type in SHARES_OUTPUT_QUANT:
+            members = [n for n in (*node.inputs, *node.outputs[:1]) if n and not graph.tensors[n].constant]
+            if any(n in wanted for n in members):
+                ties.append(members)
+                wanted.extend(n for n in members if n not in wanted)
+            continue
+        if node.op_type in FIXED_OUTPUT_RANGE and (node.inputs[0] in wanted or node.outputs[0] in wanted):
+            fixed[node.outputs[0]] = FIXED_OUTPUT_RANGE[node.op_type]
         if not node.inputs or node.inputs[0] not in wanted:
             continue
         if node.op_type in SHARES_INPUT_QUANT:
@@ -208,22 +285,24 @@ def quantize_activations(
             shared[node.outputs[0]] = shared.get(node.inputs[0], node.inputs[0])
             if node.outputs[0] not in wanted:
                 wanted.append(node.outputs[0])
-        elif (node.op_type in PASSTHROUGH or node.op_type in INTEGER_ELEMENTWISE) and node.outputs[0] not in wanted:
+        elif (
+            node.op_type in PASSTHROUGH or node.op_type in INTEGER_ELEMENTWISE or node.op_type in CALIBRATED_OUTPUT
+            or node.op_type in FIXED_OUTPUT_RANGE
+        ) and node.outputs[0] not in wanted:  # fmt: skip
             wanted.append(node.outputs[0])
-    samples: dict[str, list[np.ndarray]] = {name: [] for name in wanted if name not in shared}
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in wanted if name not in shared and name not in fixed}
     for feeds in calibration:
         values = run_graph(graph, feeds, keep=True)
         for name in samples:
             samples[name].append(np.asarray(values[name]).reshape(-1))
+    ranges = {
+        name: activation_range(np.concatenate(values), bits, symmetric, method, percentile)
+        for name, values in samples.items()
+    }
+    ranges.update(fixed)
     tensors = dict(graph.tensors)
-    for name in wanted:
-        if name in shared:
-            continue
-        lo, hi = activation_range(np.concatenate(samples[name]), bits, symmetric, method, percentile)
-        scale, zp = affine_params(np.array(lo), np.array(hi), bits, symmetric)
-        tensors[name] = graph.copy_tensor(name, quant=QuantParams(bits, scale, zp, symmetric, None))
-    for name, source in shared.items():
-        tensors[name] = graph.copy_tensor(name, quant=tensors[source].quant)
+    for group in _tied_groups(wanted, [[out, source] for out, source in shared.items()] + ties):
+        tensors.update(_group_quant(graph, group, ranges, fixed, bits, symmetric))
     for node in layers:
         op = get_op(node.op_type)
         x = tensors[node.inputs[0]]
@@ -239,6 +318,8 @@ def quantize_activations(
                 scale = (np.asarray(x.quant.scale, np.float64) * np.asarray(w.quant.scale, np.float64)).astype(
                     np.float32
                 )
-                q = QuantParams(32, scale, np.zeros(scale.shape, np.int64), True, 0 if scale.ndim else None)
+                q = QuantParams(
+                    bias_bits(x.quant.bits), scale, np.zeros(scale.shape, np.int64), True, 0 if scale.ndim else None
+                )
                 tensors[bias.name] = bias.with_values(fake_quantize(np.asarray(bias.data, np.float32), q), quant=q)
     return graph.replace(tensors=tensors)

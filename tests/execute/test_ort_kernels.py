@@ -162,3 +162,37 @@ def test_max_pool(case, dtype):
     got = K.max_pool(x, kernel=kernel, strides=strides, dilations=dilations, pads_begin=pads[:2], pads_end=pads[2:])
     assert got.dtype == want.dtype
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "c, m, hw, k, stride, pad, group",
+    [
+        (3, 32, 32, 3, 2, 1, 1),  # K = 27: one FMA chain
+        (24, 144, 14, 1, 1, 0, 1),  # 1x1 (MLAS's direct GEMM)
+        (64, 64, 8, 3, 1, 1, 1),  # K = 576 over 64 pixels: slices of 256, 256, 64
+        (160, 96, 7, 1, 1, 0, 1),  # K = 160 > 128 but N < K: one slice of 256
+        (32, 32, 16, 3, 1, 1, 32),  # depthwise: M = 1 kernel, K = 9 = 4 + 4 + 1
+        (16, 16, 9, 3, 2, 1, 16),
+    ],
+)
+def test_mlas_float_conv_matches_onnxruntime(c, m, hw, k, stride, pad, group):
+    """The float Conv of unfused int8 QDQ groups, against onnxruntime's own float Conv (weights as a graph
+    input, as a DequantizeLinear output is: no prepacking, no NCHWc rewrite), one intra-op thread."""
+    rng = np.random.default_rng(c * m + k)
+    x = rng.standard_normal((1, c, hw, hw)).astype(F32)
+    w = rng.standard_normal((m, c // group, k, k)).astype(F32)
+    b = rng.standard_normal(m).astype(F32)
+    attrs = {"strides": [stride] * 2, "pads": [pad] * 4, "group": group}
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)
+    infos = [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in (("x", x), ("w", w), ("b", b))]
+    graph = helper.make_graph([node], "conv", infos, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    want = session.run(None, {"x": x, "w": w, "b": b})[0]
+    got, caveat = K.mlas_conv_float(
+        x, w, b, strides=[stride] * 2, dilations=[1, 1], pads_begin=[pad] * 2, pads_end=[pad] * 2, group=group
+    )
+    assert np.array_equal(got, want)
+    assert (caveat is not None) == (hw == 8 and k == 3)  # only the sliced K depends on the thread count

@@ -23,6 +23,12 @@ from tests.helpers import graph_to_onnx  # noqa: E402
 
 MODELS = ["lenet-5", "resnet-8", "ds-cnn", "mobilenet-v1-0.25-vww", "mobilenet-v2"]
 SEEDS = (0, 1, 2)
+#: activation schemes: quantize_static's activation type and extra_options
+_ACTIVATIONS = {
+    "uint8": (quantization.QuantType.QUInt8, {}),
+    "int8": (quantization.QuantType.QInt8, {}),
+    "int8-symmetric": (quantization.QuantType.QInt8, {"ActivationSymmetric": True}),
+}
 
 
 class _Reader(quantization.CalibrationDataReader):
@@ -42,21 +48,22 @@ def qdq_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("ort_qdq")
     cache: dict = {}
 
-    def get(name: str, per_channel: bool, fmt=None):
+    def get(name: str, per_channel: bool, fmt=None, activations: str = "uint8"):
         fmt = fmt or quantization.QuantFormat.QDQ
-        key = (name, per_channel, fmt)
+        key = (name, per_channel, fmt, activations)
         if key not in cache:
             graph = load_model(name)
             float_path = root / f"{name}.onnx"
             if not float_path.exists():
                 onnx.save(graph_to_onnx(graph), str(float_path))
-            out = root / f"{name}-{'pc' if per_channel else 'pt'}-{fmt.name}.onnx"
+            out = root / f"{name}-{'pc' if per_channel else 'pt'}-{fmt.name}-{activations}.onnx"
             x = graph.inputs[0]
             calib_count = 2 if name == "mobilenet-v2" else 4
+            act_type, extra = _ACTIVATIONS[activations]
             quantization.quantize_static(
                 str(float_path), str(out), _Reader(x, graph.tensors[x].shape, calib_count),
-                quant_format=fmt, per_channel=per_channel,
-                activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
+                quant_format=fmt, per_channel=per_channel, activation_type=act_type,
+                weight_type=quantization.QuantType.QInt8, extra_options=extra,
             )  # fmt: skip
             cache[key] = out
         return cache[key]
@@ -69,6 +76,15 @@ def _inputs(graph, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     # seed 2 drives activations into saturation as well
     return {name: (rng.standard_normal(graph.tensors[name].shape) * (1 + seed)).astype(np.float32)}
+
+
+def _assert_outputs_match(graph, session, name: str) -> None:
+    """The graph's outputs in the ort mode equal the session's, for every seed."""
+    for seed in SEEDS:
+        feeds = _inputs(graph, seed)
+        got = run_ort(graph, feeds)
+        for out, ref in zip(graph.outputs, session.run(None, feeds), strict=True):
+            assert np.array_equal(got[out], ref), f"{name} seed {seed}: output {out} differs"
 
 
 def _session(model: onnx.ModelProto):
@@ -98,6 +114,54 @@ def test_qdq_zoo_model_bit_exact(qdq_models, name, per_channel):
         for q in quantized:
             diff = int(np.count_nonzero(got[q] != refs[q]))
             assert diff == 0, f"{name} seed {seed}: {diff} values of {q} differ from onnxruntime"
+
+
+@pytest.mark.parametrize("activations", ["int8", "int8-symmetric"])
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
+@pytest.mark.parametrize("name", MODELS)
+def test_qdq_int8_activation_zoo_model_bit_exact(qdq_models, name, per_channel, activations):
+    """int8 activations: onnxruntime turns single-reader Q -> DQ pairs into uint8 and fuses those groups, and runs
+    the rest (residual branches: Conv, Add) in float; the final outputs must be identical."""
+    path = qdq_models(name, per_channel, activations=activations)
+    session = _session(onnx.load(str(path)))
+    graph = load_onnx(path)
+    _assert_outputs_match(graph, session, name)
+
+
+@pytest.mark.parametrize("name", ["resnet-8", "ds-cnn"])
+def test_qdq_int8_every_quantized_tensor_bit_exact(tmp_path, qdq_models, name):
+    """Layer by layer: with every QuantizeLinear output made a graph output, onnxruntime can no longer rewrite
+    any int8 pair to uint8, so every Conv runs in float (MLAS's SGEMM) and is requantized; each int8 tensor must
+    still equal onnxruntime's. One intra-op thread, under which the float Conv order is exact for any K."""
+    model = onnx.load(str(qdq_models(name, True, activations="int8")))
+    quantized = [n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(q, onnx.TensorProto.INT8, None) for q in quantized)
+    path = tmp_path / "probed.onnx"
+    onnx.save(model, str(path))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    graph = load_onnx(path)
+    for seed in SEEDS:
+        feeds = _inputs(graph, seed)
+        caveats: list[str] = []
+        got = run_ort(graph, feeds, caveats=caveats)
+        assert all("thread count" in c for c in caveats), caveats
+        for out, ref in zip([o.name for o in session.get_outputs()], session.run(None, feeds), strict=True):
+            diff = int(np.count_nonzero(got[out] != ref))
+            assert diff == 0, f"{name} seed {seed}: {diff} values of {out} differ from onnxruntime"
+
+
+def test_s8_to_u8_rewrite_follows_readers(qdq_models):
+    """Only pairs whose DequantizeLinear has a single reader become uint8: in ResNet-8 the stem's output feeds
+    both a conv and the residual Add, so it stays int8, while a conv -> conv link inside a block is rewritten."""
+    from simulator.execute.ort_exec import s8_to_u8_quantizers
+
+    graph = load_onnx(qdq_models("resnet-8", False, activations="int8"))
+    converted = s8_to_u8_quantizers(graph)
+    assert "conv1.relu_QuantizeLinear_Output" not in converted
+    assert "stage1.block1.conv1.relu_QuantizeLinear_Output" in converted
+    assert not s8_to_u8_quantizers(load_onnx(qdq_models("resnet-8", False)))  # uint8 models: nothing to do
 
 
 def test_outputs_without_keep_are_graph_outputs(qdq_models):
@@ -187,11 +251,7 @@ def test_qoperator_zoo_model_bit_exact(qdq_models, name, per_channel):
     session = _session(onnx.load(str(path)))
     graph = load_quantized_onnx(path)
     assert any(n.op_type == "QLinearConv" for n in graph.nodes)
-    for seed in SEEDS:
-        feeds = _inputs(graph, seed)
-        got = run_ort(graph, feeds)
-        for out, ref in zip(graph.outputs, session.run(None, feeds), strict=True):
-            assert np.array_equal(got[out], ref), f"{name} seed {seed}: output {out} differs"
+    _assert_outputs_match(graph, session, name)
 
 
 def test_quantized_loader_reads_qdq_models_like_load_onnx(qdq_models):
@@ -232,11 +292,7 @@ def test_exported_qdq_model_bit_exact(tmp_path, name, granularity):
     fused = {n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node}
     assert "QLinearConv" in fused, "onnxruntime did not fuse the exported QDQ groups"
     graph = load_onnx(path)
-    for seed in SEEDS:
-        feeds = _inputs(graph, seed)
-        got = run_ort(graph, feeds)
-        for out, ref in zip(graph.outputs, session.run(None, feeds), strict=True):
-            assert np.array_equal(got[out], ref), f"{name} seed {seed}: output {out} differs"
+    _assert_outputs_match(graph, session, name)
 
 
 def test_export_refuses_what_qdq_cannot_store():

@@ -135,6 +135,21 @@ def mobilenet_v2() -> tuple[list[Term], int]:
     return terms, bn + 1280
 
 
+def squeezenet_1_1() -> list[Term]:
+    # conv1 3x3/2 unpadded: (224 - 3) // 2 + 1 = 111; ceil-mode max pools 3/2: 111 -> 55 -> 27 -> 13
+    # fire(squeeze s, expands e): 1x1 cin -> s, then 1x1 s -> e and 3x3 (pad 1) s -> e, concatenated to 2e
+    def fire(cin: int, s: int, e: int, hw: int) -> list[Term]:
+        return [conv(cin, s, 1, hw), conv(s, e, 1, hw), conv(s, e, 3, hw)]
+
+    return [
+        conv(3, 64, 3, 111),
+        *fire(64, 16, 64, 55), *fire(128, 16, 64, 55),
+        *fire(128, 32, 128, 27), *fire(256, 32, 128, 27),
+        *fire(256, 48, 192, 13), *fire(384, 48, 192, 13), *fire(384, 64, 256, 13), *fire(512, 64, 256, 13),
+        conv(512, 1000, 1, 13),
+    ]  # fmt: skip
+
+
 def resnet_18() -> tuple[list[Term], int]:
     """Layer terms, and the number of BN channels (bn1, two per basic block, one per downsample)."""
     terms, bn = [conv(3, 64, 7, 112)], 64  # conv1 7x7/2 pad 3: 224 -> 112; maxpool 3/2 pad 1: -> 56
@@ -216,6 +231,9 @@ PUBLISHED: dict[str, Published] = {
     "resnet-18": Published("torchvision model page, resnet18 (IMAGENET1K_V1)", 11_689_512, "1.81 G", resnet_18,
                            torchvision=True),
     "alexnet": Published("torchvision model page, alexnet (IMAGENET1K_V1)", 61_100_840, "0.71 G", alexnet),
+    # no batch norm, biases everywhere: torchvision's count is already edgesim's
+    "squeezenet-1.1": Published("torchvision model page, squeezenet1_1 (IMAGENET1K_V1)", 1_235_496, "0.35 G",
+                                squeezenet_1_1),
     "vgg-16": Published("torchvision model page, vgg16 (IMAGENET1K_V1)", 138_357_544, "15.47 G", vgg_16),
 }  # fmt: skip
 
@@ -226,6 +244,7 @@ EXACT_MACS = {
     "mobilenet-v2": 300_774_272,
     "resnet-18": 1_814_073_344,
     "alexnet": 714_188_480,
+    "squeezenet-1.1": 349_151_936,
     "vgg-16": 15_470_264_320,
 }
 # The folded parameter counts of the torchvision models: published - BN channels

@@ -99,3 +99,94 @@ def test_calibrated_activations_and_int32_bias():
     assert bias.quant.bits == 32 and np.allclose(bias.quant.scale, x.scale * w_scale)
     levels = bias.data / bias.quant.scale
     assert np.allclose(levels, np.rint(levels), atol=1e-3)
+
+
+# -- parameters TFLite's converter imposes ------------------------------------------------------------------
+
+# two branches of different ranges (a 1x1 conv without activation, a 3x3 conv with ReLU) concatenated, the
+# wide one also through a max pool into a second concatenation; then hard-swish, global average pool, sigmoid
+BRANCHES = """
+name: branches
+seed: 5
+inputs:
+  - {name: input, shape: [1, 3, 10, 10]}
+layers:
+  - {type: conv, name: stem, filters: 8, kernel: 3, padding: same, activation: relu}
+  - {type: conv, name: narrow, input: stem, filters: 4, kernel: 1}
+  - {type: conv, name: wide, input: stem, filters: 6, kernel: 3, padding: same, activation: relu}
+  - {type: concat, name: cat, inputs: [narrow, wide]}
+  - {type: maxpool, name: pool, input: wide, kernel: 3, stride: 1, padding: same}
+  - {type: concat, name: cat2, inputs: [cat, pool]}
+  - {type: conv, name: mix, filters: 8, kernel: 1}
+  - {type: hardswish, name: hs}
+  - {type: globalavgpool, name: gap}
+  - {type: conv, name: gate, filters: 8, kernel: 1}
+  - {type: sigmoid, name: sig}
+"""
+
+
+@pytest.fixture(scope="module")
+def branches(tmp_path_factory):
+    from simulator.fidelity import random_inputs
+    from simulator.passes.quantize import quantize_activations
+
+    path = tmp_path_factory.mktemp("spec") / "branches.yaml"
+    path.write_text(BRANCHES)
+    g = load_model(str(path))
+    layers = weighted_layers(g)
+    feeds = random_inputs(g, 4, seed=3).feeds
+    weights_only = quantize_weights(g, layers, 8)
+    q = quantize_activations(weights_only, layers, 8, False, "minmax", feeds)
+    return weights_only, q, feeds
+
+
+def _float_range(graph, feeds, names):
+    from simulator.execute.float_exec import run_graph
+
+    runs = [run_graph(graph, f, keep=True) for f in feeds]
+    values = np.concatenate([run[n].reshape(-1) for run in runs for n in names])
+    return float(values.min()), float(values.max())
+
+
+def test_concat_inputs_share_the_output_parameters_covering_every_input(branches):
+    """As TFLite's converter does for CONCATENATION: one parameter set for the output and every input (and, through
+    the max pool, which must keep its input's, for the pool's input too), spanning the union of their ranges."""
+    calibrated, q, feeds = branches
+    members = ["narrow", "wide.relu", "cat", "pool", "cat2"]
+    quants = [q.tensors[n].quant for n in members]
+    assert all(
+        float(p.scale) == float(quants[0].scale) and int(p.zero_point) == int(quants[0].zero_point) for p in quants
+    )
+    lo, hi = _float_range(calibrated, feeds, members)
+    assert lo < 0 < hi  # the narrow branch goes negative, the ReLU branch does not
+    # asymmetric int8 over [lo, hi]: scale (hi - lo) / 255, zero point -128 - lo / scale rounded
+    scale = (hi - lo) / 255
+    assert float(quants[0].scale) == pytest.approx(scale, rel=1e-6)
+    assert int(quants[0].zero_point) == round(-128 - lo / scale)
+    # the ReLU branch alone spans [0, a] with a < hi: calibrated on its own it would have had other parameters
+    own_lo, own_hi = _float_range(calibrated, feeds, ["wide.relu"])
+    assert own_lo == 0 and own_hi < hi
+
+
+def test_sigmoid_output_is_fixed_and_hard_swish_and_mean_are_calibrated(branches):
+    calibrated, q, feeds = branches
+    sig = q.tensors["sig"].quant
+    assert float(sig.scale) == 1 / 256 and int(sig.zero_point) == -128
+    for name, source in (("hs", "mix"), ("gap", "hs")):
+        lo, hi = _float_range(calibrated, feeds, [name])
+        own = q.tensors[name].quant
+        assert float(own.scale) == pytest.approx((max(hi, 0) - min(lo, 0)) / 255, rel=1e-6)
+        assert float(own.scale) != float(q.tensors[source].quant.scale)
+
+
+def test_branches_run_in_tflm_mode_close_to_float(branches):
+    """End to end: the concatenations (shared parameters), hard-swish, mean and logistic kernels run, and the
+    int8 result stays close to float execution."""
+    from simulator.execute.float_exec import run_graph
+    from simulator.execute.int_exec import run_tflm_float
+    from simulator.fidelity import sqnr_db
+
+    calibrated, q, feeds = branches
+    (out,) = q.outputs
+    for f in feeds:
+        assert sqnr_db(run_graph(calibrated, f)[out], run_tflm_float(q, f)[out]) > 40  # about 51 dB here

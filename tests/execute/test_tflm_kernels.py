@@ -1,0 +1,224 @@
+"""The fast paths of the TFLM kernels against plain integer loops written from the reference kernels' definitions.
+
+The kernels route integer sums through float BLAS (whole, in tap ranges, or in nibbles), pool over padded strided
+views and keep per-filter caches; each path is forced here and compared, exactly, with an int64 computation that
+follows the reference kernel's loop structure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.execute import tflm_kernels as k
+
+
+def _reference_conv_acc(x, zp, w, stride, padding, dilation):
+    """sum over in-image taps of (x - zp) * w, one output pixel at a time (ConvPerChannel's loops)."""
+    n, h, wd, c = x.shape
+    o, kh, kw, _ = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    oh = (h + 2 * ph - ((kh - 1) * dh + 1)) // sh + 1
+    ow = (wd + 2 * pw - ((kw - 1) * dw + 1)) // sw + 1
+    acc = np.zeros((n, oh, ow, o), np.int64)
+    xs = x.astype(np.int64) - zp
+    w64 = w.astype(np.int64)
+    for y in range(oh):
+        for xo in range(ow):
+            for fy in range(kh):
+                for fx in range(kw):
+                    iy, ix = y * sh - ph + fy * dh, xo * sw - pw + fx * dw
+                    if 0 <= iy < h and 0 <= ix < wd:
+                        acc[:, y, xo, :] += xs[:, iy, ix, :] @ w64[:, fy, fx, :].T
+    return acc
+
+
+def _heavy_filter(rng, o, kh, kw, c):
+    """int8 filter rows whose subset sums with a 255-wide input exceed 2^24: one float32 matmul is not exact."""
+    w = rng.integers(-127, 128, size=(o, kh, kw, c)).astype(np.int8)
+    w[:, :, :, : c // 2] = np.abs(w[:, :, :, : c // 2].astype(np.int16)).astype(np.int8)  # many positive taps
+    return w
+
+
+@pytest.mark.parametrize("padding", [(0, 0), (1, 1)])
+def test_chunked_float32_conv_equals_integer_loops(padding):
+    rng = np.random.default_rng(7)
+    x = rng.integers(-128, 128, size=(1, 6, 5, 256)).astype(np.int8)
+    w = _heavy_filter(rng, 8, 3, 3, 256)
+    zero_point = -128  # x - zp spans [0, 255]
+    rows = w.reshape(8, -1)
+    assert k._signed_bound(0, 255, k._pos_neg(rows)) >= 1 << 24  # the single float32 matmul is ruled out
+    cache = k.FilterCache()
+    got = k._conv_accumulate(x, zero_point, w, 1, (1, 1), (1, 1), padding, None, cache=cache)
+    chunks = cache.get(("chunks", 0, 255), lambda: None)
+    assert chunks is not None and len(chunks) >= 2  # the tap-range path ran
+    assert chunks[0][0] == 0 and chunks[-1][1] == rows.shape[1]
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+    want = _reference_conv_acc(x, zero_point, w, (1, 1), padding, (1, 1))
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got.astype(np.int64), want)
+
+
+def test_float32_chunks_respect_the_bound_on_every_range():
+    rng = np.random.default_rng(3)
+    rows = _heavy_filter(rng, 16, 3, 3, 512).reshape(16, -1)
+    chunks = k._float32_chunks(rows, -100, 155)
+    assert chunks is not None
+    for start, end in chunks:
+        assert k._signed_bound(-100, 155, k._pos_neg(rows[:, start:end])) < 1 << 24
+        if end < rows.shape[1]:  # greedy: one more tap would break the bound
+            assert k._signed_bound(-100, 155, k._pos_neg(rows[:, start : end + 1])) >= 1 << 24
+
+
+def test_float32_chunks_give_up_past_the_limit():
+    rows = np.full((1, 40000), 127, np.int8)  # 2^24 / (255 * 127) = 518 taps per range: far more than 8 ranges
+    assert k._float32_chunks(rows, 0, 255) is None
+
+
+def test_filter_cache_serves_inputs_of_other_ranges():
+    """A cache filled on one input must not change the result on another (it holds nothing of the input)."""
+    rng = np.random.default_rng(11)
+    w = _heavy_filter(rng, 4, 3, 3, 128)
+    cache = k.FilterCache()
+    params = dict(stride=(1, 1), dilation=(1, 1), padding=(1, 1), output_hw=None)
+    for lo, hi in ((-3, 4), (-128, 128), (0, 2)):
+        x = rng.integers(lo, hi, size=(1, 5, 5, 128)).astype(np.int8)
+        got = k._conv_accumulate(x, -128, w, 1, cache=cache, **params)
+        want = _reference_conv_acc(x, -128, w, (1, 1), (1, 1), (1, 1))
+        np.testing.assert_array_equal(np.asarray(got).astype(np.int64), want)
+
+
+def _random_conv(seed: int, x_shape: tuple[int, ...], out_channels: int, bias_range: int):
+    """(rng, int8 NHWC input, int8 3x3 OHWI filter, bias) drawn from one seed."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=x_shape).astype(np.int8)
+    w = rng.integers(-127, 128, size=(out_channels, 3, 3, x_shape[-1])).astype(np.int8)
+    return rng, x, w, rng.integers(-bias_range, bias_range, size=out_channels)
+
+
+def test_conv2d_with_and_without_cache_agree():
+    _, x, w, bias = _random_conv(5, (2, 7, 7, 64), 16, 5000)
+    params = dict(
+        output_multiplier=np.full(16, 1 << 30), output_shift=np.full(16, -9), input_zero_point=-3,
+        output_zero_point=5, stride=(2, 2), padding=(1, 1),
+    )  # fmt: skip
+    cache = k.FilterCache()
+    first = k.conv2d(x, w, bias, **params, filter_cache=cache)
+    again = k.conv2d(x, w, bias, **params, filter_cache=cache)
+    plain = k.conv2d(x, w, bias, **params)
+    np.testing.assert_array_equal(first, plain)
+    np.testing.assert_array_equal(again, plain)
+
+
+def _reference_pool(x, kh, kw, sh, sw, ph, pw, oh, ow, reduce):
+    """Each window's in-image taps, reduced (the reference kernels skip out-of-image taps)."""
+    n, h, w, c = x.shape
+    out = np.zeros((n, oh, ow, c), np.int64)
+    for y in range(oh):
+        for xo in range(ow):
+            y0, x0 = y * sh - ph, xo * sw - pw
+            win = x[:, max(y0, 0) : min(y0 + kh, h), max(x0, 0) : min(x0 + kw, w), :].astype(np.int64)
+            out[:, y, xo, :] = reduce(win.reshape(n, -1, c))
+    return out
+
+
+def _round_half_away_mean(win):
+    total, count = win.sum(axis=1), win.shape[1]
+    return np.where(total >= 0, (total + count // 2) // count, -((-total + count // 2) // count))
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding, out_hw",
+    [((3, 3), (2, 2), (1, 1), (4, 4)), ((2, 2), (2, 2), (0, 0), (3, 4)), ((3, 2), (1, 2), (1, 0), (7, 4))],
+)
+def test_pools_equal_in_image_taps(kernel, stride, padding, out_hw):
+    rng = np.random.default_rng(2)
+    x = rng.integers(-128, 128, size=(2, 7, 8, 5)).astype(np.int8)
+    args = dict(stride=stride, padding=padding, output_hw=out_hw)
+    geometry = (*kernel, *stride, *padding, *out_hw)
+    np.testing.assert_array_equal(
+        k.max_pool2d(x, kernel, **args), _reference_pool(x, *geometry, lambda v: v.max(axis=1))
+    )
+    np.testing.assert_array_equal(
+        k.average_pool2d(x, kernel, **args), _reference_pool(x, *geometry, _round_half_away_mean)
+    )
+
+
+def test_average_pool_half_ties_round_away_from_zero():
+    # windows of two values: (1 + 2) / 2 = 1.5 -> 2 and (-1 - 2) / 2 = -1.5 -> -2 (RHAZ), not 2 and -1 (RHU)
+    x = np.array([1, 2, -1, -2], np.int8).reshape(1, 1, 4, 1)
+    got = k.average_pool2d(x, (1, 2), stride=(1, 2))
+    np.testing.assert_array_equal(got.ravel(), [2, -2])
+
+
+@pytest.mark.parametrize("channels", [1, 7])
+def test_blocked_requantization_equals_the_fixed_point_primitives(channels):
+    """The float64 block path (float accumulators from BLAS plus an int64 bias) against MBQM on int64, with ties
+    of both signs (multiples of 2^(r-1)), zero right shifts, the widest shift and values near 2^22 (beyond it a
+    block takes the int64 path)."""
+    from simulator.execute import fixedpoint as fp
+
+    rng = np.random.default_rng(17)
+    shifts = np.array([-1, 0, -31, -7, -12, -3, -20][:channels])
+    multipliers = np.array([1 << 30, (1 << 31) - 1, 1518500250, 1 << 30, 1234567890, 1 << 30, 1999999999][:channels])
+    values = np.concatenate(
+        [
+            rng.integers(-(1 << 21), 1 << 21, size=4000),
+            np.arange(-64, 65) * 2**11,  # ties after the SRDHM step for the power-of-two multipliers
+            np.array([-(1 << 22) + 1001, (1 << 22) - 1001, 0, 1, -1]),  # with the bias: just inside 2^22
+        ]
+    )
+    acc = np.resize(values, (values.size // channels + 1) * channels).reshape(-1, channels)
+    bias = rng.integers(-1000, 1000, size=channels)
+    # an int32 output type: nothing clamps, so every rounding shows
+    single = channels == 1
+    got = k._requantize_biased(
+        acc.astype(np.float32 if single else np.float64), bias, multipliers[0] if single else multipliers,
+        shifts[0] if single else shifts, 3, None, None, np.int32, kernel="requantize",
+    )  # fmt: skip
+    total = acc.astype(np.int64) + bias
+    want = fp.multiply_by_quantized_multiplier(total, multipliers, shifts) + 3
+    np.testing.assert_array_equal(got, want)
+    assert np.abs(want).max() > 1 << 18  # (values are not all clamped or tiny)
+
+
+def test_parallel_requantization_equals_serial():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng, x, w, bias = _random_conv(23, (1, 40, 40, 16), 32, 3000)
+    params = dict(
+        output_multiplier=rng.integers(1 << 30, (1 << 31) - 1, size=32), output_shift=-rng.integers(6, 12, size=32),
+        input_zero_point=-1, output_zero_point=2, padding=(1, 1),
+    )  # fmt: skip
+    serial = k.conv2d(x, w, bias, **params)
+    assert serial.size // 32 >= 2 * (k._CHUNK // 32)  # enough rows for two parallel ranges
+    ranges = []
+
+    class Pool(ThreadPoolExecutor):
+        def map(self, fn, *iterables):
+            firsts, lasts = (list(i) for i in iterables)
+            ranges.extend(zip(firsts, lasts, strict=True))
+            return super().map(fn, firsts, lasts)
+
+    with Pool(2) as pool:
+        parallel = k.conv2d(x, w, bias, **params, workers=pool)
+    np.testing.assert_array_equal(parallel, serial)
+    assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[0][1] == ranges[1][0] and ranges[1][1] == 1600
+    assert len(np.unique(serial)) > 50  # (not a saturated output)
+
+
+@pytest.mark.parametrize("threads", [None, 2])
+def test_depthwise_accumulators_equal_per_channel_loops(threads):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(29)
+    x = rng.integers(-128, 128, size=(1, 45, 40, 24)).astype(np.int8)
+    w = rng.integers(-127, 128, size=(1, 3, 3, 48)).astype(np.int8)  # depth multiplier 2
+    pool = ThreadPoolExecutor(threads) if threads else None
+    got = k._depthwise_accumulate(x, 5, w, 2, (1, 1), (1, 1), (1, 1), None, workers=pool)
+    if pool is not None:
+        pool.shutdown()
+    for oc in range(48):  # output channel ic * 2 + m filters input channel ic
+        ic = oc // 2
+        want = _reference_conv_acc(x[..., ic : ic + 1], 5, w[..., oc].reshape(1, 3, 3, 1), (1, 1), (1, 1), (1, 1))
+        np.testing.assert_array_equal(got[..., oc].astype(np.int64), want[..., 0])
