@@ -2,10 +2,11 @@
 
 A QDQ model (DequantizeLinear -> op -> QuantizeLinear, as ``onnxruntime.quantization.quantize_static`` writes
 it) is not executed the way it reads: onnxruntime's graph optimizer fuses the node groups it recognises into
-integer kernels (QLinearConv, QGemm, QLinearAdd, QLinearAveragePool, QLinearGlobalAveragePool,
-QLinearSoftmax; MaxPool and data movement run on the 8-bit values directly) and runs only what is left
-through float. This executor does the same on the graph ``load_onnx`` gives (weight DequantizeLinear nodes
-are folded there into float constants that keep their QuantParams and stored integers):
+integer kernels (QLinearConv, QGemm, QLinearAdd, QLinearMul, QLinearAveragePool, QLinearGlobalAveragePool,
+QLinearSoftmax, QLinearSigmoid, QLinearLeakyRelu; MaxPool and data movement run on the 8-bit values directly)
+and runs only what is left through float (Sigmoid and Tanh there through MLAS's own approximations). This
+executor does the same on the graph ``load_onnx`` gives (weight DequantizeLinear nodes are folded there into
+float constants that keep their QuantParams and stored integers):
 
 * a DequantizeLinear of an activation is kept lazy: its consumers see the integers and their parameters;
 * an op whose activation inputs are all such values and whose only consumer is a QuantizeLinear (possibly
@@ -18,8 +19,8 @@ are folded there into float constants that keep their QuantParams and stored int
 Signed (int8) activations follow onnxruntime's x86 rules (see :func:`s8_to_u8_quantizers`): a QuantizeLinear ->
 DequantizeLinear pair whose DequantizeLinear is its only reader is rewritten to uint8 (zero point + 128) before
 fusion; Conv and MatMul groups whose activations stay int8 are not fused (MLAS has no s8s8 kernel there) and run
-in float; Gemm, Add and the pooling / Softmax groups fuse with int8 too, but only when every input and the output
-have the same type after that rewrite.
+in float; Gemm, Add, Mul, Sigmoid, LeakyRelu and the pooling / Softmax groups fuse with int8 too, but only when
+every input and the output have the same type after that rewrite.
 
 QOperator models (QLinearConv, QLinearMatMul and the com.microsoft QLinear* ops) run through the same kernels.
 
@@ -47,10 +48,17 @@ from simulator.ops.registry import fail
 
 _MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
 _FUSABLE = {"Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "MaxPool", "Softmax"}
+_FUSABLE |= {"Mul", "Sigmoid", "LeakyRelu"}  # QLinearMul, QLinearSigmoid, QLinearLeakyRelu
 #: float ops whose numpy result is onnxruntime's bit for bit: one correctly rounded float32 operation per
 #: element, or no arithmetic at all (Conv has its own MLAS emulation, see ort_kernels.mlas_conv_float)
 _EXACT_FLOAT = _MOVEMENT | {"Relu", "Clip", "MaxPool", "Add", "Sub", "Mul", "Div", "Max", "Min", "Neg", "Abs"}
 _EXACT_FLOAT |= {"Concat", "Pad", "Slice", "Gather"}
+#: float ops computed by an emulation of onnxruntime's own kernel (MLAS's FMA3 approximations on x86), bit-exact
+_FLOAT_KERNELS: dict[str, Callable[[Node, np.ndarray], np.ndarray]] = {
+    "Sigmoid": lambda node, x: K.mlas_logistic(x),
+    "Tanh": lambda node, x: K.mlas_tanh(x),
+    "LeakyRelu": lambda node, x: K.leaky_relu_f32(x, node.attr("alpha", 0.01)),
+}
 
 
 def _scalars(*values) -> tuple[float, ...]:
@@ -367,6 +375,9 @@ class _OrtRun:
         if node.op_type == "Conv" and inputs[0].ndim in (3, 4):
             self.set(node.outputs[0], self.float_conv(node, *inputs))
             return
+        if node.op_type in _FLOAT_KERNELS and np.asarray(inputs[0]).dtype == np.float32:
+            self.set(node.outputs[0], _FLOAT_KERNELS[node.op_type](node, inputs[0]))
+            return
         if node.op_type not in _EXACT_FLOAT:
             self.caveats.append(f"{node.name} ({node.op_type}): computed in float by numpy, not by onnxruntime's "
                                 "MLAS kernel; the last bit may differ")  # fmt: skip
@@ -567,11 +578,15 @@ class _OrtRun:
             if bias is False or not w.per_tensor and w.axis != out_axis or w.q.ndim != 2:
                 return None  # per-channel weights must be per output column
             return self.matmul(node, x.q, xs, xzp, b, w.scale, bzp, y_scale, y_zp, bias)
-        if op == "Add":
+        if op in ("Add", "Mul"):
             other = self.operand(node.inputs[1])
             if other is None or not other.per_tensor or other.q.dtype != out_dtype:
                 return None
-            return self.add(node, x.q, xs, xzp, other.q, other.scale, other.zero_point, y_scale, y_zp)
+            if op == "Add":
+                return self.add(node, x.q, xs, xzp, other.q, other.scale, other.zero_point, y_scale, y_zp)
+            return K.qlinear_mul(x.q, xs, xzp, other.q, other.scale, other.zero_point, y_scale, y_zp)
+        if op in ("Sigmoid", "LeakyRelu"):
+            return K.qlinear_lookup(x.q, K.lookup_table(self._table_function(node), xs, xzp, y_scale, y_zp))
         if op == "GlobalAveragePool":
             return K.qlinear_global_average_pool(x.q, xs, xzp, y_scale, y_zp)
         if op in ("AveragePool", "MaxPool"):
@@ -599,6 +614,12 @@ class _OrtRun:
         if op == "Softmax":
             return K.qlinear_softmax(x.q, xs, y_scale, y_zp, axis=int(node.attr("axis", -1)))
         return None
+
+    @staticmethod
+    def _table_function(node: Node) -> Callable[[np.ndarray], np.ndarray]:
+        """The float32 function a QLinearSigmoid / QLinearLeakyRelu table applies to every dequantized level."""
+        op = node.op_type.removeprefix("com.microsoft.").removeprefix("QLinear")
+        return lambda x: _FLOAT_KERNELS[op](node, x)
 
     # -- prepared kernels (built once per session) ----------------------------------------------------------
 
@@ -696,9 +717,14 @@ class _OrtRun:
             if self._all_const([ins[3]] + ins[6:7]):
                 return self.matmul(node, a, c(1), int(zp(2, a)), b, c(4), zp(5, b), c(7), zp(8, a), bias)
             return K.qlinear_matmul(a, c(1), int(zp(2, a)), b, c(4), zp(5, b), c(7), zp(8, a), bias, name=node.name)
-        if op == "QLinearAdd":
+        if op in ("QLinearAdd", "QLinearMul"):
             a, b = v(0), v(3)
-            return self.add(node, a, c(1), int(zp(2, a)), b, c(4), int(zp(5, b)), c(6), zp(7, a))
+            if op == "QLinearAdd":
+                return self.add(node, a, c(1), int(zp(2, a)), b, c(4), int(zp(5, b)), c(6), zp(7, a))
+            return K.qlinear_mul(a, c(1), int(zp(2, a)), b, c(4), int(zp(5, b)), c(6), zp(7, a))
+        if op in ("QLinearSigmoid", "QLinearLeakyRelu"):
+            x = v(0)
+            return K.qlinear_lookup(x, K.lookup_table(self._table_function(node), c(1), zp(2, x), c(3), zp(4, x)))
         if op == "QLinearGlobalAveragePool":
             x = v(0)
             if node.attr("channels_last", 0):

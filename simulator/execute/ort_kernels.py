@@ -14,6 +14,10 @@ quantisation parameters, and reproduces what onnxruntime computes bit for bit:
 * ``QLinearAveragePool`` (general windows): dequantize to float32, sum the in-image taps in order, divide by
   the count, then ``nearbyint(y / s_y + zp_y)``.
 * ``QLinearSoftmax``: onnxruntime's float lookup table of ``exp`` and float32 sums.
+* ``QLinearMul``: the exact integer product ``(a - zp_a) (b - zp_b)`` times ``s_a s_b / s_c``, plus ``zp_c``, in
+  float32 (SSE2, no fma), ``cvtps2dq`` and saturation.
+* ``QLinearSigmoid`` / ``QLinearLeakyRelu``: a 256-entry table, the float function applied to every dequantized level.
+* float Sigmoid and Tanh: MLAS's FMA3 rational approximations (:func:`mlas_logistic`, :func:`mlas_tanh`).
 * QuantizeLinear / DequantizeLinear: float32 division (resp. product), round half to even, saturate.
 
 Every accumulator that leaves int32 raises :class:`AccumulatorOverflow` with the layer named by the caller
@@ -668,3 +672,125 @@ def mlas_conv_float(
     elif mg > 1 and taps > sgemm_stride_k(pixels, taps):
         caveat = f"K={taps} is summed in slices whose depth depends on onnxruntime's thread count (exact for one)"
     return y.astype(F32), caveat
+
+
+# --------------------------------------------------------------------------------------------------------------
+# float32 Sigmoid and Tanh as MLAS computes them (x86 with AVX2 / FMA3)
+# --------------------------------------------------------------------------------------------------------------
+#
+# On x86-64 with AVX2 and FMA3 (AVX-512 machines included: MLAS has no AVX-512 override for these two), MLAS's
+# platform table dispatches Sigmoid to MlasComputeLogisticF32KernelFma3 and Tanh to MlasComputeTanhF32KernelFma3,
+# hand-written assembly that evaluates Eigen's rational approximations with vfmadd (one rounding per multiply-add).
+# A CPU without FMA3 takes the SSE2 C++ kernels (separate multiply and add: two roundings), which these functions do
+# not reproduce. The coefficients are the float32 values of logistic.cpp's and tanh.cpp's constant tables. (For a
+# while onnxruntime's Tanh kernel used another approximation, a degree-2/2 rational with |x| >= 5 giving +-1; the
+# Eigen one below is what 1.32 computes, checked element by element against it.)
+
+_LOGISTIC_RANGE = (F32(-18.0), F32(18.0))
+#: numerator coefficients of x (odd powers 9 .. 1), highest first
+_LOGISTIC_P = tuple(F32(c) for c in (4.37031012579801e-11, 1.15627324459942e-07, 6.08574864600143e-05,
+                                     8.51377133304701e-03, 2.48287947061529e-01))  # fmt: skip
+#: denominator coefficients (even powers 10 .. 0), highest first
+_LOGISTIC_Q = tuple(F32(c) for c in (6.10247389755681e-13, 5.76102136993427e-09, 6.29106785017040e-06,
+                                     1.70198817374094e-03, 1.16817656904453e-01, 9.93151921023180e-01))  # fmt: skip
+_TANH_RANGE = (F32(-9.0), F32(9.0))
+_TANH_P = tuple(F32(c) for c in (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+                                 5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
+                                 4.89352455891786e-03))  # fmt: skip
+_TANH_Q = tuple(F32(c) for c in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
+                                 4.89352518554385e-03))  # fmt: skip
+
+
+def _clamp_like_vmaxps_vminps(x: np.ndarray, lo: np.float32, hi: np.float32) -> np.ndarray:
+    """``vminps(hi, vmaxps(lo, x))``: each instruction returns its second operand (x) unless the comparison holds,
+    so a NaN passes through unchanged and -0.0 stays -0.0."""
+    x = np.where(lo > x, lo, x)
+    return np.where(hi < x, hi, x).astype(F32)
+
+
+def _horner_fma(x2: np.ndarray, coefficients: tuple) -> np.ndarray:
+    """``((c0 x2 + c1) x2 + c2) ...`` with one fused multiply-add per step, as the vfmadd chains compute it."""
+    acc = fma32(x2, coefficients[0], coefficients[1])
+    for c in coefficients[2:]:
+        acc = fma32(x2, acc, c)
+    return acc
+
+
+def _rational(x: np.ndarray, clamp: tuple, p: tuple, q: tuple) -> np.ndarray:
+    """Clamp x, then ``(x * P(x^2)) / Q(x^2)`` in float32: x^2, x * P and the quotient rounded once each (vmulps,
+    vdivps), every Horner step a single-rounding fma (:func:`fma32`: the product of two float32 is exact in float64
+    and TwoSum recovers the error of the float64 sum, so the one rounding to float32 is the correct one)."""
+    v = _clamp_like_vmaxps_vminps(np.asarray(x, F32), *clamp)
+    x2 = (v * v).astype(F32)
+    return ((v * _horner_fma(x2, p)).astype(F32) / _horner_fma(x2, q)).astype(F32)
+
+
+def mlas_logistic(x) -> np.ndarray:
+    """onnxruntime's float32 Sigmoid on x86 with FMA3 (MlasComputeLogisticF32KernelFma3), bit for bit.
+
+    x is clamped to [-18, 18]; ``y = x P(x^2) / Q(x^2) + 0.5`` with Eigen's degree-9 / degree-10 polynomials, then
+    ``vmaxps(0, y)`` (no upper clamp: the approximation never exceeds 1 in range). NaN stays NaN. Each element is
+    independent, so onnxruntime's split over threads and its 8-wide blocks (the tail is masked, same arithmetic)
+    change nothing. Verified against onnxruntime 1.32 (tests/execute/test_ort_kernels.py)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = (_rational(x, _LOGISTIC_RANGE, _LOGISTIC_P, _LOGISTIC_Q) + F32(0.5)).astype(F32)
+        return np.where(F32(0) > y, F32(0), y).astype(F32)
+
+
+def mlas_tanh(x) -> np.ndarray:
+    """onnxruntime's float32 Tanh on x86 with FMA3 (MlasComputeTanhF32KernelFma3), bit for bit.
+
+    x is clamped to [-9, 9]; ``y = x P(x^2) / Q(x^2)`` with Eigen's degree-13 / degree-6 polynomials, fused
+    multiply-adds in the Horner chains. NaN stays NaN, -0.0 gives -0.0. Verified against onnxruntime 1.32."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _rational(x, _TANH_RANGE, _TANH_P, _TANH_Q)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# QLinearSigmoid / QLinearLeakyRelu (256-entry tables) and QLinearMul
+# --------------------------------------------------------------------------------------------------------------
+
+
+def lookup_table(fn, x_scale, x_zero_point, y_scale, y_zero_point) -> np.ndarray:
+    """onnxruntime's QLinearLookupBase table: every 8-bit level dequantized (``float(q - zp_x) * s_x``), mapped
+    through the float32 function ``fn``, quantized with MlasQuantizeLinear. Indexed by the raw byte (an int8 level
+    q sits at q & 0xFF), in the type of ``y_zero_point``."""
+    dtype = np.asarray(y_zero_point).dtype
+    levels = np.arange(256, dtype=np.uint8).view(dtype)
+    y = np.asarray(fn(dequantize_linear(levels, F32(x_scale), x_zero_point)), F32)
+    return quantize_linear(y, F32(y_scale), y_zero_point, dtype)
+
+
+def qlinear_lookup(x, table: np.ndarray) -> np.ndarray:
+    """Apply a 256-entry table from :func:`lookup_table` to 8-bit integers."""
+    x = np.asarray(x)
+    return table[x.view(np.uint8)]
+
+
+def leaky_relu_f32(x, alpha: float) -> np.ndarray:
+    """``x >= 0 ? x : alpha * x`` in float32 (onnxruntime's LeakyRelu functor and QLinearLeakyRelu's table)."""
+    x = np.asarray(x, F32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where(x >= F32(0), x, x * F32(alpha)).astype(F32)
+
+
+def _cvtps2dq(y: np.ndarray) -> np.ndarray:
+    """``cvtps2dq``: float32 rounded half to even to int32; NaN and values outside int32 give INT32_MIN."""
+    y = np.asarray(y, F64)
+    ok = np.isfinite(y) & (y >= -(2.0**31)) & (y < 2.0**31)
+    return np.where(ok, np.rint(np.where(ok, y, 0.0)), float(INT32_MIN)).astype(np.int64)
+
+
+def qlinear_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, c_scale, c_zero_point) -> np.ndarray:
+    """QLinearMul as MLAS's x86 (SSE2) kernel computes it: the exact integer product ``(a - zp_a) (b - zp_b)``
+    (16-bit lanes, 32-bit product), times ``float32(s_a * s_b) / s_c`` and plus ``float(zp_c)`` in float32 (two
+    roundings, no fma), ``cvtps2dq``, then saturating packs to int16 and to the 8-bit type. Broadcasting as numpy
+    (each output element depends on its two inputs only, however onnxruntime walks the broadcast)."""
+    a, b = np.asarray(a), np.asarray(b)
+    dtype = np.asarray(c_zero_point).dtype
+    ratio = F32(F32(F32(a_scale) * F32(b_scale)) / F32(c_scale))
+    product = (a.astype(np.int32) - np.int32(a_zero_point)) * (b.astype(np.int32) - np.int32(b_zero_point))
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = ((product.astype(F32) * ratio).astype(F32) + F32(int(c_zero_point))).astype(F32)
+    lo, hi = _limits(dtype)
+    return np.clip(_cvtps2dq(y), lo, hi).astype(dtype)

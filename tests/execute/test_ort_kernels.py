@@ -196,3 +196,178 @@ def test_mlas_float_conv_matches_onnxruntime(c, m, hw, k, stride, pad, group):
     )
     assert np.array_equal(got, want)
     assert (caveat is not None) == (hw == 8 and k == 3)  # only the sliced K depends on the thread count
+
+
+# -- MLAS's float Sigmoid / Tanh and the lookup-table and Mul kernels ------------------------------------------
+
+
+def _has_fma3() -> bool:
+    """Whether this CPU has AVX2 and FMA3, the features for which MLAS picks the kernels ort_kernels reproduces."""
+    try:
+        flags = open("/proc/cpuinfo").read().split()  # noqa: SIM115
+    except OSError:
+        return False
+    return "avx2" in flags and "fma" in flags
+
+
+needs_fma3 = pytest.mark.skipif(
+    not _has_fma3(), reason="onnxruntime takes MLAS's SSE2 Sigmoid/Tanh kernels without AVX2+FMA3; not reproduced"
+)
+
+
+def _float_inputs(seed: int) -> np.ndarray:
+    """Every kind of float32: random bit patterns (NaN, +-inf, subnormals, huge and tiny magnitudes), a dense sweep
+    of the approximations' range, and the clamp boundaries with their float32 neighbours."""
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2**32, 60000, dtype=np.uint64).astype(np.uint32).view(F32)
+    sweep = rng.uniform(-25, 25, 60000).astype(F32)
+    tiny = (rng.standard_normal(4000) * 10.0 ** rng.uniform(-44, -3, 4000)).astype(F32)
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 5, 9, 18, 1e30, -3e38], F32)
+    edges = np.concatenate([edges, -edges])
+    edges = np.concatenate([edges, np.nextafter(edges, F32(np.inf)), np.nextafter(edges, F32(-np.inf))])
+    return np.concatenate([bits, sweep, tiny, edges])
+
+
+def _float_op(op: str, x: np.ndarray, **attrs) -> np.ndarray:
+    node = helper.make_node(op, ["x"], ["y"], **attrs)
+    return _run(node, {"x": x}, {}, list(x.shape), TensorProto.FLOAT)
+
+
+def _bits(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, F32).view(np.uint32)  # equality of bit patterns: NaN == NaN, -0.0 != 0.0
+
+
+@needs_fma3
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(("op", "kernel"), [("Sigmoid", K.mlas_logistic), ("Tanh", K.mlas_tanh)])
+def test_mlas_sigmoid_and_tanh_bit_exact(op, kernel, seed):
+    x = _float_inputs(seed)
+    want = _float_op(op, x)
+    got = kernel(x)
+    diff = int(np.count_nonzero(_bits(got) != _bits(want)))
+    assert diff == 0, f"{diff} of {x.size} {op} values differ, e.g. at x = {x[_bits(got) != _bits(want)][:4]}"
+
+
+@needs_fma3
+def test_mlas_sigmoid_is_not_libm():
+    """The proof above is not vacuous: float64 libm's logistic, or the approximation with separately rounded
+    multiply-adds, differ from onnxruntime on many elements of the range."""
+    x = _float_inputs(0)
+    x = x[np.isfinite(x) & (np.abs(x) < 18)]
+    want = _bits(_float_op("Sigmoid", x))
+    libm = (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(F32)
+    assert np.count_nonzero(_bits(libm) != want) > 1000
+    x2 = x * x
+    p = x2 * K._LOGISTIC_P[0] + K._LOGISTIC_P[1]
+    for c in K._LOGISTIC_P[2:]:
+        p = p * x2 + c
+    q = x2 * K._LOGISTIC_Q[0] + K._LOGISTIC_Q[1]
+    for c in K._LOGISTIC_Q[2:]:
+        q = q * x2 + c
+    unfused = ((x * p) / q + F32(0.5)).astype(F32)
+    assert np.count_nonzero(_bits(unfused) != want) > 100
+
+
+def test_leaky_relu_float_bit_exact():
+    x = _float_inputs(1)
+    assert np.array_equal(_bits(K.leaky_relu_f32(x, 0.1)), _bits(_float_op("LeakyRelu", x, alpha=0.1)))
+
+
+def test_mlas_logistic_hand_values():
+    # at the clamp, x = 18 and x = 1e30 give the same value; y(0) is 0 / beta_0 + 0.5 = 0.5 exactly; NaN stays NaN
+    y = K.mlas_logistic(np.array([18.0, 1e30, 0.0, -0.0, np.nan], F32))
+    assert y[0] == y[1] and y[2] == F32(0.5) and y[3] == F32(0.5) and np.isnan(y[4])
+    # tanh is odd and keeps the sign of zero: (-0 * P) / Q = -0
+    t = K.mlas_tanh(np.array([-0.0, 3.0, -3.0], F32))
+    assert np.signbit(t[0]) and t[1] == -t[2]
+
+
+def _qlinear_unary(op, x, xs, xz, ys, yz, **attrs):
+    node = helper.make_node(op, ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft", **attrs)
+    out_type = helper.np_dtype_to_tensor_dtype(x.dtype)
+    return _run(node, {"x": x}, {"xs": xs, "xz": xz, "ys": ys, "yz": yz}, list(x.shape), out_type)
+
+
+@needs_fma3
+@pytest.mark.parametrize("signed", [False, True], ids=["uint8", "int8"])
+@pytest.mark.parametrize("seed", range(4))
+def test_qlinear_sigmoid_and_leaky_relu(seed, signed):
+    """Every one of the 256 levels through QLinearSigmoid / QLinearLeakyRelu with random parameters."""
+    rng = np.random.default_rng(seed)
+    dtype = np.int8 if signed else np.uint8
+    lo, hi = K._limits(dtype)
+    x = np.arange(256, dtype=np.uint8).view(dtype).reshape(4, 64)
+    xs, ys = _scale(rng, -2.5, -0.5), _scale(rng, -3.5, -2)
+    xz, yz = dtype(rng.integers(lo, hi + 1)), dtype(rng.integers(lo, hi + 1))
+    want = _qlinear_unary("QLinearSigmoid", x, xs, xz, ys, yz)
+    got = K.qlinear_lookup(x, K.lookup_table(K.mlas_logistic, xs, xz, ys, yz))
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    alpha = float(rng.uniform(0.01, 0.5))
+    want = _qlinear_unary("QLinearLeakyRelu", x, xs, xz, xs * F32(2), yz, alpha=alpha)
+    got = K.qlinear_lookup(x, K.lookup_table(lambda v: K.leaky_relu_f32(v, alpha), xs, xz, xs * F32(2), yz))
+    assert np.array_equal(got, want)
+
+
+def _mul_case(seed: int, signed: bool):
+    """All 65536 pairs of 8-bit values and random QLinearMul parameters whose outputs spread over the range."""
+    rng = np.random.default_rng(seed)
+    dtype = np.int8 if signed else np.uint8
+    lo, hi = K._limits(dtype)
+    levels = np.arange(256, dtype=np.uint8).view(dtype)
+    a, b = (g.reshape(256, 256) for g in np.meshgrid(levels, levels, indexing="ij"))
+    sa, sb = _scale(rng), _scale(rng)
+    sc = F32(sa * sb * F32(10 ** rng.uniform(1.7, 3.5)))
+    za, zb, zc = (dtype(rng.integers(lo, hi + 1)) for _ in range(3))
+    return a, b, {"sa": sa, "za": za, "sb": sb, "zb": zb, "sc": sc, "zc": zc}
+
+
+def _onnxruntime_qlinear_mul(a, b, p):
+    node = helper.make_node("QLinearMul", ["a", "sa", "za", "b", "sb", "zb", "sc", "zc"], ["y"], domain="com.microsoft")
+    out_shape = list(np.broadcast_shapes(a.shape, b.shape))
+    return _run(node, {"a": a, "b": b}, p, out_shape, helper.np_dtype_to_tensor_dtype(a.dtype))
+
+
+def _edgesim_qlinear_mul(a, b, p):
+    return K.qlinear_mul(a, p["sa"], p["za"], b, p["sb"], p["zb"], p["sc"], p["zc"])
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["uint8", "int8"])
+@pytest.mark.parametrize("seed", range(6))
+def test_qlinear_mul(seed, signed):
+    """Every pair of 8-bit values (and a broadcast one-element B, MLAS's scalar path): ties and saturation."""
+    a, b, p = _mul_case(seed, signed)
+    if seed % 3 == 2:
+        b = b[:1, :1]
+    want = _onnxruntime_qlinear_mul(a, b, p)
+    got = _edgesim_qlinear_mul(a, b, p)
+    assert got.dtype == want.dtype
+    assert np.array_equal(got, want), f"{int(np.count_nonzero(got != want))} values differ"
+
+
+def test_qlinear_mul_is_not_dequantize_mul_quantize():
+    """QLinearMul's arithmetic (integer product times one float32 ratio) differs, near ties, from dequantizing,
+    multiplying and quantizing: on the first seeded parameter sets where the two disagree, onnxruntime's
+    QLinearMul takes the fused value."""
+    disagreements = 0
+    for seed in range(200):
+        a, b, p = _mul_case(seed, False)
+        fused = _edgesim_qlinear_mul(a, b, p)
+        product = K.dequantize_linear(a, p["sa"], p["za"]) * K.dequantize_linear(b, p["sb"], p["zb"])
+        unfused = K.quantize_linear(product, p["sc"], p["zc"], np.uint8)
+        if np.array_equal(fused, unfused):
+            continue
+        want = _onnxruntime_qlinear_mul(a, b, p)
+        assert np.array_equal(fused, want) and not np.array_equal(unfused, want)
+        disagreements += 1
+        if disagreements == 3:
+            return
+    pytest.fail("no parameter set where QLinearMul and the float path disagree")
+
+
+def test_qlinear_mul_hand_values():
+    # ratio = 0.5 * 0.5 / 0.25 = 1: (3 - 1)(4 - 2) = 4, + zp 10 = 14; a tie (1)(1) * 0.5 = 0.5 rounds to even 0;
+    # a product beyond int32 after scaling becomes INT32_MIN in cvtps2dq and saturates to the type's minimum
+    one = F32(1.0)
+    assert K.qlinear_mul(np.uint8([3]), 0.5, 1, np.uint8([4]), 0.5, 2, 0.25, np.uint8(10)).tolist() == [14]
+    assert K.qlinear_mul(np.uint8([1]), one, 0, np.uint8([1]), 0.5, 0, one, np.uint8(0)).tolist() == [0]
+    assert K.qlinear_mul(np.uint8([255]), one, 0, np.uint8([255]), 1e6, 0, 1e-3, np.uint8(0)).tolist() == [0]

@@ -355,3 +355,140 @@ def test_activation_between_conv_and_quantize_is_folded(tmp_path, activation):
         want = session.run(None, feeds)
         assert np.array_equal(got["yq"], want[1])
         assert np.array_equal(got["y"], want[0])
+
+
+# -- Sigmoid, LeakyRelu, Mul and Tanh: onnxruntime's QDQ fusions and MLAS float kernels ------------------------
+
+_ACT_HW = 12
+
+
+def _activation_net() -> onnx.ModelProto:
+    """A small float network with each op of the fusions: Conv -> LeakyRelu -> Conv -> x * Sigmoid(x) -> Tanh ->
+    * (the LeakyRelu branch) -> GlobalAveragePool -> Gemm. Seeded weights."""
+    from onnx import helper
+
+    from tests.helpers import make_model, tensor_info
+
+    rng = np.random.default_rng(21)
+
+    def w(*shape):
+        return (rng.standard_normal(shape) * 0.3).astype(np.float32)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("LeakyRelu", ["c1"], ["l1"], alpha=0.1),
+        helper.make_node("Conv", ["l1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["c2"], ["s2"]),
+        helper.make_node("Mul", ["c2", "s2"], ["m2"]),
+        helper.make_node("Tanh", ["m2"], ["t2"]),
+        helper.make_node("Mul", ["t2", "l1"], ["m3"]),
+        helper.make_node("GlobalAveragePool", ["m3"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1),
+    ]
+    inits = {"w1": w(8, 3, 3, 3), "b1": w(8), "w2": w(8, 8, 3, 3), "b2": w(8), "w3": w(10, 8), "b3": w(10)}
+    return make_model(nodes, [tensor_info("x", [1, 3, _ACT_HW, _ACT_HW])], [tensor_info("y", [1, 10])], inits)
+
+
+@pytest.fixture(scope="module")
+def activation_qdq(tmp_path_factory):
+    """activations ("uint8" / "int8") -> the QDQ model quantize_static writes for :func:`_activation_net`."""
+    root = tmp_path_factory.mktemp("ort_act")
+    float_path = root / "act.onnx"
+    onnx.save(_activation_net(), str(float_path))
+    paths = {}
+    for name in ("uint8", "int8"):
+        act_type, extra = _ACTIVATIONS[name]
+        paths[name] = root / f"act-{name}.onnx"
+        quantization.quantize_static(
+            str(float_path), str(paths[name]), _Reader("x", [1, 3, _ACT_HW, _ACT_HW]),
+            quant_format=quantization.QuantFormat.QDQ, activation_type=act_type,
+            weight_type=quantization.QuantType.QInt8, extra_options=extra,
+        )  # fmt: skip
+    return paths
+
+
+@pytest.mark.parametrize("probed", [False, True], ids=["plain", "every-tensor"])
+@pytest.mark.parametrize("activations", ["uint8", "int8"])
+def test_qdq_sigmoid_leaky_relu_mul_tanh_bit_exact(tmp_path, activation_qdq, activations, probed):
+    """onnxruntime fuses DQ -> Sigmoid / LeakyRelu -> Q into QLinearSigmoid / QLinearLeakyRelu and DQ, DQ -> Mul -> Q
+    into QLinearMul (uint8; int8 where the types stay int8: with every quantized tensor an output, none is rewritten
+    to uint8) and runs Tanh in float through MLAS: every quantized tensor and the output must be identical."""
+    model = onnx.load(str(activation_qdq[activations]))
+    if probed:
+        elem = onnx.TensorProto.UINT8 if activations == "uint8" else onnx.TensorProto.INT8
+        quantized = [n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+        model.graph.output.extend(onnx.helper.make_tensor_value_info(q, elem, None) for q in quantized)
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # int8 Convs run in float, exact for one thread
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    fused = {n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node}
+    if activations == "uint8" or probed:
+        assert {"QLinearSigmoid", "QLinearLeakyRelu", "QLinearMul", "Tanh"} <= fused, fused
+    graph = load_onnx(path)
+    for seed in SEEDS:
+        feeds = {"x": (np.random.default_rng(seed).standard_normal((1, 3, _ACT_HW, _ACT_HW)) * (1 + seed))}
+        feeds = {"x": feeds["x"].astype(np.float32)}
+        caveats: list[str] = []
+        got = run_ort(graph, feeds, caveats=caveats)
+        assert all("thread count" in c for c in caveats), caveats  # Sigmoid / Tanh / LeakyRelu are no caveat
+        for out, ref in zip([o.name for o in session.get_outputs()], session.run(None, feeds), strict=True):
+            assert got[out].dtype == ref.dtype
+            diff = int(np.count_nonzero(got[out] != ref))
+            assert diff == 0, f"seed {seed}: {diff} values of {out} differ from onnxruntime"
+
+
+def test_qdq_mul_group_runs_as_qlinear_mul(tmp_path):
+    """The fusion decides the integers: on every pair of uint8 values, with parameters where QLinearMul and
+    DQ -> float Mul -> Q disagree (found by test_ort_kernels), onnxruntime with and without its graph optimizer
+    give different results, and the ort mode gives the optimized (fused) one."""
+    from onnx import TensorProto, helper
+
+    from tests.execute.test_ort_kernels import _edgesim_qlinear_mul, _mul_case
+    from tests.helpers import make_model, tensor_info
+
+    for seed in range(200):
+        a, b, p = _mul_case(seed, False)
+        product = K.dequantize_linear(a, p["sa"], p["za"]) * K.dequantize_linear(b, p["sb"], p["zb"])
+        if not np.array_equal(_edgesim_qlinear_mul(a, b, p), K.quantize_linear(product, p["sc"], p["zc"], np.uint8)):
+            break
+    nodes = [
+        helper.make_node("DequantizeLinear", ["a", "sa", "za"], ["ad"]),
+        helper.make_node("DequantizeLinear", ["b", "sb", "zb"], ["bd"]),
+        helper.make_node("Mul", ["ad", "bd"], ["m"]),
+        helper.make_node("QuantizeLinear", ["m", "sc", "zc"], ["y"]),
+    ]
+    u8 = TensorProto.UINT8
+    model = make_model(
+        nodes, [tensor_info("a", [256, 256], u8), tensor_info("b", [256, 256], u8)], [tensor_info("y", [256, 256], u8)],
+        p,
+    )  # fmt: skip
+    path = tmp_path / "mul.onnx"
+    onnx.save(model, str(path))
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    feeds = {"a": a, "b": b}
+    fused = _session(model).run(None, feeds)[0]
+    unfused = ort.InferenceSession(str(path), plain, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert not np.array_equal(fused, unfused)
+    assert np.array_equal(run_ort(load_onnx(path), feeds)["y"], fused)
+
+
+@pytest.mark.parametrize("activations", ["uint8", "int8"])
+def test_qoperator_sigmoid_leaky_relu_mul_bit_exact(tmp_path, activations):
+    """QOperator models carry QLinearSigmoid, QLinearLeakyRelu and QLinearMul themselves."""
+    act_type, extra = _ACTIVATIONS[activations]
+    float_path, path = tmp_path / "act.onnx", tmp_path / "act-qop.onnx"
+    onnx.save(_activation_net(), str(float_path))
+    quantization.quantize_static(
+        str(float_path), str(path), _Reader("x", [1, 3, _ACT_HW, _ACT_HW]),
+        quant_format=quantization.QuantFormat.QOperator, activation_type=act_type,
+        weight_type=quantization.QuantType.QInt8, extra_options=extra,
+    )  # fmt: skip
+    model = onnx.load(str(path))
+    assert {"QLinearSigmoid", "QLinearLeakyRelu", "QLinearMul"} <= {n.op_type for n in model.graph.node}
+    graph = load_quantized_onnx(path)
+    _assert_outputs_match(graph, _session(model), "activation net")
