@@ -3,8 +3,13 @@
 Two modes on quantized MobileNetV2 (224x224) and ResNet-18 of the zoo:
 
 * ``ort``: the float model quantized by onnxruntime's ``quantize_static`` (QDQ, uint8 activations, per-channel
-  int8 weights, seeded calibration), run by edgesim's ``run_ort``, by ``onnx.reference.ReferenceEvaluator`` and
-  by ``onnxruntime.InferenceSession`` on the same input (edgesim's output is also checked to be onnxruntime's).
+  int8 weights, seeded calibration), run by an edgesim ``OrtSession`` (``prepare_ort``), by
+  ``onnx.reference.ReferenceEvaluator`` and by ``onnxruntime.InferenceSession`` on the same input (edgesim's output
+  is also checked to be onnxruntime's). As onnxruntime's session creation is not timed, neither is edgesim's
+  preparation (the first run, which builds each node's kernel): the timed call is ``session.run``, and the
+  one-off ``run_ort`` (prepare + run) is printed beside it. edgesim is timed twice: with BLAS threads as
+  configured (the ratio line) and with one BLAS thread (``blas_threads=1``, in brackets), since on a shared
+  machine a multi-threaded OpenBLAS can be many times slower than one thread.
 * ``tflm``: the model quantized by edgesim's own quantize pass (plans/int8-per-channel.yaml), run by a
   ``prepare_tflm`` session (its ``run`` is timed, as onnxruntime's ``session.run`` is), against onnxruntime
   (and the reference evaluator) running edgesim's QDQ export of it.
@@ -35,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator.execute.int_exec import prepare_tflm  # noqa: E402
-from simulator.execute.ort_exec import run_ort  # noqa: E402
+from simulator.execute.ort_exec import prepare_ort, run_ort  # noqa: E402
 from simulator.execute.qdq_export import export_qdq  # noqa: E402
 from simulator.importers import load_model  # noqa: E402
 from simulator.importers.onnx_import import load_onnx  # noqa: E402
@@ -107,12 +112,19 @@ def bench_ort(name: str, runs: int, reference: bool, workdir: Path) -> dict:
     model = onnx.load(str(qdq_path))
     qgraph = load_onnx(qdq_path)
     feeds = _input(qgraph)
-    t_edge, got = _best(lambda: run_ort(qgraph, feeds), runs)
+    t_prepare = _once(lambda: run_ort(qgraph, feeds))
+    edgesim = prepare_ort(qgraph)
+    t_edge, got = _best(lambda: edgesim.run(feeds), runs)
+    single = prepare_ort(qgraph, blas_threads=1)
+    t_single, _ = _best(lambda: single.run(feeds), runs)
     session = _session(model)
     t_ort, want = _best(lambda: session.run(None, feeds), runs)
     exact = all(np.array_equal(got[o], w) for o, w in zip(qgraph.outputs, want, strict=True))
     t_ref = _once(lambda: _reference(model).run(None, feeds)) if reference else None
-    return {"edgesim": t_edge, "onnxruntime": t_ort, "reference": t_ref, "identical": exact}
+    return {
+        "edgesim": t_edge, "onnxruntime": t_ort, "reference": t_ref, "identical": exact, "prepare+run": t_prepare,
+        "1 BLAS thread": t_single,
+    }  # fmt: skip
 
 
 def bench_tflm(name: str, runs: int, reference: bool) -> dict:
@@ -142,6 +154,12 @@ def _report(mode: str, name: str, r: dict) -> None:
             f"   reference {r['reference']:8.2f} s   reference/edgesim {ref_ratio:7.1f}x"
             f" [{'ok' if ref_ratio >= 20 else 'MISS'} >= 20x]"
         )
+    if r.get("1 BLAS thread") is not None:
+        single = r["1 BLAS thread"]
+        line += f"   [1 BLAS thread: {single * 1e3:.1f} ms, edgesim/onnxruntime {single / r['onnxruntime']:.2f}x"
+        line += "]" if r["reference"] is None else f", reference/edgesim {r['reference'] / single:.1f}x]"
+    if r.get("prepare+run") is not None:
+        line += f"   (run_ort, prepare + run: {r['prepare+run'] * 1e3:.0f} ms)"
     if r["identical"] is not None:
         line += f"   outputs identical to onnxruntime: {r['identical']}"
     print(line, flush=True)

@@ -23,10 +23,15 @@ in float; Gemm, Add, Mul, Sigmoid, LeakyRelu and the pooling / Softmax groups fu
 every input and the output have the same type after that rewrite.
 
 QOperator models (QLinearConv, QLinearMatMul and the com.microsoft QLinear* ops) run through the same kernels.
+
+:func:`prepare_ort` returns an :class:`OrtSession` (the peer of onnxruntime's ``InferenceSession``): it keeps what
+depends only on the graph (constant weights as integers, the conv / gemm weights as BLAS-ready float32 with their
+exactness proof, Add tables; :mod:`ort_prepared`), built when a node first runs, so that later runs only compute.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +40,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.execute import ort_kernels as K
 from simulator.execute.float_exec import _check_feeds
+from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, WorkBuffers
 from simulator.graph import Graph, Node, Tensor
 from simulator.ops import get_op
 from simulator.ops.quantization import stored_integers
@@ -53,6 +59,11 @@ _FLOAT_KERNELS: dict[str, Callable[[Node, np.ndarray], np.ndarray]] = {
     "Tanh": lambda node, x: K.mlas_tanh(x),
     "LeakyRelu": lambda node, x: K.leaky_relu_f32(x, node.attr("alpha", 0.01)),
 }
+
+
+def _scalars(*values) -> tuple[float, ...]:
+    """Per-tensor quantization parameters (scalars or one-element arrays) as plain floats, for kernel keys."""
+    return tuple(float(np.asarray(v).reshape(-1)[0]) for v in values)
 
 
 @dataclass
@@ -96,11 +107,67 @@ def run_ort(
     receives one line per node the run cannot promise bit-exact (a float op outside the reproduced set, see
     :data:`_EXACT_FLOAT`, or a float Conv whose MLAS summation order depends on the thread count).
     """
-    run = _OrtRun(graph, on_tensor)
-    outputs = run.run(_check_feeds(graph, feeds), keep)
-    if caveats is not None:
-        caveats.extend(run.caveats)
-    return outputs
+    return prepare_ort(graph).run(feeds, keep, on_tensor, caveats)
+
+
+def prepare_ort(graph: Graph, blas_threads: int | None = None) -> OrtSession:
+    """A session that runs ``graph`` in the ort mode many times, each kernel prepared once (:class:`OrtSession`)."""
+    return OrtSession(graph, blas_threads)
+
+
+class OrtSession:
+    """A quantized graph ready to run repeatedly with onnxruntime's arithmetic.
+
+    The session owns the prepared state: constant weights as integers with their parameters, and per node the
+    prepared conv / matmul / add kernel, built on the node's first run (the key is the input's shape and
+    parameters: a run with another input shape prepares again), and the work buffers its conv kernels share (so
+    a session runs one input at a time). Outputs never depend on that state, only speed.
+
+    ``blas_threads`` caps the BLAS threads during :meth:`run` (through threadpoolctl, which must be installed);
+    None leaves BLAS as configured. On a machine shared with other work, a multi-threaded OpenBLAS can be many
+    times slower than one thread (its threads wait for each other on busy cores); results are identical.
+    """
+
+    def __init__(self, graph: Graph, blas_threads: int | None = None):
+        self.graph = graph
+        self.constants: dict[str, QValue | None] = {}
+        self.kernels: dict[str, tuple[tuple, object]] = {}
+        self.work = WorkBuffers()  # the conv kernels' columns and accumulators, sized by the largest layer
+        self.as_u8 = s8_to_u8_quantizers(graph)  # graph-static: decided once
+        self.blas_threads = blas_threads
+        self._blas = None
+        if blas_threads is not None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:
+                raise EdgesimError("blas_threads needs the threadpoolctl package (pip install threadpoolctl)") from None
+            self._blas = ThreadpoolController()
+
+    def run(
+        self,
+        feeds: dict[str, np.ndarray],
+        keep: bool = False,
+        on_tensor: Callable[[str, np.ndarray], None] | None = None,
+        caveats: list[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run on ``feeds``; arguments and results as :func:`run_ort`."""
+        limit = contextlib.nullcontext()
+        if self._blas is not None:
+            limit = self._blas.limit(limits=self.blas_threads, user_api="blas")
+        run = _OrtRun(self, on_tensor)
+        with limit:
+            outputs = run.run(_check_feeds(self.graph, feeds), keep)
+        if caveats is not None:
+            caveats.extend(run.caveats)
+        return outputs
+
+    def prepared(self, node: Node, key: tuple, build: Callable[[], object]):
+        """The prepared kernel of ``node`` for ``key``, built once (``build`` may return None: no prepared path)."""
+        cached = self.kernels.get(node.name)
+        if cached is None or cached[0] != key:
+            cached = (key, build())
+            self.kernels[node.name] = cached
+        return cached[1]
 
 
 def _edges(graph: Graph, name: str) -> list[Node]:
@@ -155,12 +222,13 @@ def _to_s8(q: np.ndarray) -> np.ndarray:
 
 
 class _OrtRun:
-    def __init__(self, graph: Graph, on_tensor):
-        self.graph = graph
+    def __init__(self, session: OrtSession, on_tensor):
+        self.session = session
+        self.graph = session.graph
         self.values: dict[str, np.ndarray | QValue] = {}
         self.done: set[str] = set()
         self.on_tensor = on_tensor
-        self.as_u8 = s8_to_u8_quantizers(graph)
+        self.as_u8 = session.as_u8
         self.caveats: list[str] = []
 
     # -- helpers ----------------------------------------------------------------------------------------
@@ -197,9 +265,15 @@ class _OrtRun:
         return scale, (np.zeros(scale.shape, np.uint8) if zp is None else zp)
 
     def qconst(self, t: Tensor | None) -> QValue | None:
-        """A constant folded from a DequantizeLinear, as its stored integers and parameters."""
+        """A constant folded from a DequantizeLinear, as its stored integers and parameters (once per session)."""
         if t is None or not t.constant or t.quant is None:
             return None
+        if t.name not in self.session.constants:
+            self.session.constants[t.name] = self._qconst(t)
+        return self.session.constants[t.name]
+
+    @staticmethod
+    def _qconst(t: Tensor) -> QValue:
         quant = t.quant
         ints = stored_integers(quant)
         scale = np.asarray(quant.scale, np.float32)
@@ -479,9 +553,10 @@ class _OrtRun:
             begin, end = K.conv_padding(
                 x.q.shape[2:], kernel, strides, dilations, node.attr("pads"), node.attr("auto_pad", "NOTSET")
             )
-            return K.qlinear_conv(
-                x.q, xs, xzp, w.q, w.scale, w.zero_point, y_scale, y_zp, bias, name=node.name,
-                strides=strides, dilations=dilations, pads_begin=begin, pads_end=end, group=int(node.attr("group", 1)),
+            return self.conv(
+                node, self._all_const(node.inputs[1:3]), x.q, xs, xzp, w.q, w.scale, w.zero_point, y_scale, y_zp,
+                bias, strides=strides, dilations=dilations, pads_begin=begin, pads_end=end,
+                group=int(node.attr("group", 1)),
             )  # fmt: skip
         if op in ("Gemm", "MatMul"):
             w = self.operand(node.inputs[1])
@@ -502,13 +577,14 @@ class _OrtRun:
             out_axis = 0 if op == "Gemm" and node.attr("transB", 0) else w.q.ndim - 1
             if bias is False or not w.per_tensor and w.axis != out_axis or w.q.ndim != 2:
                 return None  # per-channel weights must be per output column
-            return K.qlinear_matmul(x.q, xs, xzp, b, w.scale, bzp, y_scale, y_zp, bias, name=node.name)
+            return self.matmul(node, x.q, xs, xzp, b, w.scale, bzp, y_scale, y_zp, bias)
         if op in ("Add", "Mul"):
             other = self.operand(node.inputs[1])
             if other is None or not other.per_tensor or other.q.dtype != out_dtype:
                 return None
-            kernel = K.qlinear_add if op == "Add" else K.qlinear_mul
-            return kernel(x.q, xs, xzp, other.q, other.scale, other.zero_point, y_scale, y_zp)
+            if op == "Add":
+                return self.add(node, x.q, xs, xzp, other.q, other.scale, other.zero_point, y_scale, y_zp)
+            return K.qlinear_mul(x.q, xs, xzp, other.q, other.scale, other.zero_point, y_scale, y_zp)
         if op in ("Sigmoid", "LeakyRelu"):
             return K.qlinear_lookup(x.q, K.lookup_table(self._table_function(node), xs, xzp, y_scale, y_zp))
         if op == "GlobalAveragePool":
@@ -545,6 +621,47 @@ class _OrtRun:
         op = node.op_type.removeprefix("com.microsoft.").removeprefix("QLinear")
         return lambda x: _FLOAT_KERNELS[op](node, x)
 
+    # -- prepared kernels (built once per session) ----------------------------------------------------------
+
+    def _all_const(self, names: list[str]) -> bool:
+        return all(not n or self._is_const(n) for n in names)
+
+    def conv(self, node: Node, constant: bool, x, xs, xzp, w, ws, wzp, ys, yzp, bias, **geometry) -> np.ndarray:
+        """QLinearConv of ``node``: the session's prepared kernel when the weights and bias are constants and one
+        can be proven exact, else :func:`ort_kernels.qlinear_conv`."""
+        kernel = None
+        if constant:
+            key = ("conv", x.shape, x.dtype.str, *_scalars(xzp, xs))
+            kernel = self.session.prepared(
+                node, key,
+                lambda: PreparedConv.build(x.shape, x.dtype, xzp, xs, w, wzp, ws, ys, yzp, bias, name=node.name,
+                                           work=self.session.work, **geometry),
+            )  # fmt: skip
+        if kernel is not None:
+            return kernel(x)
+        return K.qlinear_conv(x, xs, xzp, w, ws, wzp, ys, yzp, bias, name=node.name, **geometry)
+
+    def matmul(self, node: Node, a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, bias) -> np.ndarray:
+        """QLinearMatMul / QGemm of ``node`` with a constant ``b`` (and bias), prepared once where provably exact."""
+        key = ("matmul", a.dtype.str, *_scalars(a_zp, a_scale))
+        kernel = self.session.prepared(
+            node, key,
+            lambda: PreparedMatMul.build(a.dtype, a_zp, a_scale, b, b_zp, b_scale, y_scale, y_zp, bias, name=node.name),
+        )  # fmt: skip
+        if kernel is not None:
+            return kernel(a)
+        return K.qlinear_matmul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, bias, name=node.name)
+
+    def add(self, node: Node, a, a_scale, a_zp, b, b_scale, b_zp, c_scale, c_zp) -> np.ndarray:
+        """QLinearAdd of ``node``: a prepared table lookup for two same-shape 8-bit tensors."""
+        if a.shape == b.shape and a.dtype == b.dtype == np.asarray(c_zp).dtype:
+            params = (a_scale, a_zp, b_scale, b_zp, c_scale, c_zp)
+            key = ("add", a.dtype.str, *_scalars(*params))
+            kernel = self.session.prepared(node, key, lambda: PreparedAdd.build(a.dtype, *params))
+            if kernel is not None:
+                return kernel(a, b)
+        return K.qlinear_add(a, a_scale, a_zp, b, b_scale, b_zp, c_scale, c_zp)
+
     def _bias(self, node: Node, index: int):
         """The int32 bias of a fused conv / gemm: None when absent, False when it is not int32-quantized."""
         if len(node.inputs) <= index or not node.inputs[index]:
@@ -580,9 +697,10 @@ class _OrtRun:
                 x.shape[2:], list(w.shape[2:]), strides, dilations, node.attr("pads"), node.attr("auto_pad", "NOTSET")
             )
             bias = v(8) if len(ins) > 8 and ins[8] else None
-            return K.qlinear_conv(
-                x, c(1), int(zp(2, x)), w, c(4), zp(5, w), c(6), zp(7, x), bias, name=node.name,
-                strides=strides, dilations=dilations, pads_begin=begin, pads_end=end, group=int(node.attr("group", 1)),
+            return self.conv(
+                node, self._all_const([ins[3]] + ins[8:9]), x, c(1), int(zp(2, x)), w, c(4), zp(5, w), c(6), zp(7, x),
+                bias, strides=strides, dilations=dilations, pads_begin=begin, pads_end=end,
+                group=int(node.attr("group", 1)),
             )  # fmt: skip
         if op == "QLinearMatMul":
             a, b = v(0), v(3)
@@ -596,11 +714,14 @@ class _OrtRun:
             bias = v(6) if len(ins) > 6 and ins[6] else None
             if len(ins) < 8 or not ins[7]:
                 raise fail(node, "QGemm with a float output is not supported in the ort mode")
+            if self._all_const([ins[3]] + ins[6:7]):
+                return self.matmul(node, a, c(1), int(zp(2, a)), b, c(4), zp(5, b), c(7), zp(8, a), bias)
             return K.qlinear_matmul(a, c(1), int(zp(2, a)), b, c(4), zp(5, b), c(7), zp(8, a), bias, name=node.name)
         if op in ("QLinearAdd", "QLinearMul"):
             a, b = v(0), v(3)
-            kernel = K.qlinear_add if op == "QLinearAdd" else K.qlinear_mul
-            return kernel(a, c(1), int(zp(2, a)), b, c(4), int(zp(5, b)), c(6), zp(7, a))
+            if op == "QLinearAdd":
+                return self.add(node, a, c(1), int(zp(2, a)), b, c(4), int(zp(5, b)), c(6), zp(7, a))
+            return K.qlinear_mul(a, c(1), int(zp(2, a)), b, c(4), int(zp(5, b)), c(6), zp(7, a))
         if op in ("QLinearSigmoid", "QLinearLeakyRelu"):
             x = v(0)
             return K.qlinear_lookup(x, K.lookup_table(self._table_function(node), c(1), zp(2, x), c(3), zp(4, x)))

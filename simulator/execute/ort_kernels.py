@@ -108,6 +108,10 @@ def quantize_linear(x, scale, zero_point, dtype, axis: int | None = None) -> np.
     scale, zp = _along_axis(scale, zero_point, x.ndim, axis)
     lo, hi = _limits(dtype)
     y = np.clip(x / scale, (lo - zp).astype(F32), (hi - zp).astype(F32))
+    if np.dtype(dtype).itemsize <= 2:  # rounded values and zero points of 8 / 16 bits are exact in float32
+        np.rint(y, out=y)
+        y += zp.astype(F32)
+        return y.astype(dtype)
     return (np.rint(y).astype(np.int64) + zp).astype(dtype)
 
 
@@ -518,12 +522,36 @@ def max_pool(x, *, kernel, strides, dilations=None, pads_begin, pads_end) -> np.
     x = np.asarray(x)
     spatial = x.ndim - 2
     lo, _ = _limits(x.dtype)
+    dilations = list(dilations or [1] * spatial)
+    if all(
+        _windows_touch_image(x.shape[2 + i], kernel[i], strides[i], dilations[i], pads_begin[i], pads_end[i])
+        for i in range(spatial)
+    ):
+        # padding at the dtype's minimum never exceeds an in-image tap, and every window has one: a running
+        # maximum over the taps, in the input's dtype
+        pad = [(0, 0), (0, 0)] + [(pads_begin[i], pads_end[i]) for i in range(spatial)]
+        xp = np.pad(x, pad, constant_values=lo) if any(pads_begin) or any(pads_end) else x
+        p = _patches(xp, kernel, strides, dilations, [0] * spatial, [0] * spatial)
+        taps = np.ndindex(*kernel)
+        out = p[(slice(None), slice(None), *next(taps))].copy()
+        for tap in taps:
+            np.maximum(out, p[(slice(None), slice(None), *tap)], out=out)
+        return out
     xi = x.astype(np.int64)
     pad = [(0, 0), (0, 0)] + [(pads_begin[i], pads_end[i]) for i in range(spatial)]
     xp = np.pad(xi, pad, constant_values=lo - 1)
-    p = _patches(xp, kernel, strides, list(dilations or [1] * spatial), [0] * spatial, [0] * spatial)
+    p = _patches(xp, kernel, strides, dilations, [0] * spatial, [0] * spatial)
     out = p.reshape(p.shape[:2] + (-1,) + p.shape[2 + spatial :]).max(axis=2)
     return out.astype(x.dtype)
+
+
+def _windows_touch_image(size: int, kernel: int, stride: int, dilation: int, pad_begin: int, pad_end: int) -> bool:
+    """Whether every pooling window along one axis has at least one tap inside the image."""
+    out = (size + pad_begin + pad_end - ((kernel - 1) * dilation + 1)) // stride + 1
+    if out <= 0:
+        return False
+    taps = np.arange(out)[:, None] * stride + np.arange(kernel)[None, :] * dilation - pad_begin
+    return bool(((taps >= 0) & (taps < size)).any(axis=1).all())
 
 
 def softmax_table(x_scale: float, reduce_len: int, signed: bool = False) -> np.ndarray:

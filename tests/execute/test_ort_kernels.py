@@ -143,6 +143,27 @@ def test_quantize_and_dequantize_linear(seed):
     assert np.array_equal(K.dequantize_linear(q, s, z), want)
 
 
+# (kernel, strides, dilations, pads begin + end): ResNet's 3x3 / 2 with padding, plain 2x2 / 2, dilated with
+# asymmetric padding (the edge windows hold few in-image taps)
+MAX_POOLS = [([3, 3], [2, 2], [1, 1], [1, 1, 1, 1]), ([2, 2], [2, 2], [1, 1], [0, 0, 0, 0]),
+             ([3, 2], [1, 2], [2, 1], [2, 0, 1, 1])]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("case", range(len(MAX_POOLS)))
+def test_max_pool(case, dtype):
+    kernel, strides, dilations, pads = MAX_POOLS[case]
+    info = np.iinfo(dtype)
+    x = np.random.default_rng(case).integers(info.min, info.max + 1, (1, 3, 9, 8)).astype(dtype)
+    x[0, 0] = info.min  # a plane at the minimum: padding must not be mistaken for it, nor win
+    attrs = {"kernel_shape": kernel, "strides": strides, "dilations": dilations, "pads": pads}
+    node = helper.make_node("MaxPool", ["x"], ["y"], **attrs)
+    want = _run(node, {"x": x}, {}, None, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+    got = K.max_pool(x, kernel=kernel, strides=strides, dilations=dilations, pads_begin=pads[:2], pads_end=pads[2:])
+    assert got.dtype == want.dtype
+    assert np.array_equal(got, want)
+
+
 @pytest.mark.parametrize(
     "c, m, hw, k, stride, pad, group",
     [
