@@ -23,9 +23,7 @@ all 256^arity inputs, and integer sums run through float BLAS wherever every par
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +31,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as k
+from simulator.execute.ort_prepared import PreparedConv, WorkBuffers
 from simulator.graph import Graph, Node, QuantParams
 from simulator.ops import get_op
 from simulator.ops.registry import fail
@@ -207,15 +206,16 @@ class _Layer:
     bias: np.ndarray | None
     params: dict
     cache: k.FilterCache = field(default_factory=k.FilterCache)
+    nchw: _NchwConv | None = None  # the BLAS path on NCHW tensors, where it applies
 
 
 class _Run:
     """State of one integer run: integer values and the quantization of every activation; what depends on the
     graph alone comes from (and goes to) the session's ``prepared`` table."""
 
-    def __init__(self, graph: Graph, prepared: dict[str, object] | None = None, workers: Executor | None = None):
+    def __init__(self, graph: Graph, prepared: dict[str, object] | None = None, work: WorkBuffers | None = None):
         self.graph = graph
-        self.workers = workers
+        self.work = WorkBuffers() if work is None else work
         self.values: dict[str, np.ndarray] = {}
         self.quant: dict[str, QuantParams] = {}
         self._prepared = {} if prepared is None else prepared
@@ -289,14 +289,85 @@ def _conv_layer(run: _Run, node: Node) -> _Layer:
     )
     if depthwise:
         filt = w.transpose(1, 2, 3, 0)  # (C*mult, 1, kh, kw) -> [1, kh, kw, C*mult]
-        return _Layer(k.depthwise_conv2d, np.ascontiguousarray(_as_stored(run, node, filt)), bias, params)
-    return _Layer(k.conv2d, np.ascontiguousarray(_as_stored(run, node, w.transpose(0, 2, 3, 1))), bias, params)
+        layer = _Layer(k.depthwise_conv2d, np.ascontiguousarray(_as_stored(run, node, filt)), bias, params)
+    else:
+        layer = _Layer(k.conv2d, np.ascontiguousarray(_as_stored(run, node, w.transpose(0, 2, 3, 1))), bias, params)
+    # the stored weights (through the int4 packing where TFLM packs them) back in ONNX's OIHW layout
+    stored = layer.filter.transpose(3, 0, 1, 2) if depthwise else layer.filter.transpose(0, 3, 1, 2)
+    layer.nchw = _NchwConv.build(run, node, stored, w_scale, bias, params)
+    return layer
+
+
+@dataclass
+class _NchwConv:
+    """An int8 conv run on the graph's NCHW tensors: the exact accumulators of onnxruntime's prepared conv
+    (:class:`~simulator.execute.ort_prepared.PreparedConv`: the same sum of (x - zp_x) w, through float32 BLAS
+    with a static proof over every int8 input that each partial sum is exact), then TFLM's requantization
+    (``tflm_kernels._requantize_biased``: double rounding, clamps, and the int32 overflow error). The kernel
+    functions of tflm_kernels remain the reference it is tested against."""
+
+    accumulate: PreparedConv
+    bias: np.ndarray | None
+    params: dict
+    channels: int
+    out_hw: tuple[int, int]
+    requant: k.ChannelRequant | None  # the prepared requantization, where a static bound allows it
+
+    @staticmethod
+    def build(run: _Run, node: Node, w: np.ndarray, w_scale, bias, params: dict) -> _NchwConv | None:
+        """None where this path does not apply (16x8) or float32 cannot be proven exact: the NHWC kernels run
+        instead. ``w`` is OIHW, as stored for TFLM (int4 weights through their packing)."""
+        x_name = node.inputs[0]
+        xq = run.q(x_name, node)
+        if _dtype(xq) != np.int8 or params["accumulator"] != "int32":
+            return None
+        x_shape = run.graph.tensors[x_name].shape
+        _, begin, end, strides = window_geometry(node, x_shape[2:], tuple(w.shape[2:]))
+        prepared = PreparedConv.build(
+            x_shape, np.int8, int(xq.zero_point), float(xq.scale), w, 0, w_scale,
+            float(run.out_q(node).scale), np.int8(params["output_zero_point"]), bias,
+            strides=strides, dilations=list(params["dilation"]), pads_begin=begin, pads_end=end,
+            group=int(node.attr("group", 1)), name=node.name, work=run.work,
+        )  # fmt: skip
+        if prepared is None or tuple(prepared.out_hw) != tuple(params["output_hw"]):
+            return None
+        requant = dict(
+            multiplier=params["output_multiplier"], shift=params["output_shift"],
+            output_zero_point=params["output_zero_point"], activation_min=params["activation_min"],
+            activation_max=params["activation_max"],
+        )  # fmt: skip
+        # every partial sum of (x - zp) w over any int8 x: the bound of tflm_kernels._signed_bound
+        rows = w.reshape(w.shape[0], -1)
+        info = np.iinfo(np.int8)
+        zp = int(xq.zero_point)
+        bound = k._signed_bound(min(int(info.min) - zp, 0), max(int(info.max) - zp, 0), k._pos_neg(rows))
+        channel_requant = k.ChannelRequant.build(
+            bias, params["output_multiplier"], params["output_shift"], params["output_zero_point"],
+            params["activation_min"], params["activation_max"], np.int8, bound, w.shape[0],
+        )  # fmt: skip
+        return _NchwConv(prepared, bias, requant, w.shape[0], tuple(params["output_hw"]), channel_requant)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        ho, wo = self.out_hw
+        out = np.empty((x.shape[0], self.channels, ho, wo), np.int8)
+        bias = np.zeros(self.channels, np.int64) if self.bias is None else self.bias
+        for i in range(x.shape[0]):
+            acc, row = self.accumulate.accumulate(x[i])  # (channels, output rows * row), in work buffers
+            if self.requant is not None:
+                self.requant(acc, out[i], None if row == wo else row)
+                continue
+            # channels last for the general requantization (a transposed view), then back, dropping padding
+            y = k._requantize_biased(acc.T, bias, **self.params, out_dtype=np.int8, kernel="conv2d")
+            out[i] = y.T.reshape(self.channels, ho, row)[:, :, :wo]
+        return out
 
 
 def _conv(run: _Run, node: Node) -> np.ndarray:
     layer = run.prepared(node, _conv_layer)
     x = run.values[node.inputs[0]]
-    y = layer.kernel(_nhwc(x), layer.filter, layer.bias, **layer.params, filter_cache=layer.cache, workers=run.workers)
+    if layer.nchw is not None:
+        return layer.nchw(x)
+    y = layer.kernel(_nhwc(x), layer.filter, layer.bias, **layer.params, filter_cache=layer.cache)
     return _nchw(y)
 
 
@@ -322,7 +393,7 @@ def _gemm_layer(run: _Run, node: Node) -> _Layer:
 def _gemm(run: _Run, node: Node) -> np.ndarray:
     layer = run.prepared(node, _gemm_layer)
     x = run.values[node.inputs[0]]
-    y = layer.kernel(x, layer.filter, layer.bias, **layer.params, filter_cache=layer.cache, workers=run.workers)
+    y = layer.kernel(x, layer.filter, layer.bias, **layer.params, filter_cache=layer.cache)
     return y.reshape(run.graph.tensors[node.outputs[0]].shape)
 
 
@@ -621,35 +692,28 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
 
 class TflmSession:
     """A quantized graph prepared for tflm runs, as an interpreter is prepared once on a device: deployment
-    fusion happens here, and each layer's constants (integer weights in TFLite layout, biases, multipliers,
-    clamps, the filter's BLAS-ready copies) are derived on its first run and reused by every later run.
-    Runs are independent: nothing of one input is kept. ``threads`` > 1 lets large requantizations run in
-    parallel (the results do not depend on it); the thread pool is the session's own and is not pickled."""
+    fusion happens here, and each layer's constants (integer weights, biases, multipliers, clamps, the proof
+    that its sums are exact in float32 and the BLAS-ready weights) are derived on its first run and reused by
+    every later run, with one set of work buffers for the whole graph. Runs are independent (nothing of one
+    input is kept), one at a time per session."""
 
-    def __init__(self, graph: Graph, threads: int | None = None):
+    def __init__(self, graph: Graph):
         self.graph = for_deployment(graph)
-        self.threads = max(1, os.cpu_count() or 1) if threads is None else max(1, int(threads))
         self._prepared: dict[str, object] = {}
-        self._workers: ThreadPoolExecutor | None = None
+        self._work = WorkBuffers()
 
     def run(
         self, feeds: dict[str, np.ndarray], keep: bool = False
     ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
         """Float feeds are quantized with the input tensors' parameters (int8 feeds, int16 for 16x8, are taken
-        as they are);
-        returns the integer value of every output (every activation with ``keep``) and the quantization needed
-        to read them."""
-        if self._workers is None and self.threads > 1:
-            self._workers = ThreadPoolExecutor(self.threads, thread_name_prefix="edgesim-tflm")
-        return _execute(self.graph, self._prepared, feeds, keep, self._workers)
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_workers": None}
+        as they are); returns the integer value of every output (every activation with ``keep``) and the
+        quantization needed to read them."""
+        return _execute(self.graph, self._prepared, feeds, keep, self._work)
 
 
-def prepare_tflm(graph: Graph, threads: int | None = None) -> TflmSession:
+def prepare_tflm(graph: Graph) -> TflmSession:
     """A session that runs ``graph`` many times (``session.run(feeds)``) paying for its preparation once."""
-    return TflmSession(graph, threads)
+    return TflmSession(graph)
 
 
 def run_tflm(
@@ -689,9 +753,9 @@ def _check_widths(run: _Run, node: Node) -> None:
 
 
 def _execute(
-    deployed: Graph, prepared: dict[str, object], feeds: dict[str, np.ndarray], keep: bool, workers: Executor | None
+    deployed: Graph, prepared: dict[str, object], feeds: dict[str, np.ndarray], keep: bool, work: WorkBuffers
 ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
-    run = _Run(deployed, prepared, workers)
+    run = _Run(deployed, prepared, work)
     for name in deployed.inputs:
         if name not in feeds:
             raise EdgesimError(f"no feed for input {name!r}; the graph's inputs are {', '.join(deployed.inputs)}")

@@ -311,6 +311,12 @@ class PreparedConv:
             total += part  # float32 chunks, exact sums in float64
         return total, row
 
+    def accumulate(self, image: np.ndarray) -> tuple[np.ndarray, int]:
+        """The exact ``sum (x - zp_x)(w - zp_w)`` of one (C, H, W) integer image, as a float (M, out_rows * row)
+        array and ``row``: each output row's length in it (the output columns, then padding columns to drop).
+        The array is a work buffer: it holds until the next call of a kernel sharing them."""
+        return self._accumulate(self._tap_views(image))
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if self.one_d:
@@ -320,7 +326,7 @@ class PreparedConv:
         ho, wo = self.out_hw
         out = np.empty((x.shape[0], self.m, ho, wo), self.requant.dtype)
         for i in range(x.shape[0]):
-            acc, row = self._accumulate(self._tap_views(x[i]))
+            acc, row = self.accumulate(x[i])
             self.requant(acc, out[i], None if row == wo else row)
         return out[:, :, 0] if self.one_d else out
 

@@ -231,21 +231,17 @@ def _within(values, lo: int, hi: int) -> bool:
 
 
 _CHUNK = 1 << 14  # elements per requantization block: the int64 temporaries stay in cache
-_PARALLEL_PARTS = 2  # row ranges of a large requantization run side by side (this machine class: 2 cores)
 _F64_FAST = 1 << 22  # |x 2^left| below this: the requantization is exact in float64 (x M + 2^30 < 2^53)
 
 
-def _requantize_int32_fast(
-    acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=None, workers=None
-):
+def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=None):
     """Accumulators -> output integers with fixedpoint.multiply_by_quantized_multiplier's double rounding (SRDHM,
     then RDBPOT), the zero point and the clamps, computed block by block in place on int64. ``acc`` must lie in
     int32 already; per-channel parameters broadcast along the last axis. Returns None where the slow path must
     run: unusual parameters, or a left shift leaving int32 (the slow path raises the runtime's error).
 
     A float ``acc`` (exact integers from BLAS) gets the int64 ``bias`` (per last-axis channel) added exactly in
-    float64 block by block; a sum outside int32 returns None too. With ``workers`` (an Executor), row ranges of a
-    large ``acc`` run in parallel threads (numpy releases the GIL inside each block operation)."""
+    float64 block by block; a sum outside int32 returns None too."""
     m = np.asarray(multiplier, np.int64)
     s = np.asarray(shift, np.int64)
     if m.size == 0 or s.size == 0 or m.min() < 0 or m.max() > INT32_MAX or s.min() < -31 or s.max() > 30:
@@ -286,8 +282,7 @@ def _requantize_int32_fast(
     one_clip = lo <= amin <= amax <= hi
 
     def requantize_rows(first: int, last: int) -> bool:
-        """Rows [first, last) of ``acc2`` into ``out``, block by block in buffers of its own; False where the
-        slow path must run."""
+        """Rows [first, last) of ``acc2`` into ``out``, block by block; False where the slow path must run."""
         if float_acc:
             buf_f = np.empty((rows, channels), np.float64)
             away = np.empty(buf_f.shape, np.float64)
@@ -344,16 +339,79 @@ def _requantize_int32_fast(
             _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
         return True
 
-    total_rows = acc2.shape[0]
-    parts = 1 if workers is None else min(_PARALLEL_PARTS, total_rows // max(1, rows))
-    if parts <= 1:
-        done = requantize_rows(0, total_rows)
-    else:
-        bounds = [(total_rows * i // parts // rows) * rows for i in range(parts)] + [total_rows]
-        done = all(list(workers.map(requantize_rows, bounds[:-1], bounds[1:])))
-    if not done:
+    if not requantize_rows(0, acc2.shape[0]):
         return None
     return out.reshape(acc.shape)
+
+
+class ChannelRequant:
+    """The int32 requantization of a layer whose accumulators arrive channels first, (channels, positions), as
+    exact integers in float, with everything that depends on the layer alone computed once.
+
+    It applies where a static bound proves ``|acc + bias| < 2^22`` for every input and every shift is a right
+    shift (r = -shift >= 0). Then, per element:
+
+    * SRDHM in float64: ``u = floor(acc (M 2^-31) + (bias M 2^-31 + 1/2))``; both products and the sum are
+      exact (numerators below 2^53), so this is ``floor(((acc + bias) M + 2^30) / 2^31)``, and |u| <= 2^22;
+    * RDBPOT in float32, where u is exact: with v = u 2^-r (exact, r capped at 23: a larger r gives 0 either
+      way, as |u| < 2^(r-1)), round half away from zero is ``trunc(2 v) - trunc(v)``: for v = k + phi
+      (k = trunc(v)), trunc(2 v) = 2 k + trunc(2 phi), and trunc(2 phi) is +-1 exactly when |phi| >= 1/2;
+    * the clamps (less the zero point), and the zero point added as the result is stored.
+
+    No value is range-checked at run time: the bound already keeps the int32 accumulator in range."""
+
+    def __init__(self, m31, offset, pow_right, zero_point, low, high):
+        self.m31, self.offset, self.pow_right, self.pow_right_2 = m31, offset, pow_right, pow_right * 2
+        self.zero_point, self.low, self.high = zero_point, low, high
+
+    @classmethod
+    def build(
+        cls, bias, multiplier, shift, output_zero_point: int, activation_min, activation_max, out_dtype,
+        acc_bound: int, channels: int,
+    ) -> ChannelRequant | None:  # fmt: skip
+        """None where it does not apply: a bound of 2^22 or more, a left shift, a multiplier outside [0, 2^31)."""
+        m = np.broadcast_to(np.asarray(multiplier, np.int64).reshape(-1), (channels,))
+        s = np.broadcast_to(np.asarray(shift, np.int64).reshape(-1), (channels,))
+        b = np.zeros(channels, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+        if b.size != channels or m.min() < 0 or m.max() > INT32_MAX or s.max() > 0 or s.min() < -31:
+            return None
+        if acc_bound + (int(np.abs(b).max()) if b.size else 0) >= _F64_FAST:
+            return None
+        lo, hi = _dtype_limits(out_dtype)
+        zp = int(output_zero_point)
+        m31 = np.ldexp(m.astype(np.float64), -31).reshape(-1, 1)
+        return cls(
+            m31=m31,
+            offset=b.astype(np.float64).reshape(-1, 1) * m31 + 0.5,
+            pow_right=np.ldexp(np.float32(1.0), -np.minimum(-s, 23)).astype(np.float32).reshape(-1, 1),
+            zero_point=np.float32(zp),
+            low=np.float32(max(lo, lo if activation_min is None else int(activation_min)) - zp),
+            high=np.float32(min(hi, hi if activation_max is None else int(activation_max)) - zp),
+        )
+
+    def __call__(self, acc: np.ndarray, out: np.ndarray, row: int | None = None) -> None:
+        """Requantize ``acc`` (channels, positions) into ``out`` (channels, ...); with ``row``, ``acc``'s
+        positions are rows of ``row`` values of which the first ``out.shape[-1]`` are kept."""
+        channels, positions = acc.shape
+        step = max(1, _CHUNK // max(positions, 1))
+        f_buf = np.empty((min(step, channels), positions), np.float64)
+        u_buf = np.empty(f_buf.shape, np.float32)
+        g_buf = np.empty(f_buf.shape, np.float32)
+        for start in range(0, channels, step):
+            end = min(start + step, channels)
+            f, u, g = f_buf[: end - start], u_buf[: end - start], g_buf[: end - start]
+            np.multiply(acc[start:end], self.m31[start:end], out=f)
+            f += self.offset[start:end]
+            np.floor(f, out=u, casting="same_kind")  # exact: |u| <= 2^22
+            np.multiply(u, self.pow_right_2[start:end], out=g)
+            np.trunc(g, out=g)
+            u *= self.pow_right[start:end]
+            np.trunc(u, out=u)
+            np.subtract(g, u, out=u)  # RHAZ(v) = trunc(2 v) - trunc(v)
+            np.clip(u, self.low, self.high, out=u)
+            target = out[start:end]
+            values = u if row is None else u.reshape(end - start, -1, row)[:, :, : target.shape[-1]]
+            np.add(values.reshape(target.shape), self.zero_point, out=target, casting="unsafe")
 
 
 def _finish_int(v, t, half, right, neg_mask, any_right) -> None:
@@ -433,7 +491,6 @@ def _requantize_biased(
     kernel,
     accumulator="int32",
     single_rounding=False,
-    workers=None,
 ):
     """:func:`_requantize` of ``acc + bias``; ``acc`` holds exact integers (float from BLAS, or int64). The int32
     double-rounding case adds the bias and converts block by block; anything else, and any accumulator outside
@@ -443,7 +500,7 @@ def _requantize_biased(
         amin = lo if activation_min is None else int(activation_min)
         amax = hi if activation_max is None else int(activation_max)
         out = _requantize_int32_fast(
-            acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=bias, workers=workers
+            acc, multiplier, shift, output_zero_point, amin, amax, lo, hi, out_dtype, bias=bias
         )
         if out is not None:
             return out
@@ -619,11 +676,9 @@ def _chunked_conv_accumulate(x, zero_point: int, w, x_lohi, stride, dilation, pa
 
 
 def _depthwise_accumulate(
-    x, zero_point: int, w, mult: int, stride, dilation, padding, output_hw, cache: FilterCache | None = None,
-    workers=None,
-) -> np.ndarray:  # fmt: skip
-    """Exact depthwise accumulators (integers, as float or int64): one vectorised multiply-add per filter tap;
-    with ``workers``, the two halves of the output rows in parallel threads."""
+    x, zero_point: int, w, mult: int, stride, dilation, padding, output_hw, cache: FilterCache | None = None
+) -> np.ndarray:
+    """Exact depthwise accumulators (integers, as float or int64): one vectorised multiply-add per filter tap."""
     cache = FilterCache() if cache is None else cache
     _, kh, kw, oc = w.shape
     c = x.shape[3]
@@ -637,20 +692,12 @@ def _depthwise_accumulate(
     n, oh, ow = windows.shape[:3]
     wf = cache.as_float(w.reshape(kh, kw, c, mult), ft)
     acc = np.empty((n, oh, ow, c, mult), ft)
-
-    def accumulate_rows(first: int, last: int) -> None:
-        out = acc[:, first:last]
-        tmp = np.empty_like(out)
-        for tap in range(kh * kw):
-            fy, fx = divmod(tap, kw)
-            np.multiply(windows[:, first:last, :, fy, fx, :, None], wf[fy, fx], out=tmp if tap else out)
-            if tap:
-                out += tmp
-
-    if workers is not None and oh >= 2 and acc.size >= _CHUNK * _PARALLEL_PARTS:
-        list(workers.map(accumulate_rows, (0, oh // 2), (oh // 2, oh)))
-    else:
-        accumulate_rows(0, oh)
+    tmp = np.empty_like(acc)
+    for tap in range(kh * kw):
+        fy, fx = divmod(tap, kw)
+        np.multiply(windows[:, :, :, fy, fx, :, None], wf[fy, fx], out=tmp if tap else acc)
+        if tap:
+            acc += tmp
     return acc.reshape(n, oh, ow, oc)
 
 
@@ -683,7 +730,6 @@ def conv2d(
     output_dtype=None,
     single_rounding=False,
     filter_cache: FilterCache | None = None,
-    workers=None,
 ):
     """CONV_2D (reference_integer_ops ConvPerChannel): int8 or 16x8, per-channel requantisation, groups.
 
@@ -696,8 +742,7 @@ def conv2d(
     (int64 unless the bias is int32). TFLite picks it from the model's bias type, so pass it explicitly for a
     bias-less 16x8 layer. ``single_rounding`` mimics TFLITE_SINGLE_ROUNDING builds. ``filter_cache``, a
     :class:`FilterCache` the caller keeps for this filter (as do the other weighted kernels), spares repeated
-    runs the filter's preparation; ``workers`` (a ``concurrent.futures`` Executor) lets the requantization of a
-    large output run in parallel threads.
+    runs the filter's preparation.
     """
     x = np.asarray(input)
     w = np.asarray(filter)
@@ -723,7 +768,6 @@ def conv2d(
         kernel="conv2d",
         accumulator=accumulator,
         single_rounding=single_rounding,
-        workers=workers,
     )
 
 
@@ -746,7 +790,6 @@ def depthwise_conv2d(
     output_dtype=None,
     single_rounding=False,
     filter_cache: FilterCache | None = None,
-    workers=None,
 ):
     """DEPTHWISE_CONV_2D (DepthwisePerChannel): output channel ``ic * multiplier + m`` filters input ``ic``.
 
@@ -762,7 +805,7 @@ def depthwise_conv2d(
         raise ValueError(f"depthwise_conv2d: filter depth {oc} is not a multiple of the input depth {c}")
     mult = oc // c
     acc = _depthwise_accumulate(
-        x, int(input_zero_point), w, mult, stride, dilation, padding, output_hw, cache=filter_cache, workers=workers
+        x, int(input_zero_point), w, mult, stride, dilation, padding, output_hw, cache=filter_cache
     )
     return _requantize_biased(
         acc,
@@ -776,7 +819,6 @@ def depthwise_conv2d(
         kernel="depthwise_conv2d",
         accumulator=accumulator,
         single_rounding=single_rounding,
-        workers=workers,
     )
 
 
@@ -796,7 +838,6 @@ def fully_connected(
     output_dtype=None,
     single_rounding=False,
     filter_cache: FilterCache | None = None,
-    workers=None,
 ):
     """FULLY_CONNECTED: ``weights`` [out, depth]; the input is flattened to (batches, depth).
 
@@ -823,7 +864,6 @@ def fully_connected(
         kernel="fully_connected",
         accumulator=accumulator,
         single_rounding=single_rounding,
-        workers=workers,
     )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from simulator.errors import EdgesimError
+from simulator.execute import tflm_kernels
 from simulator.execute.float_exec import run_graph
 from simulator.execute.int_exec import run_tflm, run_tflm_float
 from simulator.fidelity import load_dataset
@@ -137,18 +138,15 @@ def test_a_session_reused_across_inputs_equals_fresh_runs_and_the_direct_kernels
     rng = np.random.default_rng(21)
     feeds = [{"input": (s * rng.standard_normal((1, 3, 32, 32))).astype(np.float32)} for s in (1.0, 0.1, 3.0)]
     quantized = apply_plan(graph, INT8, feeds[:2])
-    session = int_exec.prepare_tflm(quantized, threads=2)
-    serial = int_exec.prepare_tflm(quantized, threads=1)
+    session = int_exec.prepare_tflm(quantized)
     adds = [n for n in session.graph.order if n.op_type == "Add"]
     assert adds
     for f in feeds:
         values, quant = session.run(f, keep=True)
         fresh_values, fresh_quant = run_tflm(quantized, f, keep=True)
         assert values.keys() == fresh_values.keys() and quant.keys() == fresh_quant.keys()
-        serial_values, _ = serial.run(f, keep=True)
         for name in values:
             np.testing.assert_array_equal(values[name], fresh_values[name])
-            np.testing.assert_array_equal(values[name], serial_values[name])
         for node in adds:
             direct = int_exec._add_function(int_exec._Run(session.graph), node)
             np.testing.assert_array_equal(values[node.outputs[0]], direct(*(values[i] for i in node.inputs)))
@@ -215,15 +213,15 @@ def test_zoo_model_with_concatenations_runs_in_tflm_mode():
         assert reference.argmax() == y.argmax()
 
 
-def test_a_session_pickles_without_its_threads():
-    # sweeps ship sessions to other processes (Dask): the pool stays behind, the prepared constants travel
+def test_a_session_pickles():
+    # sweeps ship sessions to other processes (Dask): the prepared constants travel with it
     import pickle
 
     from simulator.execute.int_exec import prepare_tflm
 
-    quantized = apply_plan(load_model("digits-mlp"), INT8)
-    session = prepare_tflm(quantized, threads=2)
-    feeds = {"input": np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)}
+    quantized = apply_plan(load_model("digits-cnn"), INT8)
+    session = prepare_tflm(quantized)
+    feeds = {"input": np.random.default_rng(0).standard_normal(quantized.tensors["input"].shape).astype(np.float32)}
     before, _ = session.run(feeds)
     copy = pickle.loads(pickle.dumps(session))
     after, _ = copy.run(feeds)
@@ -248,3 +246,62 @@ def test_an_int32_accumulator_overflow_names_the_layer(tmp_path):
     assert np.all(quantized.tensors["w"].quant.scale == np.float32(1 / 127))
     with pytest.raises(EdgesimError, match=r"node 'wide_fc' \(Gemm\): fully_connected: the int32 accumulator"):
         run_tflm(quantized, feeds)
+
+
+def _geometry_graph(tmp_path):
+    """Convs of every geometry the NCHW path must cover: stride 2 with asymmetric pads, dilation, SAME_UPPER,
+    groups, a depthwise with multiplier 2, a 1x1 with stride 2."""
+    import onnx
+    from onnx import helper
+
+    from simulator.importers.onnx_import import load_onnx
+    from tests.helpers import make_model, tensor_info
+
+    rng = np.random.default_rng(41)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["a"], strides=[2, 2], pads=[1, 0, 2, 1]),
+        helper.make_node("Relu", ["a"], ["ar"]),
+        helper.make_node("Conv", ["ar", "w2"], ["b"], dilations=[2, 2], pads=[2, 2, 2, 2]),
+        helper.make_node("Conv", ["b", "w3"], ["c"], auto_pad="SAME_UPPER", group=2),
+        helper.make_node("Conv", ["c", "w4", "b4"], ["d"], pads=[1, 1, 1, 1], group=8),
+        helper.make_node("Conv", ["d", "w5"], ["y"], strides=[2, 2]),
+    ]
+    inits = {
+        "w1": rng.standard_normal((8, 3, 3, 3)).astype(np.float32),
+        "w2": rng.standard_normal((8, 8, 3, 3)).astype(np.float32),
+        "w3": rng.standard_normal((8, 4, 3, 3)).astype(np.float32),
+        "w4": rng.standard_normal((16, 1, 3, 3)).astype(np.float32),
+        "b4": rng.standard_normal(16).astype(np.float32),
+        "w5": rng.standard_normal((4, 16, 1, 1)).astype(np.float32),
+    }
+    path = tmp_path / "geometry.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 3, 17, 14])], [tensor_info("y", None)], inits), path)
+    return load_onnx(path)
+
+
+CONV_KERNELS = (tflm_kernels.conv2d, tflm_kernels.depthwise_conv2d)
+
+
+@pytest.mark.parametrize("model", ["geometry", "ds-cnn", "mobilenet-v1-0.25-vww", "resnet-8"])
+@pytest.mark.parametrize("plan", ["int8-per-channel.yaml", "w4a8-per-channel.yaml"])
+def test_the_nchw_blas_convs_equal_the_nhwc_reference_kernels(model, plan, tmp_path, monkeypatch):
+    # every integer tensor of a run through the prepared NCHW convs equals the run through tflm_kernels' conv2d /
+    # depthwise_conv2d (the kernels proven on the TFLite vectors and against tflite-micro)
+    from simulator.execute import int_exec
+
+    graph = _geometry_graph(tmp_path) if model == "geometry" else load_model(model)
+    x = graph.inputs[0]
+    rng = np.random.default_rng(5)
+    feeds = [{x: rng.standard_normal(graph.tensors[x].shape).astype(np.float32)} for _ in range(3)]
+    quantized = apply_plan(graph, load_plan(Path(__file__).parents[2] / "plans" / plan), feeds[:2])
+    session = int_exec.prepare_tflm(quantized)
+    fast = [session.run(f, keep=True)[0] for f in feeds]
+    convs = [v for v in session._prepared.values() if isinstance(v, int_exec._Layer) and v.kernel in CONV_KERNELS]
+    assert convs and all(layer.nchw is not None for layer in convs)  # the NCHW path ran every conv
+    monkeypatch.setattr(int_exec._NchwConv, "build", staticmethod(lambda *args: None))
+    reference = int_exec.prepare_tflm(quantized)
+    for f, values in zip(feeds, fast, strict=True):
+        want, _ = reference.run(f, keep=True)
+        assert values.keys() == want.keys()
+        for name in want:
+            np.testing.assert_array_equal(values[name], want[name], err_msg=name)

@@ -182,43 +182,45 @@ def test_blocked_requantization_equals_the_fixed_point_primitives(channels):
     assert np.abs(want).max() > 1 << 18  # (values are not all clamped or tiny)
 
 
-def test_parallel_requantization_equals_serial():
-    from concurrent.futures import ThreadPoolExecutor
-
-    rng, x, w, bias = _random_conv(23, (1, 40, 40, 16), 32, 3000)
-    params = dict(
-        output_multiplier=rng.integers(1 << 30, (1 << 31) - 1, size=32), output_shift=-rng.integers(6, 12, size=32),
-        input_zero_point=-1, output_zero_point=2, padding=(1, 1),
-    )  # fmt: skip
-    serial = k.conv2d(x, w, bias, **params)
-    assert serial.size // 32 >= 2 * (k._CHUNK // 32)  # enough rows for two parallel ranges
-    ranges = []
-
-    class Pool(ThreadPoolExecutor):
-        def map(self, fn, *iterables):
-            firsts, lasts = (list(i) for i in iterables)
-            ranges.extend(zip(firsts, lasts, strict=True))
-            return super().map(fn, firsts, lasts)
-
-    with Pool(2) as pool:
-        parallel = k.conv2d(x, w, bias, **params, workers=pool)
-    np.testing.assert_array_equal(parallel, serial)
-    assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[0][1] == ranges[1][0] and ranges[1][1] == 1600
-    assert len(np.unique(serial)) > 50  # (not a saturated output)
-
-
-@pytest.mark.parametrize("threads", [None, 2])
-def test_depthwise_accumulators_equal_per_channel_loops(threads):
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_depthwise_accumulators_equal_per_channel_loops():
     rng = np.random.default_rng(29)
     x = rng.integers(-128, 128, size=(1, 45, 40, 24)).astype(np.int8)
     w = rng.integers(-127, 128, size=(1, 3, 3, 48)).astype(np.int8)  # depth multiplier 2
-    pool = ThreadPoolExecutor(threads) if threads else None
-    got = k._depthwise_accumulate(x, 5, w, 2, (1, 1), (1, 1), (1, 1), None, workers=pool)
-    if pool is not None:
-        pool.shutdown()
+    got = k._depthwise_accumulate(x, 5, w, 2, (1, 1), (1, 1), (1, 1), None)
     for oc in range(48):  # output channel ic * 2 + m filters input channel ic
         ic = oc // 2
         want = _reference_conv_acc(x[..., ic : ic + 1], 5, w[..., oc].reshape(1, 3, 3, 1), (1, 1), (1, 1), (1, 1))
         np.testing.assert_array_equal(got[..., oc].astype(np.int64), want[..., 0])
+
+
+def test_channel_requantization_equals_the_fixed_point_primitives():
+    """ChannelRequant (accumulators channels first, float64 SRDHM, float32 RDBPOT) against MBQM on int64: ties of
+    both signs, shifts 0, 1, 22, 23, 24 and 31 (beyond 23 the result is 0), clamps, cropped rows."""
+    from simulator.execute import fixedpoint as fp
+
+    rng = np.random.default_rng(31)
+    shifts = np.array([0, -1, -7, -22, -23, -24, -31, -12])
+    multipliers = np.array([1 << 30, 1 << 30, 1518500250, 1 << 30, (1 << 31) - 1, 1 << 30, 1 << 30, 1234567891])
+    channels, rows, row, kept = shifts.size, 9, 13, 11
+    acc = rng.integers(-(1 << 21), 1 << 21, size=(channels, rows * row))
+    acc[:, :64] = np.arange(-32, 32) * (1 << 6) + 1  # odd multiples near the ties of M = 2^30
+    acc[:, 64:66] = [(1 << 21) - 1, -(1 << 21) + 1]
+    bias = rng.integers(-(1 << 20), 1 << 20, size=channels)
+    bound = int(np.abs(acc).max())
+    for low, high in ((None, None), (-100, 90)):
+        requant = k.ChannelRequant.build(bias, multipliers, shifts, -3, low, high, np.int32, bound, channels)
+        assert requant is not None
+        out = np.empty((channels, rows, kept), np.int32)
+        requant(acc.astype(np.float32 if bound < 1 << 24 else np.float64), out, row)
+        want = fp.multiply_by_quantized_multiplier(acc + bias[:, None], multipliers[:, None], shifts[:, None]) - 3
+        want = np.clip(want, -(1 << 31) if low is None else low, (1 << 31) - 1 if high is None else high)
+        np.testing.assert_array_equal(out, want.reshape(channels, rows, row)[:, :, :kept])
+        assert low is not None or len(np.unique(out[1])) > 90  # (unclamped, shift 1: 99 distinct values)
+
+
+def test_channel_requantization_refuses_what_it_cannot_prove():
+    ones = np.ones(2, np.int64)
+    assert k.ChannelRequant.build(None, ones << 30, -ones, 0, None, None, np.int8, (1 << 22) - 1, 2) is not None
+    assert k.ChannelRequant.build(None, ones << 30, -ones, 0, None, None, np.int8, 1 << 22, 2) is None  # bound
+    assert k.ChannelRequant.build(ones, ones << 30, -ones, 0, None, None, np.int8, (1 << 22) - 1, 2) is None  # +bias
+    assert k.ChannelRequant.build(None, ones << 30, ones, 0, None, None, np.int8, 10, 2) is None  # a left shift
