@@ -595,8 +595,15 @@ def _fixed_output(run: _Run, node: Node, fixed: QuantParams, op: str) -> None:
     run.quant[name] = fixed
 
 
-def _logistic(run: _Run, node: Node) -> np.ndarray:
+def _int8_only(run: _Run, node: Node, op: str) -> QuantParams:
     xq = run.q(node.inputs[0], node)
+    if xq.bits != 8:
+        raise fail(node, f"the tflm mode runs {op} on int8 activations only (its 16x8 kernel is not modelled)")
+    return xq
+
+
+def _logistic(run: _Run, node: Node) -> np.ndarray:
+    xq = _int8_only(run, node, "LOGISTIC")
     _fixed_output(run, node, LOGISTIC_OUTPUT, "LOGISTIC")
     multiplier, left_shift, radius = fp.logistic_int8_params(float(xq.scale))
     return k.logistic_int8(
@@ -606,7 +613,7 @@ def _logistic(run: _Run, node: Node) -> np.ndarray:
 
 
 def _hard_swish(run: _Run, node: Node) -> np.ndarray:
-    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    xq, yq = _int8_only(run, node, "HARD_SWISH"), run.out_q(node)
     params = fp.hard_swish_params(float(xq.scale), float(yq.scale))
     return k.hard_swish_int8(
         run.values[node.inputs[0]], input_zero_point=int(xq.zero_point), output_zero_point=int(yq.zero_point),

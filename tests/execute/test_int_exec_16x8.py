@@ -189,3 +189,22 @@ def test_an_int32_bias_of_a_16x8_depthwise_is_refused():
     tensors[bias.name] = replace(bias, quant=replace(bias.quant, bits=32))
     with pytest.raises(EdgesimError, match=rf"^node '{depthwise.name}' \(Conv\): its bias is int32; this TFLM 16x8"):
         run_tflm(quantized.replace(tensors=tensors), feeds[0])
+
+
+@pytest.mark.parametrize("op", ["Sigmoid", "HardSwish"])
+def test_16x8_logistic_and_hard_swish_are_refused_by_name(op, tmp_path):
+    import onnx
+    from onnx import helper
+
+    from simulator.importers.onnx_import import load_onnx
+    from tests.helpers import make_model, tensor_info
+
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node(op, ["c"], ["y"], name="act")]
+    inits = {"w": rng.standard_normal((2, 1, 1, 1)).astype(np.float32)}
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 1, 4, 4])], [tensor_info("y", None)], inits), path)
+    feeds = [{"x": rng.standard_normal((1, 1, 4, 4)).astype(np.float32)} for _ in range(2)]
+    quantized = apply_plan(load_onnx(path), load_plan(PLANS / "a16w8-per-channel.yaml"), feeds)
+    with pytest.raises(EdgesimError, match=f"node 'act' \\({op}\\): the tflm mode runs .* on int8 activations only"):
+        run_tflm(quantized, feeds[0])
