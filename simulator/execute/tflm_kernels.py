@@ -568,10 +568,6 @@ def _conv_accumulate(
     og = o // groups
     x_lo, x_hi = _int_range(x, zero_point)
     rows = w.reshape(o, -1)
-    if split and groups == 1 and x.dtype.itemsize == 1 and rows.size:
-        chunked = _chunked_conv_accumulate(x, zero_point, w, (x_lo, x_hi), stride, dilation, padding, output_hw, cache)
-        if chunked is not None:
-            return chunked
     if split and x.dtype.itemsize == 1 and max(-x_lo, x_hi) >= 32 and rows.size:
         w_range = cache.get("w_range", lambda: max(abs(int(rows.min())), abs(int(rows.max()))))
         if taps * max(-x_lo, x_hi) * w_range >= _F32_EXACT and w_range <= _F32_EXACT:
@@ -609,69 +605,6 @@ def _conv_accumulate(
         cols = windows.reshape(rows, kh, kw, groups, cg).transpose(3, 0, 1, 2, 4).reshape(groups, rows, taps)
         wg = wf.reshape(groups, og, taps)
         acc = np.matmul(cols, wg.transpose(0, 2, 1)).transpose(1, 0, 2)
-    return acc.reshape(n, oh, ow, o)
-
-
-_MAX_CHUNKS = 8
-
-
-def _float32_chunks(rows: np.ndarray, x_lo: int, x_hi: int) -> list[tuple[int, int]] | None:
-    """Consecutive tap ranges ``[s, e)`` of integer filter rows (out, taps) such that, with x - zp in
-    [x_lo, x_hi] (x_lo <= 0 <= x_hi), every partial sum over one range is below 2^24 in magnitude (the
-    subset-sum bound of :func:`_exact_float_type`, per range), found greedily from the left with prefix sums
-    of each row's positive and negative weights. None where one tap alone is too large or more than
-    ``_MAX_CHUNKS`` ranges are needed."""
-    w = rows.astype(np.int64)
-    zeros = np.zeros((w.shape[0], 1), np.int64)
-    pos = np.concatenate([zeros, np.cumsum(np.maximum(w, 0), axis=1)], axis=1)
-    neg = np.concatenate([zeros, np.cumsum(np.maximum(-w, 0), axis=1)], axis=1)
-    taps = w.shape[1]
-
-    def fits(s: int, e: int) -> bool:
-        p, n = pos[:, e] - pos[:, s], neg[:, e] - neg[:, s]
-        return int(np.maximum(x_hi * p - x_lo * n, -x_lo * p + x_hi * n).max()) < _F32_EXACT
-
-    chunks, start = [], 0
-    while start < taps:
-        lo, hi = start, taps  # the largest end in (start, taps] that fits, by bisection (fits is monotone)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if fits(start, mid) else (lo, mid - 1)
-        if lo == start or len(chunks) == _MAX_CHUNKS:
-            return None
-        chunks.append((start, lo))
-        start = lo
-    return chunks
-
-
-def _chunked_conv_accumulate(x, zero_point: int, w, x_lohi, stride, dilation, padding, output_hw, cache: FilterCache):
-    """The accumulators of an ungrouped 8-bit conv whose whole sum may leave float32's exact range, as a few
-    float32 matmuls over consecutive tap ranges (each provably exact, see :func:`_float32_chunks`) summed in
-    float64 (exact: a few values below 2^24). Unlike the split of ``x`` into nibbles this does no extra
-    multiplications. The ranges are chosen once per filter for every value the input type can hold, so they
-    hold for any input. None where one float32 matmul is exact already, or no such ranges exist."""
-    o, kh, kw, cg = w.shape
-    rows = w.reshape(o, -1)
-    x_lo, x_hi = x_lohi
-    w_range = cache.get("w_range", lambda: max(abs(int(rows.min())), abs(int(rows.max()))))
-    if rows.shape[1] * max(-x_lo, x_hi) * w_range < _F32_EXACT:
-        return None
-    if _signed_bound(x_lo, x_hi, cache.get("pos_neg", lambda: _pos_neg(rows))) < _F32_EXACT:
-        return None
-    info = np.iinfo(x.dtype)
-    full_lo, full_hi = min(int(info.min) - zero_point, 0), max(int(info.max) - zero_point, 0)
-    chunks = cache.get(("chunks", full_lo, full_hi), lambda: _float32_chunks(rows, full_lo, full_hi))
-    if chunks is None:
-        return None
-    windows = _padded_windows(x, zero_point, np.float32, (kh, kw), stride, dilation, padding, output_hw)
-    if windows is None:
-        return None
-    wf = cache.as_float(rows, np.float32)
-    n, oh, ow = windows.shape[:3]
-    cols = windows.reshape(n * oh * ow, -1)  # im2col
-    acc = np.zeros((cols.shape[0], o), np.float64)
-    for start, end in chunks:
-        acc += cols[:, start:end] @ wf[:, start:end].T
     return acc.reshape(n, oh, ow, o)
 
 

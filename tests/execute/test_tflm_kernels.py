@@ -1,7 +1,7 @@
 """The fast paths of the TFLM kernels against plain integer loops written from the reference kernels' definitions.
 
-The kernels route integer sums through float BLAS (whole, in tap ranges, or in nibbles), pool over padded strided
-views and keep per-filter caches; each path is forced here and compared, exactly, with an int64 computation that
+The kernels route integer sums through float BLAS (whole or in nibbles), pool over padded strided views, keep
+per-filter caches and requantize in prepared float blocks; each path is forced here and compared, exactly, with an int64 computation that
 follows the reference kernel's loop structure.
 """
 
@@ -40,41 +40,6 @@ def _heavy_filter(rng, o, kh, kw, c):
     return w
 
 
-@pytest.mark.parametrize("padding", [(0, 0), (1, 1)])
-def test_chunked_float32_conv_equals_integer_loops(padding):
-    rng = np.random.default_rng(7)
-    x = rng.integers(-128, 128, size=(1, 6, 5, 256)).astype(np.int8)
-    w = _heavy_filter(rng, 8, 3, 3, 256)
-    zero_point = -128  # x - zp spans [0, 255]
-    rows = w.reshape(8, -1)
-    assert k._signed_bound(0, 255, k._pos_neg(rows)) >= 1 << 24  # the single float32 matmul is ruled out
-    cache = k.FilterCache()
-    got = k._conv_accumulate(x, zero_point, w, 1, (1, 1), (1, 1), padding, None, cache=cache)
-    chunks = cache.get(("chunks", 0, 255), lambda: None)
-    assert chunks is not None and len(chunks) >= 2  # the tap-range path ran
-    assert chunks[0][0] == 0 and chunks[-1][1] == rows.shape[1]
-    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
-    want = _reference_conv_acc(x, zero_point, w, (1, 1), padding, (1, 1))
-    assert got.dtype == np.float64
-    np.testing.assert_array_equal(got.astype(np.int64), want)
-
-
-def test_float32_chunks_respect_the_bound_on_every_range():
-    rng = np.random.default_rng(3)
-    rows = _heavy_filter(rng, 16, 3, 3, 512).reshape(16, -1)
-    chunks = k._float32_chunks(rows, -100, 155)
-    assert chunks is not None
-    for start, end in chunks:
-        assert k._signed_bound(-100, 155, k._pos_neg(rows[:, start:end])) < 1 << 24
-        if end < rows.shape[1]:  # greedy: one more tap would break the bound
-            assert k._signed_bound(-100, 155, k._pos_neg(rows[:, start : end + 1])) >= 1 << 24
-
-
-def test_float32_chunks_give_up_past_the_limit():
-    rows = np.full((1, 40000), 127, np.int8)  # 2^24 / (255 * 127) = 518 taps per range: far more than 8 ranges
-    assert k._float32_chunks(rows, 0, 255) is None
-
-
 def test_filter_cache_serves_inputs_of_other_ranges():
     """A cache filled on one input must not change the result on another (it holds nothing of the input)."""
     rng = np.random.default_rng(11)
@@ -88,16 +53,11 @@ def test_filter_cache_serves_inputs_of_other_ranges():
         np.testing.assert_array_equal(np.asarray(got).astype(np.int64), want)
 
 
-def _random_conv(seed: int, x_shape: tuple[int, ...], out_channels: int, bias_range: int):
-    """(rng, int8 NHWC input, int8 3x3 OHWI filter, bias) drawn from one seed."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, size=x_shape).astype(np.int8)
-    w = rng.integers(-127, 128, size=(out_channels, 3, 3, x_shape[-1])).astype(np.int8)
-    return rng, x, w, rng.integers(-bias_range, bias_range, size=out_channels)
-
-
 def test_conv2d_with_and_without_cache_agree():
-    _, x, w, bias = _random_conv(5, (2, 7, 7, 64), 16, 5000)
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, size=(2, 7, 7, 64)).astype(np.int8)
+    w = rng.integers(-127, 128, size=(16, 3, 3, 64)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, size=16)
     params = dict(
         output_multiplier=np.full(16, 1 << 30), output_shift=np.full(16, -9), input_zero_point=-3,
         output_zero_point=5, stride=(2, 2), padding=(1, 1),
