@@ -70,10 +70,9 @@ def _dtype(q: QuantParams) -> type:
 
 
 def quantize_input(values: np.ndarray, q: QuantParams) -> np.ndarray:
-    """Float -> int8 as TFLite's QUANTIZE does: round half away from zero, then the zero point, saturating."""
-    scaled = np.asarray(values, np.float64) / float(q.scale)
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
-    return np.clip(rounded + int(q.zero_point), q.qmin, q.qmax).astype(_dtype(q))
+    """Float -> int8 / int16 as TFLite's QUANTIZE does (float32 division, round half away from zero, then the
+    zero point, saturating): see :func:`tflm_kernels.affine_quantize`."""
+    return k.affine_quantize(values, scale=float(q.scale), zero_point=int(q.zero_point), output_dtype=_dtype(q))
 
 
 def dequantize(values: np.ndarray, q: QuantParams) -> np.ndarray:
@@ -672,6 +671,59 @@ def _transpose(run: _Run, node: Node) -> np.ndarray:
     return np.transpose(x, node.attr("perm", list(range(x.ndim))[::-1]))
 
 
+def _linear_quant(run: _Run, node: Node) -> QuantParams:
+    """The per-tensor int8 / int16 parameters a QuantizeLinear / DequantizeLinear names by its constants."""
+    g = run.graph
+    scale = np.asarray(g.tensors[node.inputs[1]].data)
+    zp_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    zp = np.asarray(g.tensors[zp_name].data) if zp_name else np.zeros((), np.uint8)
+    if scale.size != 1 or zp.size != 1:
+        raise fail(node, "it is quantized per channel; TFLM's QUANTIZE / DEQUANTIZE are per tensor")
+    if zp.dtype not in (np.int8, np.int16):
+        raise fail(node, f"it quantizes to {zp.dtype}; the tflm mode runs int8 or int16 (16x8) activations")
+    if zp.dtype == np.int16 and int(zp) != 0:
+        raise fail(node, f"it quantizes to int16 with zero point {int(zp)}; TFLite's 16x8 scheme needs zero point 0")
+    return QuantParams(8 * zp.dtype.itemsize, np.asarray(scale.reshape(()), np.float32),
+                       np.asarray(int(zp)), symmetric=int(zp) == 0)  # fmt: skip
+
+
+def _same_params(a: QuantParams, b: QuantParams) -> bool:
+    return a.bits == b.bits and float(a.scale) == float(b.scale) and int(a.zero_point) == int(b.zero_point)
+
+
+def _quantize_linear(run: _Run, node: Node) -> np.ndarray:
+    """TFLite's QUANTIZE: float input (a float model input) through AffineQuantize, integer input (a 16x8
+    concatenation's differently scaled operand, or the first half of an imported DEQUANTIZE, whose parameters
+    are the input's own so that it gives the integers back unchanged) through Requantize."""
+    x = run.values[node.inputs[0]]
+    yq = _linear_quant(run, node)
+    run.quant[node.outputs[0]] = yq
+    if x.dtype.kind == "f":
+        return k.affine_quantize(x, scale=float(yq.scale), zero_point=int(yq.zero_point), output_dtype=_dtype(yq))
+    xq = run.q(node.inputs[0], node)
+    # TFLM: QuantizeMultiplier(double(s_in) / double(s_out))
+    multiplier, shift = run.prepared(node, lambda r, n: fp.quantize_multiplier(float(xq.scale) / float(yq.scale)))
+    return k.requantize(x, multiplier=multiplier, shift=shift, input_zero_point=int(xq.zero_point),
+                        output_zero_point=int(yq.zero_point), output_dtype=_dtype(yq))  # fmt: skip
+
+
+def _dequantize_linear(run: _Run, node: Node) -> np.ndarray:
+    """TFLite's DEQUANTIZE to float32 where the output is a float tensor. An output that carries the same
+    quantization (the second half of an imported QUANTIZE: the graph holds quantized activations as the real
+    values they stand for) keeps the integers, as TFLM holds them."""
+    x, xq, q = run.values[node.inputs[0]], run.q(node.inputs[0], node), _linear_quant(run, node)
+    if not _same_params(xq, q):
+        raise fail(node, "its scale / zero point differ from its input's; TFLite's DEQUANTIZE reads its input's own")
+    out_q = run.graph.tensors[node.outputs[0]].quant
+    if out_q is None:
+        return k.dequantize(x, scale=float(q.scale), zero_point=int(q.zero_point))
+    if out_q.per_channel or not _same_params(out_q, q):
+        raise fail(node, f"its output {node.outputs[0]!r} is quantized otherwise than its input; requantize with "
+                         "a QuantizeLinear")  # fmt: skip
+    run.quant[node.outputs[0]] = xq
+    return x
+
+
 KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "Conv": _conv,
     "Gemm": _gemm,
@@ -694,7 +746,11 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "Sigmoid": _logistic,
     "HardSwish": _hard_swish,
     "ReduceMean": _mean,
+    "QuantizeLinear": _quantize_linear,
+    "DequantizeLinear": _dequantize_linear,
 }
+#: ops that change the activation width on purpose (TFLite's QUANTIZE / DEQUANTIZE)
+_WIDTH_CHANGERS = ("QuantizeLinear", "DequantizeLinear")
 
 
 class TflmSession:
@@ -747,9 +803,25 @@ def _feed(name: str, value: np.ndarray, q: QuantParams) -> np.ndarray:
     return quantize_input(value, q)
 
 
+def _float_input(graph: Graph, name: str) -> bool:
+    """Whether graph input ``name`` stays float: unquantized and read by QuantizeLinear nodes only (a TFLite
+    model converted with float input starts with QUANTIZE)."""
+    readers = graph.consumers.get(name, [])
+    return graph.tensors[name].quant is None and bool(readers) and all(n.op_type == "QuantizeLinear" for n in readers)
+
+
+def _float_feed(name: str, value: np.ndarray) -> np.ndarray:
+    if value.dtype.kind != "f":
+        raise EdgesimError(f"feed {name!r} has dtype {value.dtype}; the graph's input is float32 (it starts with "
+                           "a QuantizeLinear)")  # fmt: skip
+    return value.astype(np.float32)
+
+
 def _check_widths(run: _Run, node: Node) -> None:
     """TFLM kernels take one activation width per op (int8, or int16 for 16x8); a change of width needs a
     QUANTIZE op, which a quantized edgesim graph does not have."""
+    if node.op_type in _WIDTH_CHANGERS:
+        return
     names = [n for n in node.inputs if n in run.values]
     if run.graph.tensors[node.outputs[0]].quant is not None:
         names.append(node.outputs[0])
@@ -771,6 +843,9 @@ def _execute(
             raise EdgesimError(
                 f"feed {name!r} has shape {value.shape}; the graph expects {deployed.tensors[name].shape}"
             )
+        if _float_input(deployed, name):
+            run.values[name] = _float_feed(name, value)
+            continue
         q = _activation_quant(deployed, name, deployed.order[0])
         run.quant[name] = q
         run.values[name] = _feed(name, value, q)
@@ -783,7 +858,8 @@ def _execute(
             run.values[node.outputs[0]] = kernel(run, node)
         except fp.FixedPointOverflow as exc:  # the chip would wrap here: say which layer
             raise fail(node, str(exc)) from None
-        run.q(node.outputs[0], node)  # (a prepared layer skips reading its output's parameters)
+        if run.values[node.outputs[0]].dtype.kind != "f":  # (a DequantizeLinear may write float32)
+            run.q(node.outputs[0], node)  # (a prepared layer skips reading its output's parameters)
     names = list(run.values) if keep else list(deployed.outputs)
     return {n: np.ascontiguousarray(run.values[n]) for n in names}, {n: run.quant[n] for n in names if n in run.quant}
 
@@ -791,4 +867,4 @@ def _execute(
 def run_tflm_float(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """:func:`run_tflm` with its outputs dequantized to float."""
     values, quant = run_tflm(graph, feeds)
-    return {name: dequantize(values[name], quant[name]) for name in values}
+    return {name: dequantize(values[name], quant[name]) if name in quant else values[name] for name in values}

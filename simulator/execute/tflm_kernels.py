@@ -1390,3 +1390,40 @@ def mean_requantize(
     check_range(centred, INT32_MIN, INT32_MAX, "mean", "the zero-point corrected sum", exc=AccumulatorOverflow)
     y = fp.multiply_by_quantized_multiplier(centred, multiplier, int(output_shift) - extra, kernel="mean")
     return np.clip(y + int(output_zero_point), *_dtype_limits(x.dtype)).astype(x.dtype)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# QUANTIZE / DEQUANTIZE
+# --------------------------------------------------------------------------------------------------------------
+
+
+def affine_quantize(input, *, scale: float, zero_point: int, output_dtype) -> np.ndarray:
+    """QUANTIZE of float input (reference_ops::AffineQuantize): ``x / scale`` in float32 (the input and the
+    scale are float32 there), rounded half away from zero (std::round), cast to int32, plus the zero point,
+    saturated to the output type. The rounding runs on the float32 quotient widened to float64, where
+    ``|q| + 0.5`` is exact. A quotient beyond int32 makes the C cast undefined (x86 gives INT32_MIN, so a
+    huge positive input would come out at the minimum): that raises instead of guessing a wrap."""
+    quotient = (np.asarray(input, np.float32) / np.float32(scale)).astype(np.float64)
+    rounded = np.copysign(np.floor(np.abs(quotient) + 0.5), quotient)
+    if np.any(np.isnan(rounded)):
+        raise FixedPointOverflow("quantize", "x / scale (NaN)", INT32_MIN, int(np.isnan(rounded).sum()),
+                                 (INT32_MIN, INT32_MAX))  # fmt: skip
+    check_range(rounded, INT32_MIN, INT32_MAX, "quantize", "round(x / scale) cast to int32")
+    lo, hi = _dtype_limits(output_dtype)
+    return np.clip(rounded.astype(np.int64) + int(zero_point), lo, hi).astype(output_dtype)
+
+
+def requantize(input, *, multiplier: int, shift: int, input_zero_point: int, output_zero_point: int, output_dtype):
+    """QUANTIZE of integer input (reference_ops::Requantize): ``MBQM(x - zp_in) + zp_out``, saturated. The
+    multiplier is QuantizeMultiplier(double(s_in) / double(s_out)); equal parameters give back the input."""
+    x = np.asarray(input, np.int64) - int(input_zero_point)
+    y = fp.multiply_by_quantized_multiplier(x, multiplier, shift, kernel="quantize (requantize)")
+    lo, hi = _dtype_limits(output_dtype)
+    return np.clip(y + int(output_zero_point), lo, hi).astype(output_dtype)
+
+
+def dequantize(input, *, scale: float, zero_point: int) -> np.ndarray:
+    """DEQUANTIZE to float32 (reference_ops::Dequantize): ``float(double(scale) * (q - zp))``. For int8 / int16
+    input the double product is exact (at most 17 + 24 significant bits), so this is the correctly rounded
+    float32 product, the same as ``(q - zp) * scale`` in float32."""
+    return ((np.asarray(input, np.int64) - int(zero_point)) * np.float64(np.float32(scale))).astype(np.float32)

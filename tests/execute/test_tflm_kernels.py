@@ -184,3 +184,55 @@ def test_channel_requantization_refuses_what_it_cannot_prove():
     assert k.ChannelRequant.build(None, ones << 30, -ones, 0, None, None, np.int8, 1 << 22, 2) is None  # bound
     assert k.ChannelRequant.build(ones, ones << 30, -ones, 0, None, None, np.int8, (1 << 22) - 1, 2) is None  # +bias
     assert k.ChannelRequant.build(None, ones << 30, ones, 0, None, None, np.int8, 10, 2) is None  # a left shift
+
+
+def test_affine_quantize_rounds_float32_quotients_half_away_and_saturates():
+    # scale 0.5, zero point -1: 0.25 / 0.5 = 0.5 -> 1 -> 0; -0.25 -> -0.5 -> -1 -> -2; 0.75 -> 1.5 -> 2 -> 1;
+    # +-1000 -> +-2000 -> saturate at 127 / -128
+    x = np.array([0.25, -0.25, 0.75, 1000.0, -1000.0], np.float32)
+    y = k.affine_quantize(x, scale=0.5, zero_point=-1, output_dtype=np.int8)
+    assert y.dtype == np.int8 and y.tolist() == [0, -2, 1, 127, -128]
+    # int16: 3.0 / 2^-12 = 12288; 10.0 / 2^-12 = 40960 saturates at 32767
+    y16 = k.affine_quantize(np.array([3.0, 10.0, -10.0], np.float32), scale=2.0**-12, zero_point=0,
+                            output_dtype=np.int16)  # fmt: skip
+    assert y16.dtype == np.int16 and y16.tolist() == [12288, 32767, -32768]
+
+
+def test_affine_quantize_divides_in_float32():
+    # float32(0.1) = 0.100000001490116..., 0.25 / it = 2.49999996274... exactly; the float32 quotient is the
+    # nearest float32, 2.5 (float32 spacing there is 2^-22 ~ 2.4e-7), which rounds away to 3. A float64
+    # quotient keeps 2.4999999627 and gives 2.
+    y = k.affine_quantize(np.array([0.25, -0.25], np.float32), scale=float(np.float32(0.1)), zero_point=0,
+                          output_dtype=np.int8)  # fmt: skip
+    assert y.tolist() == [3, -3]
+
+
+def test_affine_quantize_refuses_quotients_beyond_int32():
+    # 1e30 / 0.5 does not fit the int32 cast TFLM makes (undefined in C; x86 gives INT32_MIN)
+    with pytest.raises(k.FixedPointOverflow, match="quantize"):
+        k.affine_quantize(np.array([1e30], np.float32), scale=0.5, zero_point=0, output_dtype=np.int8)
+    with pytest.raises(k.FixedPointOverflow, match="NaN"):
+        k.affine_quantize(np.array([np.nan], np.float32), scale=0.5, zero_point=0, output_dtype=np.int8)
+
+
+def test_requantize_by_hand():
+    # s_in / s_out = 0.5 / 0.25 = 2 exactly: (x - 3) * 2 - 5, saturated to int8
+    # x = 3 -> -5; 10 -> 9; -100 -> -211 -> -128; 70 -> 129 -> 127
+    y = k.requantize(np.array([3, 10, -100, 70], np.int8), multiplier=1 << 30, shift=2, input_zero_point=3,
+                     output_zero_point=-5, output_dtype=np.int8)  # fmt: skip
+    assert y.dtype == np.int8 and y.tolist() == [-5, 9, -128, 127]
+    # int16 -> int16 by 2^-10 / 2^-8 = 0.25 (multiplier 2^30, shift -1): 400 -> 100, -400 -> -100, 7 -> 1.75 -> 2;
+    # 5 -> 1.25 comes out 2, by TFLM's double rounding: the doubling high multiply gives 5 * 2^30 / 2^31 = 2.5,
+    # rounded half up to 3, then the right shift by 1 gives 1.5, rounded away to 2
+    y16 = k.requantize(np.array([400, -400, 7, 5], np.int16), multiplier=1 << 30, shift=-1, input_zero_point=0,
+                       output_zero_point=0, output_dtype=np.int16)  # fmt: skip
+    assert y16.dtype == np.int16 and y16.tolist() == [100, -100, 2, 2]
+
+
+def test_dequantize_is_the_correctly_rounded_float32_product():
+    # scale 0.5, zero point -1: (-128 + 1) * 0.5 = -63.5; (0 + 1) * 0.5 = 0.5; 128 * 0.5 = 64
+    y = k.dequantize(np.array([-128, 0, 127], np.int8), scale=0.5, zero_point=-1)
+    assert y.dtype == np.float32 and y.tolist() == [-63.5, 0.5, 64.0]
+    # 3 * float32(0.1) = 0.30000000447... exactly, whose nearest float32 is float32(0.3) = 0.30000001192...
+    # (the float32 below it, 0.29999998212, is further away)
+    assert k.dequantize(np.array([3], np.int8), scale=float(np.float32(0.1)), zero_point=0)[0] == np.float32(0.3)
