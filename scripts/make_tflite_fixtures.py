@@ -19,7 +19,14 @@ Two more schemes reuse some of the same Keras models:
   rewritten: each conv / depthwise / fully-connected weight is requantized to 4-bit levels in [-7, 7] (scale
   max|w| / 7 per channel), stored as an INT4 tensor packed two per byte (low nibble first, packed here,
   independently of edgesim) and its bias re-expressed at the new s_in * s_w. TFLM unpacks it and runs the
-  int8 kernel.
+  int8 kernel;
+* ``float_io_NAME``: the converter's default float32 input and output around the int8 model (a QUANTIZE
+  first, a DEQUANTIZE last); the npz holds ``input_float32``, the float batch with a third of its values
+  moved onto float32 ties of the QUANTIZE (x / scale exactly k + 1/2) and a tenth far outside its range, and
+  a float32 ``tflm_output``.
+
+``a16w8_concat`` joins int16 branches of different scales: the 16x8 converter puts a QUANTIZE
+(int16 -> int16 requantization) before the CONCATENATION.
 
 Needs ``pip install tensorflow tflite-micro``. Usage (``--only`` builds the fixtures whose file names start
 with one of the given prefixes, leaving the others untouched)::
@@ -39,9 +46,11 @@ SEED = 1234
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "tflite"
 #: models also converted with the 16x8 scheme, as a16w8_NAME
 A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
-         "mean_channels", "mul", "mul_const", "pad", "relu_concat")  # fmt: skip
+         "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat")  # fmt: skip
 #: models whose int8 conversion is rewritten with INT4 weights, as w4_NAME
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
+#: models also converted with float input and output (QUANTIZE first, DEQUANTIZE last), as float_io_NAME
+FLOAT_IO = ("cnn", "quantize_ties")
 
 
 def _models():
@@ -198,9 +207,12 @@ def _models():
         return layers.Add()([layers.Conv2D(3, 1, **seeded(65))(r), layers.Conv2D(3, 1, **seeded(67))(r6)])
 
     yield model("relu_concat", (6, 6, 3), relu_concat)
+    # a 1x1 max pool passes its int8 input through: with float input and output, TFLM's output is exactly
+    # what its QUANTIZE made of each float (ties and saturation included), dequantized
+    yield model("quantize_ties", (8, 8, 4), lambda x: layers.MaxPooling2D(1)(x))
 
 
-def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False) -> bytes:
+def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False, float_io: bool = False) -> bytes:
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -214,8 +226,9 @@ def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False) -> b
         converter.inference_input_type = converter.inference_output_type = tf.int16
     else:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        if not float_io:  # the converter's default keeps float32 input and output around the int8 graph
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
     return converter.convert()
 
 
@@ -294,6 +307,12 @@ def _write(out: Path, name: str, flatbuffer: bytes, x: np.ndarray) -> None:
 
     (out / f"{name}.tflite").write_bytes(flatbuffer)
     detail = tf.lite.Interpreter(model_content=flatbuffer).get_input_details()[0]
+    if detail["dtype"] == np.float32:  # float input: fed as floats, with ties and saturating values mixed in
+        fed = _ties_and_saturation(x, *_first_quantize(flatbuffer), np.random.default_rng(SEED))
+        arrays = {"input": x, "input_float32": fed, "tflm_output": _tflm_output(flatbuffer, fed)}
+        np.savez_compressed(out / f"{name}_input.npz", **arrays)
+        print(f"{name}: {len(flatbuffer)} bytes")
+        return
     scale, zero_point = detail["quantization"]
     dtype = np.dtype(detail["dtype"])
     info = np.iinfo(dtype)
@@ -306,10 +325,46 @@ def _write(out: Path, name: str, flatbuffer: bytes, x: np.ndarray) -> None:
     print(f"{name}: {len(flatbuffer)} bytes")
 
 
+def _first_quantize(flatbuffer: bytes) -> tuple[float, int, type]:
+    """(scale, zero point, integer type) of the output of the model's first operator, its QUANTIZE."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    sg = model.subgraphs[0]
+    op = sg.operators[0]
+    code = model.operatorCodes[op.opcodeIndex]
+    assert max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.QUANTIZE
+    t = sg.tensors[op.outputs[0]]
+    dtype = {schema.TensorType.INT8: np.int8, schema.TensorType.INT16: np.int16}[t.type]
+    return float(t.quantization.scale[0]), int(t.quantization.zeroPoint[0]), dtype
+
+
+def _ties_and_saturation(x: np.ndarray, scale: float, zero_point: int, dtype, rng) -> np.ndarray:
+    """``x`` with a third of its values replaced by float32 ties of the quantization (``x / scale`` in float32
+    is exactly k + 1/2, for every k of the integer range and a few beyond it, both signs) and a tenth by values
+    far outside the range (up to 10^4 steps away), at seeded positions."""
+    s = np.float32(scale)
+    info = np.iinfo(dtype)
+    halves = np.arange(info.min - zero_point - 3, info.max - zero_point + 3) + 0.5
+    candidates = np.float32(halves * np.float64(s))
+    ties = candidates[candidates / s == np.float32(halves)]
+    far = np.float32(rng.choice([-1.0, 1.0], 64) * rng.uniform(2, 80, 64) * (info.max - info.min) * np.float64(s))
+    flat = x.reshape(-1).copy()
+    spots = rng.permutation(flat.size)
+    n_ties, n_far = flat.size // 3, flat.size // 10
+    flat[spots[:n_ties]] = rng.choice(ties, n_ties)
+    flat[spots[n_ties : n_ties + n_far]] = rng.choice(far, n_far)
+    return flat.reshape(x.shape).astype(np.float32)
+
+
 def _build(model, shape: tuple[int, ...], seed: int, scheme: str) -> bytes:
-    """The flatbuffer of one fixture: ``int8``, ``a16w8`` (16x8) or ``w4`` (int8 model with INT4 weights)."""
+    """The flatbuffer of one fixture: ``int8``, ``a16w8`` (16x8), ``w4`` (int8 model with INT4 weights) or
+    ``float_io`` (int8 inside, float32 input and output)."""
     if scheme == "a16w8":
         return _convert(model, shape, seed, a16w8=True)
+    if scheme == "float_io":
+        return _convert(model, shape, seed, float_io=True)
     flatbuffer = _convert(model, shape, seed)
     return _int4_weights(flatbuffer) if scheme == "w4" else flatbuffer
 
@@ -322,6 +377,7 @@ def main(out: Path = OUT, only: tuple[str, ...] = ("",)) -> None:
         variants = [(name, "int8")]
         variants += [(f"a16w8_{name}", "a16w8")] if name in A16W8 else []
         variants += [(f"w4_{name}", "w4")] if name in W4 else []
+        variants += [(f"float_io_{name}", "float_io")] if name in FLOAT_IO else []
         for fixture, scheme in variants:
             if fixture.startswith(only):
                 _write(out, fixture, _build(model, shape, SEED + i, scheme), x)

@@ -31,6 +31,8 @@ def wanted_precision(graph: Graph, node: Node, override: str | None) -> str:
     if override is not None:
         return override
     op = get_op(node.op_type)
+    if op is not None and op.op_class == "quantization":
+        return _integer_side(graph, node)
     biases = set(op.bias_inputs) if op is not None else set()
     weights = set(op.weight_inputs) if op is not None else set()
     considered = []
@@ -50,6 +52,16 @@ def wanted_precision(graph: Graph, node: Node, override: str | None) -> str:
     if considered and all(t.dtype == "float16" for t in considered if not _is_integer(t)):
         return "fp16"
     return "fp32"
+
+
+def _integer_side(graph: Graph, node: Node) -> str:
+    """QuantizeLinear / DequantizeLinear convert between float and integers: they run as a kernel of their
+    integer side's width (TFLite's QUANTIZE / DEQUANTIZE are int8 / int16 kernels), not as float compute."""
+    data = [graph.input_tensors(node)[0], *graph.output_tensors(node)]
+    bits = [tensor_bits(t, None) for t in data if t is not None and _is_integer(t)]
+    if not bits:
+        return "fp32"
+    return f"int{next(w for w in _INTEGER_WIDTHS if w >= max(bits))}"
 
 
 def layer_precision(graph: Graph, node: Node, hw: Hardware, override: str | None) -> str:

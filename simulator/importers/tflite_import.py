@@ -14,6 +14,8 @@ The graph edgesim builds is ONNX-shaped and NCHW, so the importer changes layout
 * fused activations become separate Relu / Clip nodes (edgesim's deployment pass fuses them back);
 * MUL's constant operand (the converter keeps one when no conv absorbs it) is reshaped to broadcast in
   NCHW; PAD / PADV2 become a constant-mode Pad (PADV2's value a quantized scalar constant);
+* QUANTIZE / DEQUANTIZE (float input / output, 16x8 requantization) become a QuantizeLinear ->
+  DequantizeLinear pair with the integer side's parameters (see :func:`_quantize`);
 * every tensor keeps its quantization (QuantParams; a per-channel axis is remapped to the new layout).
   Weights become float constants holding the dequantized values and their QuantParams, as the ONNX QDQ
   import does; int32 biases likewise (float64, so that the integer executor reads them back exactly).
@@ -424,6 +426,10 @@ def _convert(b: _Builder, i: int, op: Any, kind: str) -> None:
         _mean(b, base, ins, outs)
         return
 
+    if kind in ("QUANTIZE", "DEQUANTIZE"):
+        _quantize(b, base, ins, outs, kind)
+        return
+
     if kind == "CONCATENATION":
         opts = _options(tfl, op, tfl.ConcatenationOptions)
         xs = [b.activation(i) for i in ins]
@@ -456,6 +462,28 @@ def _mean(b: _Builder, base: str, ins: list[int], outs: list[int]) -> None:
     b.node(base, "ReduceMean", [x], out, axes=axes, keepdims=int(keep))
 
 
+def _quantize(b: _Builder, base: str, ins: list[int], outs: list[int], kind: str) -> None:
+    """QUANTIZE / DEQUANTIZE -> QuantizeLinear then DequantizeLinear with the integer side's parameters.
+
+    Quantized activations are held as the real values they stand for (float tensors with QuantParams), so in
+    that view QUANTIZE rounds its input onto the output's grid (from float, or requantizing between integer
+    grids) and DEQUANTIZE changes nothing: the QuantizeLinear / DequantizeLinear pair says exactly that to the
+    float executor and the estimator, and the tflm executor runs TFLite's QUANTIZE at the QuantizeLinear (its
+    integers) and DEQUANTIZE at a DequantizeLinear whose output is float."""
+    x, y = b.activation(ins[0]), b.activation(outs[0])
+    integer = outs[0] if kind == "QUANTIZE" else ins[0]
+    q = b.qparams(integer)
+    if q is None:
+        raise EdgesimError(f"tensor {b.names[integer]!r} has no quantization parameters")
+    scale = b.float_constant(f"{base}/scale", float(q.scale))
+    zero_point = f"{base}/zero_point"
+    b.tensors[zero_point] = Tensor.from_array(zero_point, np.asarray(int(q.zero_point), b.dtype(integer)))
+    ints = f"{base}/int"
+    b.quant[ints] = q
+    b.node(f"{base}/quantize", "QuantizeLinear", [x, scale, zero_point], ints)
+    b.node(f"{base}/dequantize", "DequantizeLinear", [ints, scale, zero_point], y)
+
+
 def _pad(b: _Builder, base: str, ins: list[int], outs: list[int]) -> None:
     """PAD / PADV2 with constant paddings -> Pad (constant mode): TFLite's [rank, 2] (before, after) rows,
     NHWC for rank 4, become ONNX's [begins..., ends...] in NCHW order; PADV2's value is a quantized constant."""
@@ -477,7 +505,7 @@ def _pad(b: _Builder, base: str, ins: list[int], outs: list[int]) -> None:
 SUPPORTED = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD", "SOFTMAX",
     "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "HARD_SWISH", "MEAN", "CONCATENATION", "MUL", "PAD",
-    "PADV2",
+    "PADV2", "QUANTIZE", "DEQUANTIZE",
 )  # fmt: skip
 
 

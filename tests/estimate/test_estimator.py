@@ -196,3 +196,15 @@ def test_winograd_speedup_applies_to_3x3_stride_1_convs_only(tmp_path):
             assert layer.compute_cycles == pytest.approx(before.compute_cycles / 2.25)
         if layer.name in ("stage2.block1.conv1", "stage2.block1.shortcut", "fc"):
             assert layer.compute_cycles == pytest.approx(before.compute_cycles)
+
+
+def test_quantize_and_dequantize_run_at_their_integer_width():
+    """A .tflite with float input and output (QUANTIZE first, DEQUANTIZE last) estimates on an int8-only stack:
+    the QuantizeLinear / DequantizeLinear layers count at the width of their integer side, like the rest."""
+    tflite = Path(__file__).resolve().parent.parent / "data" / "tflite"
+    pytest.importorskip("tflite")
+    graph = load_model(str(tflite / "float_io_cnn.tflite"))
+    est = estimate(graph, load_hardware("cortex-m7"))
+    by_op = {layer.name: layer.precision for layer in est.layers}
+    quantization = [n.name for n in graph.order if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert len(quantization) == 4 and {by_op[n] for n in quantization} == {"int8"}

@@ -1,7 +1,8 @@
 """TensorFlow Lite Micro as a peer: edgesim's ``tflm`` mode on an imported .tflite must produce, bit for
-bit, the integer output of the tflite-micro interpreter (the ``tflite-micro`` package on PyPI, which runs the
-TFLM reference kernels in Python): int8 models, 16x8 models (``a16w8_*``: int16 activations, int64 biases)
-and int4-weight models (``w4_*``: INT4 weights packed two per byte).
+bit, the output of the tflite-micro interpreter (the ``tflite-micro`` package on PyPI, which runs the
+TFLM reference kernels in Python): int8 models, 16x8 models (``a16w8_*``: int16 activations, int64 biases),
+int4-weight models (``w4_*``: INT4 weights packed two per byte) and float-IO models (``float_io_*``: float32
+in, QUANTIZE, int8 layers, DEQUANTIZE, float32 out, compared as exact float32 equality).
 
 The fixtures (tests/data/tflite/, built once by scripts/make_tflite_fixtures.py with TensorFlow's converter)
 carry a seeded int8 input and the output tflite-micro gave on it when they were built. Every fixture is
@@ -18,6 +19,7 @@ import pytest
 
 pytest.importorskip("tflite")
 
+from simulator.errors import EdgesimError  # noqa: E402
 from simulator.execute.int_exec import run_tflm  # noqa: E402
 from simulator.importers import load_model  # noqa: E402
 
@@ -26,8 +28,12 @@ FIXTURES = sorted(p.stem for p in DATA.glob("*.tflite") if not p.stem.startswith
 
 
 def _integer_input(data) -> np.ndarray:
-    """The fixture's integer input: ``input_int8``, or ``input_int16`` for a 16x8 model."""
-    return data["input_int16"] if "input_int16" in data else data["input_int8"]
+    """The fixture's fed input: ``input_int8``, ``input_int16`` for a 16x8 model, ``input_float32`` for a
+    float-IO model (floats with quantization ties and far out-of-range values)."""
+    for key in ("input_int16", "input_float32"):
+        if key in data:
+            return data[key]
+    return data["input_int8"]
 
 
 def _edgesim(name: str, x_nhwc: np.ndarray) -> np.ndarray:
@@ -46,6 +52,7 @@ def test_fixtures_are_present():
     assert len(FIXTURES) >= 8, FIXTURES
     assert len([n for n in FIXTURES if n.startswith("a16w8_")]) >= 8, FIXTURES
     assert len([n for n in FIXTURES if n.startswith("w4_")]) >= 4, FIXTURES
+    assert len([n for n in FIXTURES if n.startswith("float_io_")]) >= 2, FIXTURES
 
 
 @pytest.mark.parametrize("scheme", ["int8", "a16w8"])
@@ -56,7 +63,7 @@ def test_fixtures_cover_every_op_in_both_schemes(scheme):
     graphs = [load_model(str(DATA / f"{n}.tflite")) for n in names]
     ops = {node.op_type for g in graphs for node in g.order}
     wanted = {"Conv", "Gemm", "MaxPool", "AveragePool", "Add", "Mul", "Pad", "Concat", "Relu", "Clip", "Softmax"}
-    wanted |= {"ReduceMean", "Reshape"}
+    wanted |= {"ReduceMean", "Reshape", "QuantizeLinear", "DequantizeLinear"}
     assert wanted <= ops, wanted - ops
     constant_mul = [
         n for g in graphs for n in g.order if n.op_type == "Mul" and any(g.tensors[i].constant for i in n.inputs)
@@ -109,3 +116,44 @@ def test_levels_fixtures_reach_every_int8_level_of_the_activation(name):
     values, _ = run_tflm(graph, {inp: data["input_int8"].transpose(0, 3, 1, 2)}, keep=True)
     (activation,) = [n for n in graph.order if n.op_type in ("Sigmoid", "HardSwish")]
     assert np.array_equal(np.unique(values[activation.inputs[0]]), np.arange(-128, 128))
+
+
+def _quantize_fixture():
+    """float_io_quantize_ties: QUANTIZE -> 1x1 MAX_POOL (passes int8 through) -> DEQUANTIZE, so TFLM's output
+    shows what its QUANTIZE made of each float input: (level - zp) * scale in float32, one float per level."""
+    graph = load_model(str(DATA / "float_io_quantize_ties.tflite"))
+    data = np.load(DATA / "float_io_quantize_ties_input.npz")
+    q = graph.tensors[graph.order[0].outputs[0]].quant
+    levels = np.rint(data["tflm_output"].astype(np.float64) / float(q.scale)) + int(q.zero_point)
+    return graph, data["input_float32"], q, levels
+
+
+def test_quantize_fixture_holds_ties_and_saturation():
+    """The float_io inputs exercise what they claim: float32 quotients exactly on a half step, and values that
+    saturate at both ends of int8."""
+    _, x, q, levels = _quantize_fixture()
+    quotient = x / np.float32(q.scale)
+    assert np.count_nonzero(quotient - np.floor(quotient) == 0.5) >= 40
+    assert np.count_nonzero(levels == 127) >= 5 and np.count_nonzero(levels == -128) >= 5
+
+
+def test_quantize_divides_in_float32_as_tflm_does():
+    """TFLM's AffineQuantize divides a float32 input by the float32 scale in float32, then rounds half away
+    from zero. Dividing in float64 instead (edgesim's graph-input quantization before) rounds some of these
+    inputs to another level: the fixture holds such inputs, and edgesim's quantization matches TFLM on all."""
+    from simulator.execute.int_exec import quantize_input
+
+    _, x, q, levels = _quantize_fixture()
+    quotient64 = x.astype(np.float64) / float(q.scale)
+    in_float64 = np.clip(np.copysign(np.floor(np.abs(quotient64) + 0.5), quotient64) + int(q.zero_point), -128, 127)
+    assert np.count_nonzero(in_float64 != levels) >= 10  # float64 division would not be bit-exact here
+    assert np.array_equal(quantize_input(x, q), levels.astype(np.int8))
+
+
+def test_float_io_feeds_and_outputs_are_float32():
+    graph, x, _, _ = _quantize_fixture()
+    (inp,), (out,) = graph.inputs, graph.outputs
+    values, quant = run_tflm(graph, {inp: x.transpose(0, 3, 1, 2)})
+    assert values[out].dtype == np.float32 and out not in quant
+    with pytest.raises(EdgesimError, match="float32"):
+        run_tflm(graph, {inp: np.zeros(x.shape, np.int8).transpose(0, 3, 1, 2)})

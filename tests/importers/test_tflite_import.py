@@ -71,12 +71,16 @@ HAND_COUNTS = {
     # 6x6x3 -> Conv 4 1x1 + Conv 4 3x3 SAME -> ADD -> RELU -> Conv 3 1x1; ADD -> two pools -> CONCATENATION (8
     # channels) -> RELU6 -> Conv 3 1x1; ADD of the two
     "relu_concat": ((12 + 4) + (108 + 4) + (12 + 3) + (24 + 3), 36 * (4 * 3 + 4 * 27 + 3 * 4 + 3 * 8)),
+    # 8x8x4 -> MaxPool 1x1 (QUANTIZE / DEQUANTIZE around it in float_io_: their scales are not parameters)
+    "quantize_ties": (0, 0),
 }
 # the 16x8 (a16w8_) and int4-weight (w4_) fixtures are the same Keras models converted another way
 A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
-         "mean_channels", "mul", "mul_const", "pad", "relu_concat")  # fmt: skip
+         "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat")  # fmt: skip
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
+FLOAT_IO = ("cnn", "quantize_ties")  # float_io_: float32 input and output around the same int8 model
 HAND_COUNTS |= {f"a16w8_{n}": HAND_COUNTS[n] for n in A16W8} | {f"w4_{n}": HAND_COUNTS[n] for n in W4}
+HAND_COUNTS |= {f"float_io_{n}": HAND_COUNTS[n] for n in FLOAT_IO}
 
 
 def test_every_fixture_has_hand_counts():
@@ -263,12 +267,48 @@ def test_float_execution_agrees_with_tflm_within_two_steps(name):
     data = np.load(DATA / f"{name}_input.npz")
     (inp,), (out,) = g.inputs, g.outputs
     layout = g.metadata["tflite_layout"]
-    y = run_graph(g, {inp: data["input"].transpose(layout["inputs"][inp])})[out]
+    x = data["input_float32"] if "input_float32" in data else data["input"]  # float_io_: what TFLM was fed
+    y = run_graph(g, {inp: x.transpose(layout["inputs"][inp])})[out]
     y = y.transpose(np.argsort(layout["outputs"][out]))
     q = g.tensors[out].quant
-    reference = (data["tflm_output"].astype(np.float64) - int(q.zero_point)) * float(q.scale)
+    if q is None:  # a float output (DEQUANTIZE): TFLM's floats, steps of the grid it dequantized
+        q = g.tensors[g.producers[out].inputs[0]].quant
+        reference = data["tflm_output"].astype(np.float64)
+    else:
+        reference = (data["tflm_output"].astype(np.float64) - int(q.zero_point)) * float(q.scale)
     tolerance = 2 * float(q.scale)
     last = g.producers[out]
     if last.op_type == "Sigmoid":
         tolerance += 0.25 * 2 * float(g.tensors[last.inputs[0]].quant.scale)
     assert np.abs(y - reference).max() <= tolerance
+
+
+def test_quantize_and_dequantize_become_linear_pairs_with_the_integer_sides_parameters():
+    """A float-IO model starts with QUANTIZE and ends with DEQUANTIZE; each becomes QuantizeLinear ->
+    DequantizeLinear with the int8 tensor's scale and zero point, so the graph stays float at both ends."""
+    g = _load("float_io_cnn")
+    first, second, *_, before_last, last = g.order
+    assert [first.op_type, second.op_type, before_last.op_type, last.op_type] == [
+        "QuantizeLinear", "DequantizeLinear", "QuantizeLinear", "DequantizeLinear"
+    ]  # fmt: skip
+    (inp,), (out,) = g.inputs, g.outputs
+    assert first.inputs[0] == inp and last.outputs[0] == out
+    assert g.tensors[inp].quant is None and g.tensors[out].quant is None and g.tensors[out].dtype == "float32"
+    for q_node, quantized in ((first, first.outputs[0]), (before_last, before_last.inputs[0])):
+        q = g.tensors[quantized].quant
+        scale, zero_point = (np.asarray(g.tensors[n].data) for n in q_node.inputs[1:])
+        assert scale.dtype == np.float32 and float(scale) == float(q.scale)
+        assert zero_point.dtype == np.int8 and int(zero_point) == int(q.zero_point)
+        assert g.tensors[q_node.outputs[0]].dtype == "int8"
+    # the first pair's float output carries the int8 grid the convs read
+    assert g.tensors[second.outputs[0]].quant.scale == g.tensors[first.outputs[0]].quant.scale
+
+
+def test_16x8_concatenation_of_differently_scaled_inputs_requantizes_int16():
+    g = _load("a16w8_concat")
+    (quantize,) = [n for n in g.order if n.op_type == "QuantizeLinear"]
+    source, target = g.tensors[quantize.inputs[0]].quant, g.tensors[quantize.outputs[0]].quant
+    assert source.bits == target.bits == 16 and float(source.scale) != float(target.scale)
+    (concat,) = [n for n in g.order if n.op_type == "Concat"]
+    scales = {float(g.tensors[n].quant.scale) for n in [*concat.inputs, *concat.outputs]}
+    assert len(scales) == 1
