@@ -459,6 +459,17 @@ def test_run_tflite_fixture_matches_tflite_micro(tmp_path, capsys):
     assert np.array_equal(np.load(tmp_path / "y.npy").reshape(-1), fixture["tflm_output"].reshape(-1))
 
 
+def test_run_float_io_tflite_writes_tflite_micros_float32_output(tmp_path, capsys):
+    """A .tflite with float input and output (QUANTIZE ... DEQUANTIZE): float feeds in, TFLM's float32 out."""
+    name = TFLITE_CNN.with_name("float_io_cnn.tflite")
+    fixture = np.load(name.with_name("float_io_cnn_input.npz"))
+    np.save(tmp_path / "x.npy", fixture["input_float32"].transpose(0, 3, 1, 2))
+    code, out, _ = run(["run", str(name), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")], capsys)
+    assert code == 0 and "float32" in out
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == np.float32 and np.array_equal(y, fixture["tflm_output"])
+
+
 def test_run_bad_input_is_one_line(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((3, 3), np.float32))
     code, _, err = run(["run", "digits-cnn", "--plan", INT8_PLAN, "--input", str(tmp_path / "x.npy")], capsys)

@@ -819,7 +819,7 @@ def _float_feed(name: str, value: np.ndarray) -> np.ndarray:
 
 def _check_widths(run: _Run, node: Node) -> None:
     """TFLM kernels take one activation width per op (int8, or int16 for 16x8); a change of width needs a
-    QUANTIZE op, which a quantized edgesim graph does not have."""
+    QUANTIZE op (QuantizeLinear, which an imported .tflite may have and edgesim's quantize pass does not add)."""
     if node.op_type in _WIDTH_CHANGERS:
         return
     names = [n for n in node.inputs if n in run.values]

@@ -305,3 +305,21 @@ def test_the_nchw_blas_convs_equal_the_nhwc_reference_kernels(model, plan, tmp_p
         assert values.keys() == want.keys()
         for name in want:
             np.testing.assert_array_equal(values[name], want[name], err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "zero_point, reason",
+    [(np.asarray(0, np.uint8), "uint8; the tflm mode runs int8 or int16"), (np.asarray(5, np.int16), "zero point 5")],
+)
+def test_quantize_linear_outside_tflites_scheme_is_refused_by_name(zero_point, reason):
+    """A QuantizeLinear to uint8, or to int16 with a zero point, has no TFLM QUANTIZE: one line naming it."""
+    pytest.importorskip("tflite")
+    from simulator.graph import Tensor
+
+    graph = load_model(str(Path(__file__).parents[1] / "data" / "tflite" / "float_io_quantize_ties.tflite"))
+    first = graph.order[0]
+    tensors = dict(graph.tensors)
+    tensors[first.inputs[2]] = Tensor.from_array(first.inputs[2], zero_point)
+    (inp,) = graph.inputs
+    with pytest.raises(EdgesimError, match=f"node '{first.name}' \\(QuantizeLinear\\): .*{reason}"):
+        run_tflm(graph.replace(tensors=tensors), {inp: np.zeros(graph.tensors[inp].shape, np.float32)})
