@@ -25,6 +25,7 @@ Two more schemes reuse some of the same Keras models:
   moved onto float32 ties of the QUANTIZE (x / scale exactly k + 1/2) and a tenth far outside its range, and
   a float32 ``tflm_output``.
 
+``a16w8_float_io_NAME`` is the 16x8 model with float input and output (QUANTIZE to int16, DEQUANTIZE from it).
 ``a16w8_concat`` joins int16 branches of different scales: the 16x8 converter puts a QUANTIZE
 (int16 -> int16 requantization) before the CONCATENATION.
 
@@ -51,6 +52,8 @@ A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 #: models also converted with float input and output (QUANTIZE first, DEQUANTIZE last), as float_io_NAME
 FLOAT_IO = ("cnn", "quantize_ties")
+#: models also converted with the 16x8 scheme and float input and output, as a16w8_float_io_NAME
+A16W8_FLOAT_IO = ("cnn",)
 
 
 def _models():
@@ -223,7 +226,8 @@ def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False, floa
     if a16w8:
         ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         converter.target_spec.supported_ops = [ops]
-        converter.inference_input_type = converter.inference_output_type = tf.int16
+        if not float_io:
+            converter.inference_input_type = converter.inference_output_type = tf.int16
     else:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if not float_io:  # the converter's default keeps float32 input and output around the int8 graph
@@ -363,8 +367,8 @@ def _build(model, shape: tuple[int, ...], seed: int, scheme: str) -> bytes:
     ``float_io`` (int8 inside, float32 input and output)."""
     if scheme == "a16w8":
         return _convert(model, shape, seed, a16w8=True)
-    if scheme == "float_io":
-        return _convert(model, shape, seed, float_io=True)
+    if scheme in ("float_io", "a16w8_float_io"):
+        return _convert(model, shape, seed, a16w8=scheme.startswith("a16w8"), float_io=True)
     flatbuffer = _convert(model, shape, seed)
     return _int4_weights(flatbuffer) if scheme == "w4" else flatbuffer
 
@@ -378,6 +382,7 @@ def main(out: Path = OUT, only: tuple[str, ...] = ("",)) -> None:
         variants += [(f"a16w8_{name}", "a16w8")] if name in A16W8 else []
         variants += [(f"w4_{name}", "w4")] if name in W4 else []
         variants += [(f"float_io_{name}", "float_io")] if name in FLOAT_IO else []
+        variants += [(f"a16w8_float_io_{name}", "a16w8_float_io")] if name in A16W8_FLOAT_IO else []
         for fixture, scheme in variants:
             if fixture.startswith(only):
                 _write(out, fixture, _build(model, shape, SEED + i, scheme), x)

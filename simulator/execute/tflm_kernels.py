@@ -1401,8 +1401,9 @@ def affine_quantize(input, *, scale: float, zero_point: int, output_dtype) -> np
     """QUANTIZE of float input (reference_ops::AffineQuantize): ``x / scale`` in float32 (the input and the
     scale are float32 there), rounded half away from zero (std::round), cast to int32, plus the zero point,
     saturated to the output type. The rounding runs on the float32 quotient widened to float64, where
-    ``|q| + 0.5`` is exact. A quotient beyond int32 makes the C cast undefined (x86 gives INT32_MIN, so a
-    huge positive input would come out at the minimum): that raises instead of guessing a wrap."""
+    ``|q| + 0.5`` is exact. A quotient beyond int32 makes the C cast undefined (x86 gives INT32_MIN, and
+    adding a negative zero point then wraps: tflite-micro on x86 turns both +-1e30 into 127 at zero point -1):
+    that raises instead of guessing."""
     quotient = (np.asarray(input, np.float32) / np.float32(scale)).astype(np.float64)
     rounded = np.copysign(np.floor(np.abs(quotient) + 0.5), quotient)
     if np.any(np.isnan(rounded)):

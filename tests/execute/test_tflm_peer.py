@@ -53,6 +53,7 @@ def test_fixtures_are_present():
     assert len([n for n in FIXTURES if n.startswith("a16w8_")]) >= 8, FIXTURES
     assert len([n for n in FIXTURES if n.startswith("w4_")]) >= 4, FIXTURES
     assert len([n for n in FIXTURES if n.startswith("float_io_")]) >= 2, FIXTURES
+    assert "a16w8_float_io_cnn" in FIXTURES and "a16w8_concat" in FIXTURES  # QUANTIZE to / between int16
 
 
 @pytest.mark.parametrize("scheme", ["int8", "a16w8"])

@@ -80,7 +80,7 @@ A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 FLOAT_IO = ("cnn", "quantize_ties")  # float_io_: float32 input and output around the same int8 model
 HAND_COUNTS |= {f"a16w8_{n}": HAND_COUNTS[n] for n in A16W8} | {f"w4_{n}": HAND_COUNTS[n] for n in W4}
-HAND_COUNTS |= {f"float_io_{n}": HAND_COUNTS[n] for n in FLOAT_IO}
+HAND_COUNTS |= {f"float_io_{n}": HAND_COUNTS[n] for n in FLOAT_IO} | {"a16w8_float_io_cnn": HAND_COUNTS["cnn"]}
 
 
 def test_every_fixture_has_hand_counts():
