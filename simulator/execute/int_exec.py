@@ -12,8 +12,10 @@ an error naming the node and the reason.
 
 TFLite's 16x8 scheme runs too: int16 activations with zero point 0 (symmetric), int8 weights, int64 biases
 (the conv / fully-connected accumulators are then int64), ADD at 15 fractional bits and SOFTMAX with its
-lookup tables and fixed output. Weights of 4 bits or fewer take TFLM's int4 path: packed two per byte in
-TFLite's layout, unpacked, then the int8 kernel.
+lookup tables and fixed output. TFLite's QUANTIZE / DEQUANTIZE (an imported QuantizeLinear -> DequantizeLinear
+pair) run too: a float input read only by QuantizeLinear takes float feeds, and a DequantizeLinear with a
+float output gives float32, so float-IO .tflite models run end to end. Weights of 4 bits or fewer take TFLM's
+int4 path: packed two per byte in TFLite's layout, unpacked, then the int8 kernel.
 
 Speed without changing a bit: a :class:`TflmSession` (``prepare_tflm``) derives each layer's constants once,
 int8 elementwise ops (ADD, MUL, a standalone RELU) look their result up in a table of the kernel evaluated on
