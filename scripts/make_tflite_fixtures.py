@@ -213,6 +213,17 @@ def _models():
     # a 1x1 max pool passes its int8 input through: with float input and output, TFLM's output is exactly
     # what its QUANTIZE made of each float (ties and saturation included), dequantized
     yield model("quantize_ties", (8, 8, 4), lambda x: layers.MaxPooling2D(1)(x))
+    # a whole network as Keras builds it: MobileNetV2 (width 0.35, 96x96; seeded random weights): 17 inverted
+    # residual blocks, stride-2 depthwise convs, ReLU6, residual adds, mean, then a dense layer of 10 logits (with
+    # a softmax after it, tflite-micro 0.dev aborts the process while preparing: the logits of random weights
+    # span a range its softmax preparation refuses)
+    def mobilenet_v2(x):
+        base = keras.applications.MobileNetV2(
+            input_shape=(96, 96, 3), alpha=0.35, weights=None, include_top=False, pooling="avg"
+        )
+        return layers.Dense(10, **seeded(71))(base(x))
+
+    yield model("mobilenet_v2_035", (96, 96, 3), mobilenet_v2)
 
 
 def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False, float_io: bool = False) -> bytes:
@@ -299,7 +310,7 @@ def _int4_weights(flatbuffer: bytes) -> bytes:
 def _tflm_output(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
     from tflite_micro import runtime
 
-    interpreter = runtime.Interpreter.from_bytes(flatbuffer)
+    interpreter = runtime.Interpreter.from_bytes(flatbuffer, arena_size=8 << 20)  # enough for the whole network
     interpreter.set_input(x, 0)
     interpreter.invoke()
     return np.asarray(interpreter.get_output(0)).copy()

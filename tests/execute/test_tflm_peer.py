@@ -80,11 +80,15 @@ def test_bit_exact_with_stored_tflm_output(name):
     assert np.array_equal(y, data["tflm_output"])
 
 
+TFLM_ARENA_BYTES = 8 << 20
+
+
 @pytest.mark.parametrize("name", FIXTURES)
 def test_bit_exact_with_live_tflite_micro(name):
     runtime = pytest.importorskip("tflite_micro").runtime
     x = _integer_input(np.load(DATA / f"{name}_input.npz"))
-    interpreter = runtime.Interpreter.from_file(str(DATA / f"{name}.tflite"))
+    # an arena as large as the whole-network fixture needs (tflite-micro aborts the process when it is short)
+    interpreter = runtime.Interpreter.from_file(str(DATA / f"{name}.tflite"), arena_size=TFLM_ARENA_BYTES)
     interpreter.set_input(x, 0)
     interpreter.invoke()
     expected = np.asarray(interpreter.get_output(0))

@@ -79,6 +79,64 @@ A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "
          "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat")  # fmt: skip
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 FLOAT_IO = ("cnn", "quantize_ties")  # float_io_: float32 input and output around the same int8 model
+
+
+def _mobilenet_v2_counts(alpha: float, size: int, classes: int) -> tuple[int, int]:
+    """(params, MACs) of MobileNetV2 from the paper's Table 2 (Sandler et al. 2018): a 3x3 stride-2 stem, the
+    bottleneck rows (t, c, n, s), a 1x1 conv to 1280; channels are ``alpha * c`` made divisible by 8 as Keras
+    does (never below 90 % of the scaled value), the first block keeps t = 1 and Keras' stem stays at 32 * alpha
+    rounded the same way. Batch norm is folded: every conv carries one bias per output channel. Then global
+    average pooling (no MACs) and a dense layer of ``classes``."""
+
+    def divisible(v: float) -> int:
+        d = max(8, int(v + 4) // 8 * 8)
+        return d + 8 if d < 0.9 * v else d
+
+    params = macs = 0
+    hw = size // 2
+    c_in = divisible(32 * alpha)
+    params += c_in * 3 * 9 + c_in
+    macs += hw * hw * c_in * 27
+    for t, c, n, s in (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ):
+        c_out = divisible(c * alpha)
+        for i in range(n):
+            stride = s if i == 0 else 1
+            hidden = c_in * t
+            if t != 1:  # 1x1 expansion
+                params += hidden * c_in + hidden
+                macs += hw * hw * hidden * c_in
+            hw = -(-hw // stride)
+            params += hidden * 9 + hidden  # depthwise 3x3
+            macs += hw * hw * hidden * 9
+            params += c_out * hidden + c_out  # 1x1 projection
+            macs += hw * hw * c_out * hidden
+            c_in = c_out
+    params += 1280 * c_in + 1280
+    macs += hw * hw * 1280 * c_in
+    return params + 1280 * classes + classes, macs + 1280 * classes
+
+
+def test_the_mobilenet_v2_formula_gives_the_published_counts():
+    # the paper's Table 3: 1.0 at 224 has 3.4 M parameters and 300 M multiply-adds, 0.35 at 224 59 M; torchvision's
+    # mobilenet_v2 has 3,504,872 parameters (shared/reference/model-counts.md), and its convs have 17,056 output
+    # channels, each with a batch norm whose two parameters folding turns into one bias: stem 32, first block
+    # 32 + 16, then per block expand + depthwise + project (528, 1152, 2944, 3360, 5472, 2240 by stage), last 1280
+    params, macs = _mobilenet_v2_counts(1.0, 224, 1000)
+    assert params == 3_504_872 - 17_056
+    assert round(macs / 1e6) == 301
+    assert round(_mobilenet_v2_counts(0.35, 224, 1000)[1] / 1e6) == 59
+
+
+# MobileNetV2 0.35 at 96x96 as Keras builds it (include_top=False, pooling="avg"), then dense 1280 -> 10
+HAND_COUNTS["mobilenet_v2_035"] = _mobilenet_v2_counts(0.35, 96, 10)
 HAND_COUNTS |= {f"a16w8_{n}": HAND_COUNTS[n] for n in A16W8} | {f"w4_{n}": HAND_COUNTS[n] for n in W4}
 HAND_COUNTS |= {f"float_io_{n}": HAND_COUNTS[n] for n in FLOAT_IO} | {"a16w8_float_io_cnn": HAND_COUNTS["cnn"]}
 
