@@ -213,6 +213,7 @@ def _models():
     # a 1x1 max pool passes its int8 input through: with float input and output, TFLM's output is exactly
     # what its QUANTIZE made of each float (ties and saturation included), dequantized
     yield model("quantize_ties", (8, 8, 4), lambda x: layers.MaxPooling2D(1)(x))
+
     # a whole network as Keras builds it: MobileNetV2 (width 0.35, 96x96; seeded random weights): 17 inverted
     # residual blocks, stride-2 depthwise convs, ReLU6, residual adds, mean, then a dense layer of 10 logits (with
     # a softmax after it, tflite-micro 0.dev aborts the process while preparing: the logits of random weights

@@ -860,6 +860,8 @@ def _execute(
             run.values[node.outputs[0]] = kernel(run, node)
         except fp.FixedPointOverflow as exc:  # the chip would wrap here: say which layer
             raise fail(node, str(exc)) from None
+        except ValueError as exc:  # a parameter TFLM's C code checks and refuses (the device would abort)
+            raise fail(node, f"TFLM refuses its parameters: {exc}") from None
         if run.values[node.outputs[0]].dtype.kind != "f":  # (a DequantizeLinear may write float32)
             run.q(node.outputs[0], node)  # (a prepared layer skips reading its output's parameters)
     names = list(run.values) if keep else list(deployed.outputs)

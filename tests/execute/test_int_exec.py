@@ -323,3 +323,23 @@ def test_quantize_linear_outside_tflites_scheme_is_refused_by_name(zero_point, r
     (inp,) = graph.inputs
     with pytest.raises(EdgesimError, match=f"node '{first.name}' \\(QuantizeLinear\\): .*{reason}"):
         run_tflm(graph.replace(tensors=tensors), {inp: np.zeros(graph.tensors[inp].shape, np.float32)})
+
+
+def test_a_softmax_input_scale_tflm_refuses_is_named(tmp_path):
+    # TFLM's softmax scales its input by s * 2^26 through QuantizeMultiplierGreaterThanOne, which checks the
+    # product exceeds 1 (tflite-micro aborts the process otherwise): logits of tiny weights have a scale near 1e-9
+    import onnx
+    from onnx import helper
+
+    from simulator.importers.onnx_import import load_onnx
+    from tests.helpers import make_model, tensor_info
+
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["z"]), helper.make_node("Softmax", ["z"], ["y"], name="probs")]
+    inits = {"w": np.linspace(-1e-9, 1e-9, 40, dtype=np.float32).reshape(4, 10)}
+    path = tmp_path / "tiny.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 4])], [tensor_info("y", None)], inits), path)
+    feeds = [{"x": np.random.default_rng(i).standard_normal((1, 4)).astype(np.float32)} for i in range(4)]
+    quantized = apply_plan(load_onnx(path), INT8, feeds)
+    assert float(quantized.tensors["z"].quant.scale) * 2**26 < 1
+    with pytest.raises(EdgesimError, match=r"node 'probs' \(Softmax\): TFLM refuses its parameters: multiplier"):
+        run_tflm(quantized, feeds[0])
