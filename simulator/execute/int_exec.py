@@ -33,6 +33,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as k
+from simulator.execute.exact_sums import row_sign_sums, subset_sum_bound
 from simulator.execute.ort_prepared import PreparedConv, WorkBuffers
 from simulator.graph import Graph, Node, QuantParams
 from simulator.ops import get_op
@@ -337,11 +338,11 @@ class _NchwConv:
             output_zero_point=params["output_zero_point"], activation_min=params["activation_min"],
             activation_max=params["activation_max"],
         )  # fmt: skip
-        # every partial sum of (x - zp) w over any int8 x: the bound of tflm_kernels._signed_bound
+        # every partial sum of (x - zp) w over any int8 x (see exact_sums)
         rows = w.reshape(w.shape[0], -1)
         info = np.iinfo(np.int8)
         zp = int(xq.zero_point)
-        bound = k._signed_bound(min(int(info.min) - zp, 0), max(int(info.max) - zp, 0), k._pos_neg(rows))
+        bound = subset_sum_bound(min(int(info.min) - zp, 0), max(int(info.max) - zp, 0), row_sign_sums(rows))
         channel_requant = k.ChannelRequant.build(
             bias, params["output_multiplier"], params["output_shift"], params["output_zero_point"],
             params["activation_min"], params["activation_max"], np.int8, bound, w.shape[0],

@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from simulator.execute.exact_sums import F32_EXACT, row_sign_sums, subset_sum_bound
 from simulator.execute.fixedpoint import INT32_MAX, INT32_MIN, FixedPointOverflow
 
 F32 = np.float32
@@ -170,28 +171,8 @@ def _patches(x: np.ndarray, kernel, strides, dilations, pads_begin, pads_end) ->
     return np.lib.stride_tricks.as_strided(xp, shape, new_strides, writeable=False)
 
 
-_F32_EXACT = 1 << 24  # integers below this magnitude (and every partial sum of them) are exact in float32
 _F64_EXACT = 1 << 53
 _CHUNK = 1 << 16  # elements per requantization block (temporaries stay in cache)
-
-
-def _pos_neg(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(P, N) per row of integer weights (rows, taps): sums of the positive and of the negated negative weights."""
-    wide = np.int32 if rows.dtype.itemsize <= 2 and rows.shape[1] < 1 << 15 else np.int64
-    pos = np.maximum(rows, 0).sum(axis=1, dtype=wide).astype(np.int64)
-    return pos, pos - rows.sum(axis=1, dtype=wide).astype(np.int64)
-
-
-def _signed_bound(x_lo: int, x_hi: int, pos_neg: tuple[np.ndarray, np.ndarray]) -> float:
-    """Largest |partial sum| of ``sum_i x_i w_i`` over any subset of taps, for x_i in [x_lo, x_hi] (x_lo <= 0 <=
-    x_hi) and integer weight rows with positive / negative sums ``pos_neg`` (see _pos_neg): a subset sum lies in
-    [-(|x_lo| P + x_hi N), x_hi P + |x_lo| N]. Every intermediate value of a BLAS dot product (any order,
-    blocked, fused) is such a subset sum."""
-    pos, neg = pos_neg
-    if pos.size == 0:
-        return 0.0
-    lo = -x_lo
-    return float(np.maximum(x_hi * pos + lo * neg, lo * pos + x_hi * neg).max())
 
 
 def _conv_float_accumulate(
@@ -232,10 +213,10 @@ def _conv_float_accumulate(
     # float32 when every partial sum is an exact integer there (BLAS may sum in any order), else float64 (exact
     # below 2^53, which 8-bit layers never reach)
     ft = F32
-    if taps * x_range * w_range >= _F32_EXACT:
-        if w_range <= _F32_EXACT and wi.size:
-            pos_neg = _pos_neg(wi.reshape(m, -1)) if pos_neg is None else pos_neg
-        if pos_neg is None or _signed_bound(x_lo, x_hi, pos_neg) >= _F32_EXACT:
+    if taps * x_range * w_range >= F32_EXACT:
+        if w_range <= F32_EXACT and wi.size:
+            pos_neg = row_sign_sums(wi.reshape(m, -1)) if pos_neg is None else pos_neg
+        if pos_neg is None or subset_sum_bound(x_lo, x_hi, pos_neg) >= F32_EXACT:
             ft = F64
     # x - zp = 16 h + l with l in [0, 15]: two float32 products (BLAS at twice the float64 rate, weights converted
     # once to float32) are exact where the whole one is not, and 16 acc_h + acc_l is exact in float64. Both
@@ -247,7 +228,7 @@ def _conv_float_accumulate(
         and x.dtype.itemsize == 1
         and x_range >= 32
         and pos_neg is not None
-        and max(_signed_bound(x_lo >> 4, x_hi >> 4, pos_neg), _signed_bound(0, 15, pos_neg)) < _F32_EXACT
+        and max(subset_sum_bound(x_lo >> 4, x_hi >> 4, pos_neg), subset_sum_bound(0, 15, pos_neg)) < F32_EXACT
     ):
         xs = x.astype(np.int16) - np.int16(xzp)
         halves = np.concatenate([xs >> 4, xs & 15])

@@ -6,7 +6,7 @@ OrtSession`) builds these objects once per node instead and calls them on every 
 * the weights, minus their zero point, as BLAS-ready float32 matrices (per group, and split along the input
   channels where one float32 GEMM could not be proven exact);
 * the exactness proof itself: with ``x - zp_x`` anywhere in its dtype's range, every partial sum a BLAS dot product
-  can form (any order, blocked, fused) is bounded by :func:`~simulator.execute.ort_kernels._signed_bound`; below
+  can form (any order, blocked, fused) is bounded by :func:`~simulator.execute.exact_sums.subset_sum_bound`; below
   2^24 each GEMM is exact in float32. Chunk results (at most 64, each below 2^24) are added in float64, exactly.
   The proof is static, so a run never scans its data for a range;
 * the float32 requantization multipliers and the bias, with a static proof that ``acc + bias`` stays in int32 (or
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.execute import ort_kernels as K
+from simulator.execute.exact_sums import F32_EXACT, row_sign_sums, subset_sum_bound
 
 F32 = np.float32
 F64 = np.float64
-_F32_EXACT = 1 << 24
 _INT32_LIMIT = 1 << 31
 _MAX_CHUNKS = 64
 # depthwise convs whose channels have at most this many outputs run as a batched (taps -> 1) matmul per channel
@@ -41,7 +41,7 @@ _DEPTHWISE_GEMM_MAX_LENGTH = 2048
 
 
 def _centred_weights(w: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
-    """``w - zp`` as integers: int16 for 8-bit weights (fast exact sums in :func:`ort_kernels._pos_neg`), else int64."""
+    """``w - zp`` as integers: int16 for 8-bit weights (fast exact sums in ``row_sign_sums``), else int64."""
     wide = np.int16 if w.dtype.itemsize == 1 else np.int64
     return w.astype(wide) - zero_point.astype(wide)
 
@@ -64,11 +64,12 @@ def _chunk_bounds(rows: np.ndarray, taps_per_channel: int, x_lo: int, x_hi: int)
     every chunk's partial sums provably below 2^24: (channel boundaries, bound of the whole dot product), or None
     when even single channels exceed it."""
     channels = rows.shape[1] // taps_per_channel
-    total = K._signed_bound(x_lo, x_hi, K._pos_neg(rows))
+    total = subset_sum_bound(x_lo, x_hi, row_sign_sums(rows))
     for count in range(1, min(channels, _MAX_CHUNKS) + 1):
         edges = [round(i * channels / count) for i in range(count + 1)]
         if all(
-            K._signed_bound(x_lo, x_hi, K._pos_neg(rows[:, a * taps_per_channel : b * taps_per_channel])) < _F32_EXACT
+            subset_sum_bound(x_lo, x_hi, row_sign_sums(rows[:, a * taps_per_channel : b * taps_per_channel]))
+            < F32_EXACT
             for a, b in zip(edges, edges[1:], strict=False)
         ):
             return edges, total
@@ -110,7 +111,7 @@ class _Requant:
         b_max = 0 if b is None or b.size == 0 else int(np.abs(b).max())
         lo, hi = K._limits(dtype)
         return _Requant(
-            bias32=None if b is None or b_max >= _F32_EXACT else b.astype(F32),
+            bias32=None if b is None or b_max >= F32_EXACT else b.astype(F32),
             bias64=None if b is None else b.astype(F64),
             scale=np.asarray(scale, F32).reshape(shape if np.size(scale) > 1 else ()),
             zero_point=int(zero_point),
@@ -202,8 +203,8 @@ class PreparedConv:
         x_lo, x_hi = centred_range(x_dtype, x_zero_point)
         depthwise = cg == 1 and group > 1
         if group > 1:  # grouped and depthwise convs are not split into chunks
-            bound = K._signed_bound(x_lo, x_hi, K._pos_neg(rows))
-            if bound >= _F32_EXACT:
+            bound = subset_sum_bound(x_lo, x_hi, row_sign_sums(rows))
+            if bound >= F32_EXACT:
                 return None
             chunks = None
         else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.execute import fixedpoint as fp
+from simulator.execute.exact_sums import F32_EXACT, row_sign_sums, subset_sum_bound
 from simulator.execute.fixedpoint import INT32_MAX, INT32_MIN, FixedPointOverflow, check_range
 
 
@@ -114,7 +115,6 @@ def _windows(x: np.ndarray, kernel_hw, stride, dilation, padding, output_hw, fil
     return patches, valid
 
 
-_F32_EXACT = 1 << 24  # integers below this magnitude (and every partial sum of them) are exact in float32
 _F64_EXACT = 1 << 53
 
 
@@ -123,24 +123,6 @@ def _int_range(x: np.ndarray, zero_point: int) -> tuple[int, int]:
     if x.size == 0:
         return 0, 0
     return min(int(x.min()) - zero_point, 0), max(int(x.max()) - zero_point, 0)
-
-
-def _pos_neg(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(P, N) per row of integer weights ``w`` (rows, taps): sums of the positive and of the negated negative
-    weights."""
-    wide = np.int32 if w.dtype.itemsize <= 2 and w.shape[1] < 1 << 15 else np.int64
-    pos = np.maximum(w, 0).sum(axis=1, dtype=wide).astype(np.int64)
-    return pos, pos - w.sum(axis=1, dtype=wide).astype(np.int64)
-
-
-def _signed_bound(x_lo: int, x_hi: int, pos_neg: tuple[np.ndarray, np.ndarray]) -> int:
-    """Largest |sum over a subset of taps| of (x - zp) w, x - zp in [x_lo, x_hi] (x_lo <= 0 <= x_hi), for weight
-    rows with positive / negative sums ``pos_neg`` (see _pos_neg): a subset sum lies in
-    [-(|x_lo| P + x_hi N), x_hi P + |x_lo| N]."""
-    pos, neg = pos_neg
-    if pos.size == 0:
-        return 0
-    return int(np.maximum(x_hi * pos - x_lo * neg, -x_lo * pos + x_hi * neg).max())
 
 
 class FilterCache:
@@ -179,11 +161,11 @@ def _exact_float_type(x_lohi: tuple[int, int], w: np.ndarray, taps: int, pos_neg
         return np.float32, cache.as_float(w, np.float32)
     w_range = cache.get("w_range", lambda: max(abs(int(w.min())), abs(int(w.max()))))
     crude = taps * x_range * w_range
-    if crude < _F32_EXACT:
+    if crude < F32_EXACT:
         return np.float32, cache.as_float(w, np.float32)
     if crude < _F64_EXACT:
-        pos_neg = cache.get("pos_neg", lambda: _pos_neg(w)) if pos_neg is None else pos_neg
-        if w_range <= 1 << 24 and _signed_bound(x_lo, x_hi, pos_neg) < _F32_EXACT:  # (integers exact in float32)
+        pos_neg = cache.get("pos_neg", lambda: row_sign_sums(w)) if pos_neg is None else pos_neg
+        if w_range <= 1 << 24 and subset_sum_bound(x_lo, x_hi, pos_neg) < F32_EXACT:  # (integers exact in float32)
             return np.float32, cache.as_float(w, np.float32)
         return np.float64, cache.as_float(w, np.float64)
     l1 = cache.get("l1", lambda: int(np.abs(w.astype(np.int64)).sum(axis=1).max()))
@@ -570,12 +552,12 @@ def _conv_accumulate(
     rows = w.reshape(o, -1)
     if split and x.dtype.itemsize == 1 and max(-x_lo, x_hi) >= 32 and rows.size:
         w_range = cache.get("w_range", lambda: max(abs(int(rows.min())), abs(int(rows.max()))))
-        if taps * max(-x_lo, x_hi) * w_range >= _F32_EXACT and w_range <= _F32_EXACT:
-            pos_neg = cache.get("pos_neg", lambda: _pos_neg(rows))
+        if taps * max(-x_lo, x_hi) * w_range >= F32_EXACT and w_range <= F32_EXACT:
+            pos_neg = cache.get("pos_neg", lambda: row_sign_sums(rows))
         if (
             pos_neg is not None
-            and _signed_bound(x_lo, x_hi, pos_neg) >= _F32_EXACT
-            and max(_signed_bound(x_lo >> 4, x_hi >> 4, pos_neg), _signed_bound(0, 15, pos_neg)) < _F32_EXACT
+            and subset_sum_bound(x_lo, x_hi, pos_neg) >= F32_EXACT
+            and max(subset_sum_bound(x_lo >> 4, x_hi >> 4, pos_neg), subset_sum_bound(0, 15, pos_neg)) < F32_EXACT
         ):
             xs = x.astype(np.int16) - np.int16(zero_point)
             halves = np.concatenate([xs >> 4, xs & 15])
