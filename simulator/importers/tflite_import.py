@@ -171,8 +171,10 @@ class _Builder:
         quant = self.qparams(index, axis_map.get(q.QuantizedDimension()) if q is not None else None)
         if quant is None:
             raise EdgesimError(f"weight {name!r} is an integer tensor without quantization parameters")
-        if perm is not None:
-            values = values.transpose(perm)
+        return self._dequantized(name, values if perm is None else values.transpose(perm), quant)
+
+    def _dequantized(self, name: str, values: np.ndarray, quant: QuantParams) -> str:
+        """Stored integers in edgesim's layout as the float32 constant they stand for, keeping ``quant``."""
         scale, zp = quant.broadcast(values.ndim)
         deq = ((values.astype(np.float64) - zp) * scale).astype(np.float32)
         self.tensors[name] = Tensor.from_array(name, deq, quant=quant)
@@ -218,11 +220,7 @@ class _Builder:
         if values.ndim > rank:
             raise EdgesimError(f"constant {name!r} of shape {values.shape} has more dimensions than its partner")
         values = values.reshape((1,) * (rank - values.ndim) + values.shape)
-        if rank == 4:
-            values = values.transpose(NHWC_TO_NCHW)
-        deq = ((values.astype(np.float64) - float(quant.zero_point)) * float(quant.scale)).astype(np.float32)
-        self.tensors[name] = Tensor.from_array(name, deq, quant=quant)
-        return name
+        return self._dequantized(name, values.transpose(NHWC_TO_NCHW) if rank == 4 else values, quant)
 
     def constant_ints(self, name: str, values: list[int]) -> str:
         self.tensors[name] = Tensor.from_array(name, np.asarray(values, np.int64))
