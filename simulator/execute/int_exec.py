@@ -309,7 +309,7 @@ class _NchwConv:
     functions of tflm_kernels remain the reference it is tested against."""
 
     accumulate: PreparedConv
-    bias: np.ndarray | None
+    bias: np.ndarray  # int64, zeros for a bias-less layer
     params: dict
     channels: int
     out_hw: tuple[int, int]
@@ -347,19 +347,19 @@ class _NchwConv:
             bias, params["output_multiplier"], params["output_shift"], params["output_zero_point"],
             params["activation_min"], params["activation_max"], np.int8, bound, w.shape[0],
         )  # fmt: skip
+        bias = np.zeros(w.shape[0], np.int64) if bias is None else bias
         return _NchwConv(prepared, bias, requant, w.shape[0], tuple(params["output_hw"]), channel_requant)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         ho, wo = self.out_hw
         out = np.empty((x.shape[0], self.channels, ho, wo), np.int8)
-        bias = np.zeros(self.channels, np.int64) if self.bias is None else self.bias
         for i in range(x.shape[0]):
             acc, row = self.accumulate.accumulate(x[i])  # (channels, output rows * row), in work buffers
             if self.requant is not None:
                 self.requant(acc, out[i], None if row == wo else row)
                 continue
             # channels last for the general requantization (a transposed view), then back, dropping padding
-            y = k._requantize_biased(acc.T, bias, **self.params, out_dtype=np.int8, kernel="conv2d")
+            y = k._requantize_biased(acc.T, self.bias, **self.params, out_dtype=np.int8, kernel="conv2d")
             out[i] = y.T.reshape(self.channels, ho, row)[:, :, :wo]
         return out
 
@@ -411,7 +411,7 @@ def _pool(run: _Run, node: Node) -> np.ndarray:
     yq = run.out_q(node)
     out_shape = run.graph.tensors[node.outputs[0]].shape
     amin, amax = _clamp(node, yq)
-    if node.op_type in ("GlobalAveragePool", "GlobalMaxPool"):
+    if node.op_type == "GlobalMaxPool":  # (GlobalAveragePool runs as MEAN)
         window, padding, stride = tuple(x.shape[2:]), (0, 0), (1, 1)
     else:
         window = tuple(node.attr("kernel_shape"))

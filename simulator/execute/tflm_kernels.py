@@ -262,67 +262,60 @@ def _requantize_int32_fast(acc, multiplier, shift, output_zero_point, amin, amax
     rows = max(1, _CHUNK // channels)
     zp = np.int64(output_zero_point)
     one_clip = lo <= amin <= amax <= hi
-
-    def requantize_rows(first: int, last: int) -> bool:
-        """Rows [first, last) of ``acc2`` into ``out``, block by block; False where the slow path must run."""
+    if float_acc:
+        buf_f = np.empty((rows, channels), np.float64)
+        away = np.empty(buf_f.shape, np.float64)
+    buf_v = np.empty((rows, channels), np.int64)
+    buf_t = np.empty((rows, channels), np.int64)
+    for start in range(0, acc2.shape[0], rows):
+        x = acc2[start : start + rows]
+        k = x.shape[0]
+        v, t = buf_v[:k], buf_t[:k]
         if float_acc:
-            buf_f = np.empty((rows, channels), np.float64)
-            away = np.empty(buf_f.shape, np.float64)
-        buf_v = np.empty((rows, channels), np.int64)
-        buf_t = np.empty((rows, channels), np.int64)
-        for start in range(first, last, rows):
-            x = acc2[start : start + rows]
-            k = x.shape[0]
-            v, t = buf_v[:k], buf_t[:k]
-            if float_acc:
-                f = buf_f[:k]
-                np.add(x, bias_f, out=f)
-                f_lo, f_hi = f.min(), f.max()
-                if f_lo < INT32_MIN or f_hi > INT32_MAX:
-                    return False
-                if f_lo > -_F64_FAST and f_hi < _F64_FAST:
-                    # every step below is exact in float64: |x 2^left| < 2^22 keeps x 2^left M + 2^30 below
-                    # 2^53, and the divisions are by powers of two, followed by floor
-                    if any_left:
-                        f *= pow_left
-                        if f.min() < INT32_MIN or f.max() > INT32_MAX:
-                            return False
-                        if not (f.min() > -_F64_FAST and f.max() < _F64_FAST):
-                            np.copyto(t, f, casting="unsafe")
-                            np.multiply(t, m, out=v)
-                            _finish_int(v, t, half, right, neg_mask, any_right)
-                            _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
-                            continue
-                    # SRDHM: floor(x M 2^-31 + 1/2); x M 2^-31 and its sum with 1/2 are exact (numerators
-                    # below 2^53)
-                    f *= m_f31
-                    f += 0.5
-                    np.floor(f, out=f)
-                    if any_right:
-                        # RDBPOT: (u + 2^(r-1) - [u < 0]) >> r = trunc((u + copysign(2^(r-1), u)) 2^-r),
-                        # half away from zero; channels with r = 0 add a signed zero and divide by one
-                        g = away[:k]
-                        np.copysign(half_f, f, out=g)
-                        f += g
-                        f *= pow_right
-                        np.trunc(f, out=f)
-                    _store(out, start, k, f, zp, amin, amax, lo, hi, one_clip)
-                    continue
-                np.copyto(t, f, casting="unsafe")  # exact integers
-                x = t
-            if any_left:
-                np.left_shift(x, left, out=t)
-                if t.min() < INT32_MIN or t.max() > INT32_MAX:
-                    return False
-                np.multiply(t, m, out=v)
-            else:
-                np.multiply(x, m, out=v)
-            _finish_int(v, t, half, right, neg_mask, any_right)
-            _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
-        return True
-
-    if not requantize_rows(0, acc2.shape[0]):
-        return None
+            f = buf_f[:k]
+            np.add(x, bias_f, out=f)
+            f_lo, f_hi = f.min(), f.max()
+            if f_lo < INT32_MIN or f_hi > INT32_MAX:
+                return None
+            if f_lo > -_F64_FAST and f_hi < _F64_FAST:
+                # every step below is exact in float64: |x 2^left| < 2^22 keeps x 2^left M + 2^30 below
+                # 2^53, and the divisions are by powers of two, followed by floor
+                if any_left:
+                    f *= pow_left
+                    if f.min() < INT32_MIN or f.max() > INT32_MAX:
+                        return None
+                    if not (f.min() > -_F64_FAST and f.max() < _F64_FAST):
+                        np.copyto(t, f, casting="unsafe")
+                        np.multiply(t, m, out=v)
+                        _finish_int(v, t, half, right, neg_mask, any_right)
+                        _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
+                        continue
+                # SRDHM: floor(x M 2^-31 + 1/2); x M 2^-31 and its sum with 1/2 are exact (numerators
+                # below 2^53)
+                f *= m_f31
+                f += 0.5
+                np.floor(f, out=f)
+                if any_right:
+                    # RDBPOT: (u + 2^(r-1) - [u < 0]) >> r = trunc((u + copysign(2^(r-1), u)) 2^-r),
+                    # half away from zero; channels with r = 0 add a signed zero and divide by one
+                    g = away[:k]
+                    np.copysign(half_f, f, out=g)
+                    f += g
+                    f *= pow_right
+                    np.trunc(f, out=f)
+                _store(out, start, k, f, zp, amin, amax, lo, hi, one_clip)
+                continue
+            np.copyto(t, f, casting="unsafe")  # exact integers
+            x = t
+        if any_left:
+            np.left_shift(x, left, out=t)
+            if t.min() < INT32_MIN or t.max() > INT32_MAX:
+                return None
+            np.multiply(t, m, out=v)
+        else:
+            np.multiply(x, m, out=v)
+        _finish_int(v, t, half, right, neg_mask, any_right)
+        _store(out, start, k, v, zp, amin, amax, lo, hi, one_clip)
     return out.reshape(acc.shape)
 
 
