@@ -79,7 +79,8 @@ def quantize_input(values: np.ndarray, q: QuantParams) -> np.ndarray:
 
 
 def dequantize(values: np.ndarray, q: QuantParams) -> np.ndarray:
-    return ((values.astype(np.int64) - int(q.zero_point)) * float(q.scale)).astype(np.float32)
+    """Integers -> float32 as TFLite's DEQUANTIZE computes it (see :func:`tflm_kernels.dequantize`)."""
+    return k.dequantize(values, scale=float(q.scale), zero_point=int(q.zero_point))
 
 
 def _clamp(node: Node, q: QuantParams) -> tuple[int, int]:
