@@ -103,6 +103,8 @@ def estimate_dict(est: Estimate) -> dict:
         "hardware": {"name": hw.name, "stack": hw.stack.name, "chip": hw.chip, "clock_hz": hw.clock_hz},
         "plan": est.plan,
         "precision": est.precision,
+        "precision_source": est.precision_source,
+        "notes": est.notes,
         "totals": est.totals(),
         "fits": est.fits,
         "capacity": {"flash_bytes": est.capacity("flash"), "ram_bytes": est.capacity("ram")},
@@ -139,6 +141,16 @@ def fit_lines(est: Estimate) -> list[str]:
     return lines
 
 
+def precision_line(est: Estimate) -> str:
+    """What the layers run at and why, in a few words (the JSON's ``precision`` and ``precision_source``)."""
+    if est.precision is not None:
+        return f"{est.precision} (--precision)"
+    used = ", ".join(sorted({layer.precision for layer in est.layers})) or "none"
+    if est.precision_source == "post-training quantization" and est.notes:
+        return f"{used} - {est.notes[0]}"
+    return f"{used} ({'as the plan left it' if est.precision_source == 'plan' else 'as the model gives it'})"
+
+
 def render_estimate(est: Estimate, fmt: str) -> str:
     if fmt == "json":
         return to_json(estimate_dict(est))
@@ -167,7 +179,11 @@ def render_estimate(est: Estimate, fmt: str) -> str:
     hw = est.hardware
     head = (
         f"model: {est.model}\nhardware: {hw.label} ({hw.chip}, {hw.clock_hz / 1e6:g} MHz)\n"
-        f"precision: {est.precision or 'from the model'}" + (f"\nplan: {est.plan}" if est.plan else "") + "\n\n"
+        f"precision: {precision_line(est)}"
+        + (f"\nplan: {est.plan}" if est.plan else "")
+        + "\n"
+        + "".join(f"note: {note}\n" for note in est.notes if note not in precision_line(est))
+        + "\n"
     )
     text = head + table(headers, rows, [False, False, False, True, True, True, True, True, False])
     text += (

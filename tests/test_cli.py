@@ -266,7 +266,8 @@ def test_estimate_table_says_when_it_does_not_fit(capsys):
         (["estimate", "lenet-5", "--hw", "no-such-chip"], ["unknown hardware profile"]),
         (["estimate", "lenet-5"], ["--hw"]),
         (["estimate", "lenet-5", "--hw", TINY_HW, "--precision", "int3"], ["invalid choice", "int3"]),
-        (["estimate", "lenet-5", "--hw", TINY_HW + ":slow"], ["no fp32 kernels", "--precision"]),
+        (["estimate", "lenet-5", "--hw", TINY_HW + ":slow", "--precision", "fp32"], ["runs int8 only", ":fast"]),
+        (["estimate", "lenet-5", "--hw", "cortex-m55", "--precision", "fp32"], ["no stack of cortex-m55 runs fp32"]),
     ],
 )
 def test_estimate_bad_arguments(args, fragments, capsys):

@@ -141,6 +141,10 @@ class Estimate:
     layers: list[LayerEstimate]
     arena: ArenaPlan
     warnings: list[str] = field(default_factory=list)
+    #: where the layers' precisions come from (simulator.deployment: model, plan, --precision or post-training
+    #: quantization) and the one-line notes that explain it to the user
+    precision_source: str = "model"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def latency_ms(self) -> float | None:
@@ -335,8 +339,11 @@ def estimate(
     *,
     precision: str | None = None,
     plan: str | None = None,
+    precision_source: str | None = None,
+    notes: list[str] | None = None,
 ) -> Estimate:
-    """Latency, energy and memory of ``graph`` on ``hw``; ``precision`` runs every layer at one precision."""
+    """Latency, energy and memory of ``graph`` on ``hw``; ``precision`` runs every layer at one precision.
+    ``precision_source`` and ``notes`` say how the graph came to be what is estimated (simulator.deployment)."""
     prepared = graph if isinstance(graph, PreparedGraph) else prepare(graph)
     g = prepared.graph
     layers = [_layer(w, g, hw, precision) for w in prepared.work]
@@ -346,4 +353,5 @@ def estimate(
         return math.ceil(t.size * tensor_bits(t, precision) / 8)
 
     arena = plan_arena(g, activation_bytes)
-    return Estimate(g.name, hw, precision, plan, layers, arena, list(g.warnings))
+    source = precision_source or ("--precision" if precision else ("plan" if plan else "model"))
+    return Estimate(g.name, hw, precision, plan, layers, arena, list(g.warnings), source, list(notes or []))

@@ -95,6 +95,7 @@ def build_report(
     budget: Budget | None = None,
     command: str = "",
     progress=None,
+    deployment=None,
 ) -> Report:
     """Estimate, draw and lay out the report, then write it to ``output`` atomically. ``progress`` is a
     tqdm-like bar (``total``, ``update``, ``set_postfix_str``) or None."""
@@ -111,6 +112,7 @@ def build_report(
     data = collect(
         graph,
         hw,
+        deployment=deployment,
         precisions=precisions,
         plans=plans,
         calibration=calibration,

@@ -307,6 +307,9 @@ def _summary(data: ReportData, story: list) -> None:
     hw = data.hardware
     story.append(_p("1 Summary", "h1"))
     story.append(_p(_bottom_line(data)))
+    # how each variant's precisions were chosen (simulator.deployment), once per distinct note
+    for note in dict.fromkeys(n for v in data.variants for n in v.estimate.notes if n):
+        story.append(_p(f"<b>Precision</b>: {_e(note)}."))
     single = len(data.variants) == 1
     lines = []
     for v in data.variants:
@@ -1070,7 +1073,11 @@ def render_pdf(
 
 def _variant_kind(v: Variant) -> str:
     return {
-        "model": "the model's own precisions",
+        "model": (
+            "the model's own precisions"
+            if v.estimate.precision_source == "model"
+            else f"{v.precisions}, as {_e(v.estimate.hardware.stack.name)} deploys the float model"
+        ),
         "precision": f"every layer at {v.label}",
         "baseline": "uncompressed, for reference",
         "plan": f"plan {_e(v.plan.path or v.plan.name) if v.plan else ''}",
