@@ -737,9 +737,12 @@ def _missing_command(parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from simulator.threads import blas_threads, limited_blas
+
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        with limited_blas(blas_threads()):
+            return args.func(args)
     except EdgesimError as exc:
         print(f"edgesim: error: {exc}", file=sys.stderr)
         return 2

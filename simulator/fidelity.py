@@ -18,6 +18,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.execute.float_exec import run_graph
 from simulator.graph import Graph
+from simulator.ops.registry import reductions_in
 from simulator.passes.quantize import fake_quantize
 from simulator.passes.rebatch import with_batch
 
@@ -103,10 +104,13 @@ def run_samples(
     feeds: list[dict[str, np.ndarray]],
     keep: bool = False,
     transform: Callable[[str, np.ndarray], np.ndarray] | None = None,
+    reduction=np.float32,
 ) -> dict[str, np.ndarray]:
     """Run ``graph`` on every sample of ``feeds`` and stack each returned tensor's results on axis 0, as
     ``len(feeds)`` single runs would give them. Samples run batched where the graph's shapes allow it
-    (simulator.passes.rebatch), in chunks of at most :data:`BATCH_BYTES` of activations."""
+    (simulator.passes.rebatch), in chunks of at most :data:`BATCH_BYTES` of activations. Conv and matmul
+    reduce in ``reduction``: float32 by default, as the float runtimes a model is trained and calibrated with
+    do (statistics over many samples do not need the float64 reference's last bits)."""
     if not feeds:
         return {}
     per_sample = sum(8 * t.size for t in graph.tensors.values() if not t.constant and t.shape is not None)
@@ -123,7 +127,9 @@ def run_samples(
             size, batched = 1, graph
         group = feeds[start : start + size]
         joined = {name: np.concatenate([f[name] for f in group]) for name in graph.inputs} if size > 1 else group[0]
-        for name, value in run_graph(batched, joined, keep=keep, transform=transform).items():
+        with reductions_in(reduction):
+            results = run_graph(batched, joined, keep=keep, transform=transform)
+        for name, value in results.items():
             parts.setdefault(name, []).append(np.asarray(value))
         start += size
     return {name: np.concatenate(values) if len(values) > 1 else values[0] for name, values in parts.items()}

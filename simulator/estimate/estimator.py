@@ -61,6 +61,20 @@ class _Work:
 class PreparedGraph:
     graph: Graph
     work: tuple[_Work, ...]
+    #: arena plans already made for this graph, by precision override: the plan depends on the tensors' sizes
+    #: only, so sweeping profiles or stacks over one prepared graph plans each arena once
+    arenas: dict[str | None, ArenaPlan] = field(default_factory=dict, compare=False, repr=False)
+
+    def arena(self, precision: str | None) -> ArenaPlan:
+        if precision not in self.arenas:
+            g = self.graph
+
+            def activation_bytes(name: str) -> int:
+                t = g.tensors[name]
+                return math.ceil(t.size * tensor_bits(t, precision) / 8)
+
+            self.arenas[precision] = plan_arena(g, activation_bytes)
+        return self.arenas[precision]
 
 
 def _asymmetric_extra_ops(node: Node, counts: LayerCounts, weights: list[Tensor]) -> int:
@@ -347,11 +361,6 @@ def estimate(
     prepared = graph if isinstance(graph, PreparedGraph) else prepare(graph)
     g = prepared.graph
     layers = [_layer(w, g, hw, precision) for w in prepared.work]
-
-    def activation_bytes(name: str) -> int:
-        t = g.tensors[name]
-        return math.ceil(t.size * tensor_bits(t, precision) / 8)
-
-    arena = plan_arena(g, activation_bytes)
+    arena = prepared.arena(precision)
     source = precision_source or ("--precision" if precision else ("plan" if plan else "model"))
     return Estimate(g.name, hw, precision, plan, layers, arena, list(g.warnings), source, list(notes or []))
