@@ -8,6 +8,7 @@ buffer: their output aliases their input, extending its lifetime.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,7 +37,13 @@ class ArenaPlan:
 
     def live_bytes(self) -> list[int]:
         """Bytes of live buffers at every step (the arena timeline a report draws)."""
-        return [sum(b.size_bytes for b in self.buffers if b.first_step <= s <= b.last_step) for s in range(self.steps)]
+        # each buffer adds its size where its lifetime starts and removes it after its last step: one pass
+        change = [0] * (self.steps + 1)
+        for b in self.buffers:
+            if b.first_step <= b.last_step and b.first_step < self.steps:
+                change[max(b.first_step, 0)] += b.size_bytes
+                change[min(b.last_step, self.steps - 1) + 1] -= b.size_bytes
+        return list(itertools.accumulate(change[: self.steps]))
 
     def offsets(self) -> dict[str, int]:
         out = {}

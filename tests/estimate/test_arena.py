@@ -79,3 +79,21 @@ def test_alignment_rounds_sizes_up():
     g = _graph([Node("A", "Relu", ["x"], ["a"])], ["x"], ["a"])
     plan = plan_arena(g, lambda n: 10, alignment=16)
     assert plan.peak_ram_bytes == 32
+
+
+def test_live_bytes_matches_the_per_step_sum():
+    """The one-pass timeline equals the definition (bytes of every buffer alive at the step), summed here
+    step by step over random lifetimes, some reaching past the last step."""
+    import random
+
+    from simulator.estimate.arena import ArenaPlan, Buffer
+
+    rng = random.Random(7)
+    steps = 40
+    buffers = []
+    for k in range(60):
+        first = rng.randrange(steps)
+        buffers.append(Buffer(f"t{k}", rng.randrange(1, 5000), first, first + rng.randrange(0, 12), 0))
+    plan = ArenaPlan(buffers, steps)
+    expected = [sum(b.size_bytes for b in buffers if b.first_step <= s <= b.last_step) for s in range(steps)]
+    assert plan.live_bytes() == expected
