@@ -506,6 +506,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             budget=budget,
             command=_report_command(args),
             progress=bar,
+            model_ref=args.model,
         )
     data = report.data
     variants = ", ".join(v.label for v in data.variants)
