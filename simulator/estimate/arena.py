@@ -91,16 +91,24 @@ def plan_arena(graph: Graph, tensor_bytes: Callable[[str], int], alignment: int 
     # largest first; ties by first use, then name, so the plan is deterministic
     roots.sort(key=lambda n: (-tensor_bytes(n), first[n], n))
     placed: list[Buffer] = []
+    # placed buffers by the steps they are alive at, so finding those that overlap a lifetime reads only
+    # the steps of that lifetime instead of every buffer placed so far (linear on chain-like graphs)
+    alive_at: dict[int, list[Buffer]] = {}
     for name in roots:
         size = _align(tensor_bytes(name), alignment)
-        overlapping = sorted(
-            (b for b in placed if b.first_step <= last[name] and first[name] <= b.last_step), key=lambda b: b.offset
-        )
+        seen: dict[int, Buffer] = {}
+        for step in range(first[name], last[name] + 1):
+            for b in alive_at.get(step, ()):
+                seen[id(b)] = b
+        overlapping = sorted(seen.values(), key=lambda b: b.offset)
         offset = 0
         for b in overlapping:
             if offset + size <= b.offset:
                 break
             offset = max(offset, b.offset + b.size_bytes)
-        placed.append(Buffer(name, size, first[name], last[name], offset, tuple(aliases.get(name, ()))))
+        buffer = Buffer(name, size, first[name], last[name], offset, tuple(aliases.get(name, ())))
+        placed.append(buffer)
+        for step in range(first[name], last[name] + 1):
+            alive_at.setdefault(step, []).append(buffer)
     placed.sort(key=lambda b: (b.first_step, b.name))
     return ArenaPlan(placed, len(order))

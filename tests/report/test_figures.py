@@ -75,7 +75,9 @@ def _chain_spec(path, n: int, long_name: str = "") -> str:
     for i in range(n):
         block, k = divmod(i, 4)
         if k == 0:
-            layers.append({"type": "conv", "name": f"b{block}_expand", "filters": 16, "kernel": 1, "activation": "relu"})
+            layers.append(
+                {"type": "conv", "name": f"b{block}_expand", "filters": 16, "kernel": 1, "activation": "relu"}
+            )
         elif k == 1:
             layers.append({"type": "depthwise", "name": f"b{block}_dw", "kernel": 3, "padding": "same"})
         elif k == 2:
