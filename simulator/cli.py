@@ -36,6 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_input_shape(text: str) -> tuple[str, Shape]:
     name, sep, dims = text.rpartition("=")
+    name = name.strip()
     try:
         shape = tuple(int(d) for d in dims.split(","))
     except ValueError:
@@ -58,7 +59,7 @@ def _input_shapes(items: Sequence[str] | None) -> dict[str, Shape]:
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="a zoo model name (see `edgesim models list`) or a .onnx / .yaml file")
+    parser.add_argument("model", help="a zoo model name (see `edgesim models list`) or a .onnx / .tflite / .yaml file")
     parser.add_argument(
         "--input-shape",
         action="append",
@@ -173,15 +174,17 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def cmd_hw_list(args: argparse.Namespace) -> int:
     from simulator.hardware import load_hardware, profile_names
-    from simulator.output import table, to_csv, to_json, write_text
+    from simulator.output import table, terminal_width, to_csv, to_json, write_text
 
     profiles = [load_hardware(name) for name in profile_names()]
     rows = [[h.name, h.chip, f"{h.clock_hz / 1e6:g}", ", ".join(h.stacks), h.default_stack] for h in profiles]
     headers = ["name", "chip", "MHz", "stacks", "default"]
     if args.format == "json":
         text = to_json([dict(zip(headers, row, strict=True)) for row in rows])
+    elif args.format == "csv":
+        text = to_csv(headers, rows)
     else:
-        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows)
+        text = table(headers, rows, max_width=terminal_width(args.output), wrap=(1, 3))
     write_text(text, args.output)
     return 0
 
@@ -314,7 +317,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _report_command(args: argparse.Namespace) -> str:
-    """The command line that rebuilds a report (without -o, so the text does not depend on where it went)."""
+    """The command line that rebuilds a report, with the -o it was written to."""
     import shlex
 
     parts = ["edgesim", "report", args.model, "--hw", args.hw]
@@ -332,7 +335,7 @@ def _report_command(args: argparse.Namespace) -> str:
         parts += ["--samples", str(args.samples)]
     if args.budget:
         parts += ["--budget", ",".join(args.budget)]
-    return shlex.join(parts) + " -o REPORT.pdf"
+    return shlex.join([*parts, "-o", args.output])
 
 
 def _plan_applied(args: argparse.Namespace):
@@ -524,6 +527,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             command=_report_command(args),
             progress=bar,
             deployment=deployment,
+            model_ref=args.model,
         )
     data = report.data
     variants = ", ".join(v.label for v in data.variants)
@@ -535,7 +539,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from simulator.importers.zoo import zoo_entries
-    from simulator.output import shape_text, table, to_csv, to_json, write_text
+    from simulator.output import shape_text, table, terminal_width, to_csv, to_json, write_text
 
     entries = zoo_entries()
     if args.format == "json":
@@ -547,7 +551,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     else:
         rows = [[e.name, shape_text(e.input_shape), e.description] for e in entries]
         headers = ["name", "input", "description"]
-        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows)
+        width = terminal_width(args.output)
+        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows, max_width=width)
     write_text(text, args.output)
     return 0
 
@@ -705,13 +710,13 @@ def build_parser() -> argparse.ArgumentParser:
     hw = _group(commands, "hw", "hardware profiles")
     _add_output_arguments(_command(hw, "list", cmd_hw_list, "list the shipped profiles", "", "edgesim hw list"))
     show = _command(hw, "show", cmd_hw_show, "print a profile with its sources", "", "edgesim hw show cortex-m4")
-    show.add_argument("profile", metavar="PROFILE")
+    show.add_argument("profile", metavar="PROFILE", help="a profile name (see `edgesim hw list`) or a YAML file")
     show.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     check = _command(
         hw, "validate", cmd_hw_validate, "check profile files against the schema", "",
         "edgesim hw validate my-board.yaml",
     )  # fmt: skip
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE", help="hardware profile YAML files to check")
 
     val = _command(
         commands, "validate", cmd_validate, "estimates vs published measurements",

@@ -167,55 +167,69 @@ def compare_plans(
     return _pareto(rows)
 
 
-def plot_pareto(rows: list[PlanRow], path: str, title: str) -> None:
-    """Flash size vs accuracy (or SQNR), Pareto-optimal plans marked; written atomically."""
-    import io
-    from pathlib import Path
+def pareto_figure(rows: list[PlanRow], title: str, dpi: int = 150):
+    """Flash size vs accuracy (or SQNR) as a matplotlib Figure (object API, no pyplot state): Pareto-optimal
+    plans marked, the size-quality front drawn, each plan labelled where its label overprints nothing (plans
+    at the same point share one label)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    import matplotlib
+    from simulator.report.labels import PointLabel, freeze_layout, place_labels
 
-    from simulator.output import write_bytes
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    target = Path(path)
-    if target.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise EdgesimError(f"--plot {path}: give a .png, .svg or .pdf file name")
-    if not target.parent.is_dir():
-        raise EdgesimError(f"--plot {path}: the directory {str(target.parent)!r} does not exist")
     use_accuracy = all(r.accuracy is not None for r in rows)
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=150)
+    fig = Figure(figsize=(7, 4.5), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+
+    def quality(r: PlanRow) -> float:
+        if use_accuracy:
+            return 100 * r.accuracy
+        return 0.0 if math.isnan(r.sqnr_db) else min(max(r.sqnr_db, -100.0), 100.0)  # identical output: 100
+
     for r in rows:
-        y = 100 * r.accuracy if use_accuracy else (r.sqnr_db if math.isfinite(r.sqnr_db) else 100.0)
-        ax.scatter(r.flash_bytes / 1e3, y, s=60 if r.pareto else 30, marker="o" if r.pareto else "x",
+        ax.scatter(r.flash_bytes / 1024, quality(r), s=60 if r.pareto else 30, marker="o" if r.pareto else "x",
                    color="tab:green" if r.pareto else "tab:gray", zorder=3)  # fmt: skip
-        ax.annotate(r.plan, (r.flash_bytes / 1e3, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
 
     # the line is the two-dimensional front of this chart (size vs quality); markers show the full
     # three-objective Pareto flag, latency included
-    def quality(r: PlanRow) -> float:
-        return 100 * r.accuracy if use_accuracy else min(r.sqnr_db, 100.0)
-
     front, best = [], -math.inf
     for r in sorted(rows, key=lambda r: (r.flash_bytes, -quality(r))):
         if quality(r) > best:
             front.append(r)
             best = quality(r)
     if len(front) > 1:
-        xs = [r.flash_bytes / 1e3 for r in front]
+        xs = [r.flash_bytes / 1024 for r in front]
         ax.step(xs, [quality(r) for r in front], where="post", color="tab:green", lw=1, zorder=2,
                 label="size-quality front")  # fmt: skip
-        ax.legend(fontsize=8, loc="lower right")
+        fig.legend(fontsize=8, loc="outside lower right", frameon=False)
     ax.set_xscale("log")
-    ax.set_xlabel("flash (kB, log scale)")
+    ax.margins(x=0.12, y=0.12)
+    ax.set_xlabel("flash (KiB, log scale)")
     ax.set_ylabel("test accuracy (%)" if use_accuracy else "output SQNR (dB; identical = 100)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+    freeze_layout(fig)
+    labels = [PointLabel(r.flash_bytes / 1024, quality(r), r.plan) for r in rows]
+    for label in place_labels(ax, labels, fontsize=7):
+        # no free place near the point: the label goes on the point itself rather than nowhere
+        ax.annotate(label.text, (label.x, label.y), xytext=(0, -9), textcoords="offset points", ha="center",
+                    fontsize=6, color="#555555", annotation_clip=True)  # fmt: skip
+    return fig
+
+
+def plot_pareto(rows: list[PlanRow], path: str, title: str) -> None:
+    """Flash size vs accuracy (or SQNR), Pareto-optimal plans marked; written atomically."""
+    import io
+    from pathlib import Path
+
+    from simulator.output import write_bytes
+
+    target = Path(path)
+    if target.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise EdgesimError(f"--plot {path}: give a .png, .svg or .pdf file name")
+    if not target.parent.is_dir():
+        raise EdgesimError(f"--plot {path}: the directory {str(target.parent)!r} does not exist")
+    fig = pareto_figure(rows, title)
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format=target.suffix[1:], metadata={"Date": None} if target.suffix == ".pdf" else None)
-    finally:
-        plt.close(fig)
+    fig.savefig(buffer, format=target.suffix[1:].lower(), metadata={"Date": None} if target.suffix == ".pdf" else None)
     write_bytes(buffer.getvalue(), target)

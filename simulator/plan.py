@@ -118,19 +118,26 @@ PASSES: dict[str, dict[str, tuple[Callable, Any]]] = {
 }
 
 
+class _FieldError(ValueError):
+    """A field's error that already names the field and the value it got (a nested mapping's field), so the
+    mappings around it only add their own key to the path."""
+
+
 def _fields(value: dict, fields: dict[str, tuple[Callable, Any]]) -> dict:
     out = {}
     for key in value:
         if key not in fields:
-            raise ValueError(f"unknown field {key!r}; valid fields: {', '.join(fields)}")
+            raise _FieldError(f"unknown field {key!r}; valid fields: {', '.join(fields)}")
     for key, (check, default) in fields.items():
         if key in value:
             try:
                 out[key] = check(value[key])
+            except _FieldError as exc:
+                raise _FieldError(f"{key}: {exc}") from None
             except ValueError as exc:
-                raise ValueError(f"{key}: {exc}, got {value[key]!r}") from None
+                raise _FieldError(f"{key}: {exc}, got {value[key]!r}") from None
         elif default is REQUIRED:
-            raise ValueError(f"the field {key!r} is required")
+            raise _FieldError(f"the field {key!r} is required")
         else:
             out[key] = default
     return out

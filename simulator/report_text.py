@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from simulator.estimate import Estimate
-from simulator.output import shape_text, table, to_csv, to_json
+from simulator.output import format_bytes, shape_text, table, to_csv, to_json
 from simulator.summary import ModelCounts
 
 LAYER_FIELDS = (
@@ -113,13 +113,6 @@ def estimate_dict(est: Estimate) -> dict:
     }
 
 
-def _size(n: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{int(n)} B"
-
-
 def fit_lines(est: Estimate) -> list[str]:
     """Plain-words verdicts on flash and RAM."""
     hw = est.hardware
@@ -132,11 +125,11 @@ def fit_lines(est: Estimate) -> list[str]:
         what = "weights" if role == "flash" else "activation arena (peak)"
         share = f"{100 * used / capacity:.1f}%"
         if est.fits[role]:
-            lines.append(f"{what}: {_size(used)} of {_size(capacity)} {level} ({share}) - fits")
+            lines.append(f"{what}: {format_bytes(used)} of {format_bytes(capacity)} {level} ({share}) - fits")
         else:
             lines.append(
-                f"{what}: {_size(used)} of {_size(capacity)} {level} ({share}) - DOES NOT FIT "
-                f"(over by {_size(used - capacity) if used > capacity else 'the shared level'})"
+                f"{what}: {format_bytes(used)} of {format_bytes(capacity)} {level} ({share}) - DOES NOT FIT "
+                f"(over by {format_bytes(used - capacity) if used > capacity else 'the shared level'})"
             )
     return lines
 

@@ -256,7 +256,8 @@ def test_estimate_json_fields(capsys):
 def test_estimate_table_says_when_it_does_not_fit(capsys):
     code, out, _ = run(["estimate", "lenet-300-100", "--hw", TINY_HW, "--precision", "int8"], capsys)
     assert code == 0
-    assert "weights: 267.84 kB of 100.00 kB flash (267.8%) - DOES NOT FIT" in out
+    # 267,840 B = 261.5625 KiB of a 100,000 B (97.66 KiB) flash: binary units, as memory parts are sold
+    assert "weights: 261.6 KiB of 97.66 KiB flash (267.8%) - DOES NOT FIT (over by 163.9 KiB)" in out
     assert "latency_ms:" in out and "energy_uj:" in out
 
 

@@ -8,6 +8,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from simulator.errors import EdgesimError
 from simulator.estimate import Estimate, LayerEstimate, estimate, prepare
 from simulator.graph import Graph, Shape
 from simulator.hardware import Hardware
+from simulator.importers import SUFFIXES as MODEL_SUFFIXES
 from simulator.plan import Plan
 
 Step = Callable[[str], None]
@@ -63,6 +65,11 @@ class ReportData:
     @property
     def over_budget(self) -> dict[str, list[Breach]]:
         return {v.label: v.breaches for v in self.variants if v.breaches}
+
+
+def model_title(ref: str) -> str:
+    """What a report calls a model: the zoo name as given, or the model file's name without its folders."""
+    return Path(ref).name if ("/" in ref or Path(ref).suffix.lower() in MODEL_SUFFIXES) else ref
 
 
 def report_date(environ: dict[str, str] | None = None) -> datetime.datetime:
@@ -153,13 +160,15 @@ def collect(
     command: str = "",
     step: Step | None = None,
     deployment: Deployment | None = None,
+    model_ref: str = "",
 ) -> ReportData:
     """Estimate every variant the report shows.
 
     Variants: the model at each ``precisions`` entry, or as imported when none is given (with plans and no
     precision, that is the comparison's "baseline", shown for reference and not held to the budget); then
     each plan, estimated as ``edgesim compare`` estimates it (a float layer left on an integer-only stack
-    runs at the stack's integer precision, and the label says so)."""
+    runs at the stack's integer precision, and the label says so). ``model_ref`` is what the user named (a
+    zoo name or a file): the report calls the model by it, not by the name stored inside an ONNX file."""
     step = step or (lambda _: None)
     variants: list[Variant] = []
     rows = []
@@ -205,7 +214,7 @@ def collect(
         pass  # no published measurements for this profile and stack
     warnings = sorted({w for v in variants for w in v.estimate.warnings})
     return ReportData(
-        model=graph.name,
+        model=model_title(model_ref) if model_ref else graph.name,
         description=str(graph.metadata.get("description", "")),
         source=str(graph.metadata.get("source", "")),
         hardware=hw,

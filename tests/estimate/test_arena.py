@@ -128,3 +128,21 @@ def test_ten_thousand_layer_chain():
     assert plan.peak_ram_bytes == 2 * 112
     assert {b.offset for b in plan.buffers} == {0, 112}
     assert max(plan.live_bytes()) == 2 * 112 and len(plan.live_bytes()) == n
+
+
+def test_live_bytes_matches_the_per_step_sum():
+    """The one-pass timeline equals the definition (bytes of every buffer alive at the step), summed here
+    step by step over random lifetimes, some reaching past the last step."""
+    import random
+
+    from simulator.estimate.arena import ArenaPlan, Buffer
+
+    rng = random.Random(7)
+    steps = 40
+    buffers = []
+    for k in range(60):
+        first = rng.randrange(steps)
+        buffers.append(Buffer(f"t{k}", rng.randrange(1, 5000), first, first + rng.randrange(0, 12), 0))
+    plan = ArenaPlan(buffers, steps)
+    expected = [sum(b.size_bytes for b in buffers if b.first_step <= s <= b.last_step) for s in range(steps)]
+    assert plan.live_bytes() == expected
