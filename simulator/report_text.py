@@ -89,9 +89,9 @@ ESTIMATE_LAYER_FIELDS = (
     "overhead_cycles",
     "latency_ms",
     "energy_uj",
-    "energy_compute_uj",
+    "energy_datapath_uj",
     "energy_memory_uj",
-    "energy_static_uj",
+    "energy_baseline_uj",
     "bound",
 )
 
@@ -144,6 +144,20 @@ def precision_line(est: Estimate) -> str:
     return f"{used} ({'as the plan left it' if est.precision_source == 'plan' else 'as the model gives it'})"
 
 
+def energy_line(est: Estimate) -> str:
+    """Energy per inference in the parts a board measurement is made of: the chip's active baseline power over
+    the inference time (what dominates on a microcontroller), plus the incremental datapath and memory energy
+    that precision and compression change."""
+    t, hw = est.totals(), est.hardware
+    parts = [f"incremental datapath {t['energy_datapath_uj']:,.2f}", f"memory {t['energy_memory_uj']:,.2f}"]
+    if not hw.energy_only:
+        parts.insert(
+            0,
+            f"active baseline {t['energy_baseline_uj']:,.2f} ({hw.static_power_mw:g} mW x {t['latency_ms']:,.3f} ms)",
+        )
+    return f"energy_uj: {t['energy_uj']:,.2f} = " + " + ".join(parts)
+
+
 def render_estimate(est: Estimate, fmt: str) -> str:
     if fmt == "json":
         return to_json(estimate_dict(est))
@@ -179,11 +193,7 @@ def render_estimate(est: Estimate, fmt: str) -> str:
         + "\n"
     )
     text = head + table(headers, rows, [False, False, False, True, True, True, True, True, False])
-    text += (
-        f"\nlatency_ms: {latency}\n"
-        f"energy_uj: {t['energy_uj']:.2f} (compute {t['energy_compute_uj']:.2f}, memory {t['energy_memory_uj']:.2f}, "
-        f"static {t['energy_static_uj']:.2f})\n"
-    )
+    text += f"\nlatency_ms: {latency}\n" + energy_line(est) + "\n"
     text += "".join(line + "\n" for line in fit_lines(est))
     for warning in est.warnings:
         text += f"warning: {warning}\n"

@@ -238,7 +238,7 @@ def test_estimate_json_fields(capsys):
     data = json.loads(out)
     assert set(data) >= {"model", "hardware", "plan", "totals", "fits", "layers"}
     assert set(data["totals"]) >= {
-        "params", "macs", "latency_ms", "energy_uj", "energy_compute_uj", "energy_memory_uj",
+        "params", "macs", "latency_ms", "energy_uj", "energy_datapath_uj", "energy_memory_uj",
         "weight_bytes", "flash_bytes", "peak_ram_bytes",
     }  # fmt: skip
     assert data["totals"]["macs"] == 266_200

@@ -136,14 +136,16 @@ class LayerEstimate:
     memory_cycles: float
     overhead_cycles: float
     latency_ms: float | None
-    energy_compute_uj: float
+    #: energy the way a board measures it: the chip's active power (static_power_mw: clocks, leakage, fetch
+    #: and control of the whole chip while it runs) over the latency, plus what each MAC and byte adds on top
+    energy_datapath_uj: float  # incremental: MACs and other ops x pJ each at the layer's precision
     energy_memory_uj: float
-    energy_static_uj: float
+    energy_baseline_uj: float  # active baseline: static_power_mw x latency
     bound: str
 
     @property
     def energy_uj(self) -> float:
-        return self.energy_compute_uj + self.energy_memory_uj + self.energy_static_uj
+        return self.energy_datapath_uj + self.energy_memory_uj + self.energy_baseline_uj
 
 
 @dataclass(frozen=True)
@@ -190,17 +192,17 @@ class Estimate:
         }
 
     def totals(self) -> dict[str, float | int | None]:
-        compute = sum(layer.energy_compute_uj for layer in self.layers)
+        datapath = sum(layer.energy_datapath_uj for layer in self.layers)
         memory = sum(layer.energy_memory_uj for layer in self.layers)
-        static = sum(layer.energy_static_uj for layer in self.layers)
+        baseline = sum(layer.energy_baseline_uj for layer in self.layers)
         return {
             "params": sum(layer.params for layer in self.layers),
             "macs": sum(layer.macs for layer in self.layers),
             "latency_ms": self.latency_ms,
-            "energy_uj": compute + memory + static,
-            "energy_compute_uj": compute,
+            "energy_uj": datapath + memory + baseline,
+            "energy_datapath_uj": datapath,
             "energy_memory_uj": memory,
-            "energy_static_uj": static,
+            "energy_baseline_uj": baseline,
             "weight_bytes": self.flash_bytes,
             "flash_bytes": self.flash_bytes,
             "peak_ram_bytes": self.peak_ram_bytes,
@@ -340,9 +342,9 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
         memory_cycles=memory_cycles,
         overhead_cycles=overhead,
         latency_ms=None if hw.energy_only else latency_s * 1e3,
-        energy_compute_uj=compute_pj * 1e-6,
+        energy_datapath_uj=compute_pj * 1e-6,
         energy_memory_uj=memory_pj * 1e-6,
-        energy_static_uj=static_uj,
+        energy_baseline_uj=static_uj,
         bound=bound,
     )
 

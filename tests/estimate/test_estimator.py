@@ -38,9 +38,9 @@ def test_int8_mlp_by_hand(mlp):
     assert fc1.latency_ms == pytest.approx(0.442)
     assert fc1.bound == "compute"
     # energy: 128 MACs x 1 pJ; 160 B x 5 pJ + 16 B x 1 pJ + 8 B x 2 pJ; 1 mW x 0.442 ms = 0.442 uJ
-    assert fc1.energy_compute_uj == pytest.approx(128e-6)
+    assert fc1.energy_datapath_uj == pytest.approx(128e-6)
     assert fc1.energy_memory_uj == pytest.approx((800 + 16 + 16) * 1e-6)
-    assert fc1.energy_static_uj == pytest.approx(0.442)
+    assert fc1.energy_baseline_uj == pytest.approx(0.442)
     # fc2: 32 MACs -> 64 cycles; weights 32 + 16 B -> 24 cycles; acts 8 + 4 B -> 3 cycles; + 100
     assert fc2.latency_ms == pytest.approx((64 + 24 + 3 + 100) / 1e3)
     totals = est.totals()
@@ -58,7 +58,7 @@ def test_fp32_mlp_by_hand(mlp):
     assert fc1.weight_bytes == 136 * 4
     assert fc1.compute_cycles == pytest.approx(128 / (1 * 0.25))
     assert fc1.memory_cycles == pytest.approx(544 / 2 + (64 + 32) / 4)
-    assert fc1.energy_compute_uj == pytest.approx(128 * 4e-6)
+    assert fc1.energy_datapath_uj == pytest.approx(128 * 4e-6)
 
 
 def test_precision_from_the_graph_is_float32(mlp):
@@ -176,7 +176,7 @@ def test_codebook_lookups_on_hardware_that_supports_them(mlp, tmp_path):
     assert fc1.weight_read_bytes == 32 + 16 + 32
     # 128 MACs at 2/cycle x 0.25, plus one lookup cycle per weight use
     assert fc1.compute_cycles == pytest.approx(256 + 128)
-    assert fc1.energy_compute_uj == pytest.approx((128 * 1.0 + 128 * 0.5) * 1e-6)
+    assert fc1.energy_datapath_uj == pytest.approx((128 * 1.0 + 128 * 0.5) * 1e-6)
     # without support the runtime expands the codebook: dense int8 reads
     plain = estimate(shared, load_hardware(HW), precision="int8").layers[0]
     assert plain.weight_read_bytes == 128 + 32 and plain.compute_cycles == pytest.approx(256)
