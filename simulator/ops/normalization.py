@@ -1,11 +1,14 @@
-"""BatchNormalization. After a Conv or Gemm it is folded away on import (passes/fold_batchnorm.py), as
-deployment runtimes do; where it stands alone it is an affine per-channel scale and shift."""
+"""Normalisations: BatchNormalization, LayerNormalization, InstanceNormalization, LRN. BatchNormalization after
+a Conv or Gemm is folded away on import (passes/fold_batchnorm.py), as deployment runtimes do; where it stands
+alone it is an affine per-channel scale and shift."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from simulator.ops.registry import OpDef, fail, register, shape_of
+from simulator.ops.registry import OpDef, fail, normalize_axis, register, shape_of
 
 
 @register
@@ -63,3 +66,70 @@ class LRN(OpDef):
         padded = np.pad(squares, [(0, 0), ((size - 1) // 2, size // 2)] + [(0, 0)] * (x.ndim - 2))
         window = sum(padded[:, i : i + x.shape[1]] for i in range(size))
         return [(x / (bias + alpha / size * window) ** beta).astype(x.dtype)]
+
+
+def layer_norm_ops(elements: int, rows: int, affine_inputs: int) -> int:
+    """Operations of a layer normalisation: per element a sum for the mean, a subtract, a square, a sum for
+    the variance and a multiply by 1/std, plus one multiply / add per affine input (scale, bias); per row one
+    reciprocal square root."""
+    return elements * (5 + affine_inputs) + rows
+
+
+@register
+class LayerNormalization(OpDef):
+    """Opset 17: normalise over the axes from ``axis`` on, then scale and shift. Optional outputs Mean and
+    InvStdDev keep the reduced axes as 1. Spelled out by older exporters (ReduceMean, Sub, Pow, ReduceMean,
+    Add, Sqrt, Div, Mul, Add), which passes/deploy.py fuses back into this op as runtimes do."""
+
+    op_type = "LayerNormalization"
+    op_class = "normalization"
+    weight_inputs = (1, 2)
+    min_inputs, max_inputs = 2, 3
+
+    def _axis(self, node, rank: int) -> int:
+        return normalize_axis(node, int(node.attr("axis", -1)), rank)
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        axis = self._axis(node, len(x))
+        reduced = (*x[:axis], *([1] * (len(x) - axis)))
+        return [(x, inputs[0].dtype)] + [(reduced, "float32")] * (len(node.outputs) - 1)
+
+    def ops(self, node, inputs, outputs):
+        x = inputs[0].shape
+        rows = math.prod(x[: self._axis(node, len(x))])
+        return layer_norm_ops(inputs[0].size, rows, len([t for t in inputs[1:] if t is not None]))
+
+    def run(self, node, x, scale, bias=None):
+        axes = tuple(range(self._axis(node, x.ndim), x.ndim))
+        x64 = x.astype(np.float64)
+        mean = x64.mean(axis=axes, keepdims=True)
+        inv_std = 1.0 / np.sqrt(np.square(x64 - mean).mean(axis=axes, keepdims=True) + node.attr("epsilon", 1e-5))
+        y = (x64 - mean) * inv_std * scale
+        if bias is not None:
+            y = y + bias
+        extra = [mean.astype(np.float32), inv_std.astype(np.float32)]
+        return [y.astype(x.dtype), *extra][: len(node.outputs)]
+
+
+@register
+class InstanceNormalization(OpDef):
+    """Per sample and channel over the spatial axes, then a per-channel scale and shift."""
+
+    op_type = "InstanceNormalization"
+    op_class = "normalization"
+    weight_inputs = (1, 2)
+    min_inputs = max_inputs = 3
+
+    def ops(self, node, inputs, outputs):
+        x = inputs[0].shape
+        return layer_norm_ops(inputs[0].size, math.prod(x[:2]), 2)
+
+    def run(self, node, x, scale, bias):
+        axes = tuple(range(2, x.ndim))
+        x64 = x.astype(np.float64)
+        mean = x64.mean(axis=axes, keepdims=True)
+        var = np.square(x64 - mean).mean(axis=axes, keepdims=True)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        y = (x64 - mean) / np.sqrt(var + node.attr("epsilon", 1e-5)) * scale.reshape(shape) + bias.reshape(shape)
+        return [y.astype(x.dtype)]

@@ -903,6 +903,10 @@ def _assumptions(data: ReportData, story: list, profile: dict) -> None:
     story.append(_bullets(CONVENTIONS))
     story.append(_p("Known limits of the estimator", "h2"))
     story.append(_bullets(LIMITS))
+    if data.warnings:
+        # an op counted as zero cost (--allow-unknown) is an assumption of every number above
+        story.append(_p("Assumptions of this estimate", "h2"))
+        story.append(_bullets([_e(w) for w in data.warnings]))
     story.append(_p("Reproduce", "h2"))
     story.append(_p(f"<font face='Courier' size='7.5'>{_e(data.command)}</font>", "small"))
 
