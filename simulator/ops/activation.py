@@ -55,7 +55,8 @@ class Sigmoid(_Activation):
     op_type = "Sigmoid"
 
     def run(self, node, x):
-        return [(1.0 / (1.0 + np.exp(-x))).astype(x.dtype)]
+        with np.errstate(over="ignore"):  # exp(-x) overflows to inf for x < -88 and the result is 0, as it should
+            return [(1.0 / (1.0 + np.exp(-x))).astype(x.dtype)]
 
 
 @register
@@ -132,6 +133,14 @@ class LogSoftmax(_Normalised):
         return [self.log_softmax(node, x).astype(x.dtype)]
 
 
+def _prelu_slope(x: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """The slope as it broadcasts against x. Before opset 7 a 1-D slope of C values is per channel (axis 1),
+    which numpy's trailing-axis broadcasting would misplace."""
+    if slope.ndim == 1 and x.ndim > 2 and slope.size == x.shape[1] and slope.size not in (1, x.shape[-1]):
+        return slope.reshape(-1, *([1] * (x.ndim - 2)))
+    return slope
+
+
 @register
 class PRelu(_Activation):
     """x where x >= 0, else slope * x; the slope (per channel, broadcast unidirectionally) is a parameter."""
@@ -141,7 +150,7 @@ class PRelu(_Activation):
     min_inputs = max_inputs = 2
 
     def run(self, node, x, slope):
-        return [np.where(x >= 0, x, x * slope).astype(x.dtype)]
+        return [np.where(x >= 0, x, x * _prelu_slope(x, slope)).astype(x.dtype)]
 
 
 @register

@@ -136,4 +136,5 @@ class Pow(_Broadcasting):
     def run(self, node, a, b):
         if b.size == 1 and float(b.reshape(-1)[0]) == 2.0:
             return [np.multiply(a, a)]
-        return [np.power(a, b.astype(a.dtype) if a.dtype.kind == "f" else b).astype(a.dtype, copy=False)]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN / inf as a runtime gives them
+            return [np.power(a, b.astype(a.dtype) if a.dtype.kind == "f" else b).astype(a.dtype, copy=False)]

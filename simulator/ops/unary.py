@@ -21,7 +21,8 @@ class _Unary(OpDef):
         raise NotImplementedError
 
     def run(self, node, x):
-        return [np.asarray(self.fn(x)).astype(x.dtype, copy=False)]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN / inf as a runtime gives them
+            return [np.asarray(self.fn(x)).astype(x.dtype, copy=False)]
 
 
 class _Transcendental(_Unary):
