@@ -5,7 +5,10 @@ shipped profile without --allow-unknown."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import math
 
 import numpy as np
 import onnx
@@ -107,3 +110,27 @@ def test_estimate_runs_on_every_profile(stem, rapidocr_models, graphs, capsys):
         assert result["totals"]["energy_uj"] > 0, profile
         latency = result["totals"]["latency_ms"]
         assert latency is None or latency > 0, profile
+
+
+@pytest.mark.parametrize("stem", MODELS)
+def test_macs_equal_onnx_tool(stem, rapidocr_models, graphs):
+    """onnx-tool (PyPI) as a third counter on Conv / MatMul / Gemm. Its convention adds one MAC per output
+    element for a bias input, so that is taken off; its ConvTranspose counts per output element over the
+    weight's (Cout, kh, kw), not what a transposed convolution multiplies, so ConvTranspose is left to the
+    counter above."""
+    onnx_tool = pytest.importorskip("onnx_tool")
+    with contextlib.redirect_stdout(io.StringIO()):  # onnx-tool prints its progress
+        model = onnx_tool.Model(str(rapidocr_models[stem]))
+        model.graph.shape_infer({"x": _feed(stem)})
+        model.graph.profile()
+    original = {n.name: n for n in onnx.load(rapidocr_models[stem]).graph.node}
+    ours = {layer.name: layer.macs for layer in count(graphs[stem]).layers}
+    checked = 0
+    for name, node in model.graph.nodemap.items():
+        if node.op_type not in ("Conv", "MatMul", "Gemm"):
+            continue
+        has_bias = len([i for i in original[name].input if i]) > 2
+        outputs = math.prod(model.graph.tensormap[node.output[0]].get_shape())
+        assert int(node.macs[0]) - (outputs if has_bias else 0) == ours[name], name
+        checked += 1
+    assert checked == sum(1 for n in original.values() if n.op_type in ("Conv", "MatMul", "Gemm"))
