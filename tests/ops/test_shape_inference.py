@@ -375,3 +375,37 @@ def test_qlinear_ops_match_onnx_shapes_and_count_macs(op, macs, save):
     w_size = 6 * 2 * 3 * 3 if op == "QLinearConv" else 5 * 7
     assert layer.params == w_size + (6 if op == "QLinearConv" else 0)
     assert layer.weight_bytes == w_size + (4 * 6 if op == "QLinearConv" else 0)
+
+
+def _layer(save, case):
+    return count(load_onnx(save(_case_model(case)))).layers[0]
+
+
+def test_einsum_product_counts_like_matmul(save):
+    # bhqd,bhkd->bhqk: one MAC per (b, h, q, k, d)
+    layer = _layer(save, next(c for c in CASES if c[0] == "einsum-attention"))
+    assert layer.macs == 2 * 4 * 5 * 6 * 8 and layer.op_class == "attention" and layer.ops == 0
+    layer = _layer(save, next(c for c in CASES if c[0] == "einsum-ellipsis"))
+    assert layer.macs == 3 * 2 * 5 * 7 and layer.op_class == "matmul" and layer.params == 35
+    layer = _layer(save, next(c for c in CASES if c[0] == "einsum-transpose"))
+    assert layer.macs == 0 and layer.op_class == "elementwise"
+
+
+def test_matmul_between_activations_is_attention(save):
+    layer = _layer(save, next(c for c in CASES if c[0] == "matmul-batched"))
+    assert layer.op_class == "attention" and layer.params == 0 and layer.macs == 2 * 3 * 4 * 6 * 5
+    assert _layer(save, next(c for c in CASES if c[0] == "matmul-const")).op_class == "matmul"
+
+
+def test_pow_by_a_small_integer_is_multiplication(save):
+    square = _layer(save, next(c for c in CASES if c[0] == "pow-square"))
+    assert square.op_class == "elementwise" and square.ops == 2 * 3 * 4
+    general = _layer(save, next(c for c in CASES if c[0] == "pow-general"))
+    assert general.op_class == "transcendental" and general.ops == 2 * 3
+
+
+def test_transcendental_ops_cost_one_evaluation_per_element(save):
+    for cid in ("exp", "log", "sqrt", "erf", "gelu", "softplus", "mish", "elu", "reducelogsumexp"):
+        layer = _layer(save, next(c for c in CASES if c[0] == cid))
+        assert layer.op_class == "transcendental", cid
+    assert _layer(save, next(c for c in CASES if c[0] == "erf")).ops == 4 * 5
