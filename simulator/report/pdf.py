@@ -819,9 +819,10 @@ def profile_rows(profile: dict, stack: str) -> list[tuple[str, str, str]]:
 
 
 CONVENTIONS = [
-    "<b>MAC</b> = one multiply-accumulate, counted for the reduction ops (Conv, ConvTranspose, Gemm, MatMul and "
-    "their QLinear forms) as published model tables count them; bias additions are not MACs. "
-    "<b>ops</b> = other arithmetic (one per add, compare or pooling tap).",
+    "<b>MAC</b> = one multiply-accumulate, counted for the reduction ops (Conv, ConvTranspose, Gemm, MatMul, "
+    "Einsum and their QLinear forms) as published model tables count them; bias additions are not MACs. "
+    "<b>ops</b> = other arithmetic (one per add, compare or pooling tap; one per function evaluation for "
+    "exp, log, sqrt, erf, gelu).",
     "<b>params</b> = weights + biases after batch-norm folding (as TFLite, TensorRT and ONNX Runtime deploy a "
     "model): one bias per output channel, no BN gamma/beta.",
     "<b>weight bytes</b> = parameters at their stored width (the plan's encoding: quantized bit width, sparse "
