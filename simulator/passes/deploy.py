@@ -206,13 +206,31 @@ def _squared(graph: Graph, name: str) -> str | None:
     return node.inputs[0] if node.op_type == "Mul" and node.inputs[0] == node.inputs[1] else None
 
 
-def _layer_norm_core(graph: Graph, node: Node) -> tuple[str, int, float, list[Node]] | None:
-    """(x, axis, epsilon, nodes) when ``node`` is the Div of (x - mean(x)) / sqrt(mean((x - mean)^2) + eps)."""
-    if node.op_type != "Div" or len(node.inputs) != 2:
+def _centred_over_root(graph: Graph, node: Node) -> tuple[str, Node, list[Node]] | None:
+    """(centred, the Sqrt node, the nodes after it) when ``node`` is centred / Sqrt(.) or, as tf2onnx writes
+    it, centred * Reciprocal(Sqrt(.))."""
+    if len(node.inputs) != 2:
         return None
-    centred, root = node.inputs
-    sqrt = _producer(graph, root, "Sqrt")
-    add = _producer(graph, sqrt.inputs[0], "Add") if sqrt else None
+    if node.op_type == "Div":
+        sqrt = _producer(graph, node.inputs[1], "Sqrt")
+        return (node.inputs[0], sqrt, [node]) if sqrt is not None else None
+    if node.op_type != "Mul":
+        return None
+    for centred, other in (node.inputs, node.inputs[::-1]):
+        reciprocal = _producer(graph, other, "Reciprocal")
+        sqrt = _producer(graph, reciprocal.inputs[0], "Sqrt") if reciprocal is not None else None
+        if sqrt is not None:
+            return centred, sqrt, [reciprocal, node]
+    return None
+
+
+def _layer_norm_core(graph: Graph, node: Node) -> tuple[str, int, float, list[Node]] | None:
+    """(x, axis, epsilon, nodes) when ``node`` ends (x - mean(x)) / sqrt(mean((x - mean)^2) + eps)."""
+    found = _centred_over_root(graph, node)
+    if found is None:
+        return None
+    centred, sqrt, tail = found
+    add = _producer(graph, sqrt.inputs[0], "Add")
     if add is None:
         return None
     variance, eps_name = add.inputs if _constant_value(graph, add.inputs[1]) is not None else add.inputs[::-1]
@@ -232,7 +250,7 @@ def _layer_norm_core(graph: Graph, node: Node) -> tuple[str, int, float, list[No
     if axis is None or axis != _trailing_axes(graph, var_mean):
         return None
     square = graph.producers[var_mean.inputs[0]]
-    return x, axis, float(eps.reshape(-1)[0]), [mean_node, sub, square, var_mean, add, sqrt, node]
+    return x, axis, float(eps.reshape(-1)[0]), [mean_node, sub, square, var_mean, add, sqrt, *tail]
 
 
 def _affine_operand(graph: Graph, node: Node | None, op_type: str, value: str, tail: tuple[int, ...]) -> str | None:
@@ -254,7 +272,7 @@ def fuse_layer_norm(graph: Graph) -> Graph:
     """Replace layer normalisation written out in elementary ops (paddle2onnx, PyTorch before opset 17, Keras)
     by one LayerNormalization, as onnxruntime's LayerNormFusion and TFLite's converter do. The pattern: mean
     and variance by ReduceMean over the trailing axes, the square as Pow(., 2) or Mul(d, d), epsilon added
-    inside the Sqrt, then a Div, and optionally a constant Mul (scale) and Add (bias) over the normalised axes.
+    inside the Sqrt, then a Div (or a Mul by its Reciprocal), and optionally a constant Mul (scale) and Add (bias) over the normalised axes.
     Every intermediate must be read only inside the pattern, or nothing is fused."""
     replaced: dict[str, Node] = {}
     dropped: set[str] = set()
