@@ -269,11 +269,12 @@ def _affine_operand(graph: Graph, node: Node | None, op_type: str, value: str, t
 
 
 def fuse_layer_norm(graph: Graph) -> Graph:
-    """Replace layer normalisation written out in elementary ops (paddle2onnx, PyTorch before opset 17, Keras)
-    by one LayerNormalization, as onnxruntime's LayerNormFusion and TFLite's converter do. The pattern: mean
-    and variance by ReduceMean over the trailing axes, the square as Pow(., 2) or Mul(d, d), epsilon added
-    inside the Sqrt, then a Div (or a Mul by its Reciprocal), and optionally a constant Mul (scale) and Add (bias) over the normalised axes.
-    Every intermediate must be read only inside the pattern, or nothing is fused."""
+    """Replace layer normalisation written out in elementary ops (paddle2onnx, PyTorch before opset 17,
+    tf2onnx) by one LayerNormalization, as onnxruntime's LayerNormFusion and TFLite's converter do. The
+    pattern: mean and variance by ReduceMean over the trailing axes, the square as Pow(., 2) or Mul(d, d),
+    epsilon added inside the Sqrt, then a Div (or a Mul by its Reciprocal), and optionally a constant Mul
+    (scale) and Add (bias) over the normalised axes. Every intermediate must be read only inside the pattern,
+    or nothing is fused."""
     replaced: dict[str, Node] = {}
     dropped: set[str] = set()
     tensors: dict[str, Tensor] = {}

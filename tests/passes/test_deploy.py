@@ -172,7 +172,9 @@ def _spelled_layer_norm(square: str, root: str, axes: list[int], affine: bool, e
     nodes = [
         helper.make_node("ReduceMean", ["x", "axes"], ["mean"]),
         helper.make_node("Sub", ["x", "mean"], ["d"]),
-        helper.make_node("Pow", ["d", "two"], ["sq"]) if square == "pow" else helper.make_node("Mul", ["d", "d"], ["sq"]),
+        helper.make_node("Pow", ["d", "two"], ["sq"])
+        if square == "pow"
+        else helper.make_node("Mul", ["d", "d"], ["sq"]),
         helper.make_node("ReduceMean", ["sq", "axes"], ["var"]),
         helper.make_node("Add", ["eps", "var"] if eps_first else ["var", "eps"], ["ve"]),
         helper.make_node("Sqrt", ["ve"], ["std"]),
