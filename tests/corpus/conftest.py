@@ -43,10 +43,15 @@ def _download_wheel(spec: str, into: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def rapidocr_models(request) -> dict[str, Path]:
+def rapidocr_models(request, tmp_path_factory) -> dict[str, Path]:
     """File stem -> path of each .onnx model of the rapidocr-onnxruntime wheel (extracted by name only: a
-    wheel is untrusted input, its member paths are never used as file paths)."""
-    cache = Path(request.config.cache.mkdir("corpus-rapidocr"))
+    wheel is untrusted input, its member paths are never used as file paths). Kept in pytest's cache across
+    runs; in a temporary directory when the cache plugin is off (-p no:cacheprovider)."""
+    cache_plugin = getattr(request.config, "cache", None)
+    if cache_plugin is not None:
+        cache = Path(cache_plugin.mkdir("corpus-rapidocr"))
+    else:
+        cache = tmp_path_factory.mktemp("corpus-rapidocr")
     wheel = _download_wheel(RAPIDOCR, cache)
     models = {}
     with zipfile.ZipFile(wheel) as archive:
