@@ -56,35 +56,49 @@ def _spatial_positions(dims: list[int | None]) -> tuple[int, int] | None:
     return None
 
 
+#: symbolic names of a batch dimension (or no real name at all, as exporters leave dim 0)
+_BATCH_NAME = re.compile(r"^(|\?|n|b|bs|batch.*|.*_batch.*|.*dynamicdimension\.0|unk__\d+|dim0)$", re.IGNORECASE)
+
+
 def binding_hint(model: onnx.ModelProto, file_stem: str, unbound: list[onnx.ValueInfoProto]) -> str:
     """One line naming each unbound dynamic input's symbolic dims and an --input-shape example per input."""
     size = exported_image_size(model, file_stem)
-    parts, examples, open_names = [], [], []
+    parsed = []
+    batch_names = set()
     for vi in unbound:
         declared = list(vi.type.tensor_type.shape.dim)
         dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in declared]
+        params = [d.dim_param for d in declared]
+        if len(dims) > 1 and dims[0] is None and _BATCH_NAME.match(params[0]):
+            batch_names.add(params[0])
+        parsed.append((vi.name, dims, params))
+    batch_names.discard("")
+    parts, examples, open_names, batch_used = [], [], [], False
+    for name, dims, params in parsed:
         spatial = _spatial_positions(dims)
-        names = [_dim_name(d.dim_param, i, spatial) for i, d in enumerate(declared)]
+        names = [_dim_name(p, i, spatial) for i, p in enumerate(params)]
         dynamic = [i for i, d in enumerate(dims) if d is None]
-        parts.append(f"input {vi.name!r} has dynamic dims " + ", ".join(f"{i} ({names[i]})" for i in dynamic))
+        parts.append(f"input {name!r} has dynamic dims " + ", ".join(f"{i} ({names[i]})" for i in dynamic))
         example = []
         for i, d in enumerate(dims):
             if d is not None:
                 example.append(str(d))
-            elif i == 0 and len(dims) > 1:
+            elif (i == 0 and len(dims) > 1 and _BATCH_NAME.match(params[0])) or params[i] in batch_names:
                 example.append("1")
+                batch_used = True
             elif size is not None and spatial is not None and i in spatial:
                 example.append(str(size[spatial.index(i)]))
             else:
                 example.append(f"<{names[i]}>")
                 open_names.append(names[i])
-        examples.append(f"--input-shape {vi.name}={','.join(example)}")
-    line = f"{'; '.join(parts)}; bind them with {' '.join(examples)}"
-    if not open_names:
-        line += f" (batch 1, the {size[0]}x{size[1]} image size the model was exported for)" if size else ""
-    else:
-        line += " (batch 1; put the size the model runs at, e.g. its training image size, for each <name>)"
-    return line
+        examples.append(f"--input-shape {name}={','.join(example)}")
+    notes = ["batch 1"] if batch_used else []
+    if size is not None and not open_names:
+        notes.append(f"the {size[0]}x{size[1]} image size the model was exported for")
+    if open_names:
+        notes.append("for each <name> the size the model runs at, e.g. the one it was trained at")
+    notes_text = f" ({'; '.join(notes)})" if notes else ""
+    return f"{'; '.join(parts)}; bind them with {' '.join(examples)}{notes_text}"
 
 
 def _dim_name(param: str, position: int, spatial: tuple[int, int] | None) -> str:

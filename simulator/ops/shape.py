@@ -546,6 +546,22 @@ class Shape(_Movement):
 
 
 @register
+class Size(_Movement):
+    """The element count of the input as an int64 scalar: known whenever its shape is, so it always folds."""
+
+    op_type = "Size"
+
+    def infer(self, node, inputs):
+        return [((), "int64")]
+
+    def fold(self, node, inputs):
+        return [np.array(math.prod(shape_of(node, inputs[0], "input")), dtype=np.int64)]
+
+    def run(self, node, x):
+        return [np.array(x.size, dtype=np.int64)]
+
+
+@register
 class Cast(_Movement):
     op_type = "Cast"
 

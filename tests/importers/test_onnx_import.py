@@ -267,8 +267,20 @@ def test_dynamic_hint_names_the_dims_and_uses_the_exported_size(save):
     with pytest.raises(EdgesimError) as exc:
         load_onnx(save(model, "detector.onnx"))
     assert "dims 0 (N), 2 (H), 3 (W)" in str(exc.value) and "--input-shape x=1,3,<H>,<W>" in str(exc.value)
-    with pytest.raises(EdgesimError, match=r"--input-shape x=1,3,320,480 \(batch 1, the 320x480 image size"):
+    with pytest.raises(EdgesimError, match=r"--input-shape x=1,3,320,480 \(batch 1; the 320x480 image size"):
         load_onnx(save(model, "detector_320x480.onnx"))
     helper.set_model_props(model, {"imgsz": "[640, 640]"})
     with pytest.raises(EdgesimError, match=r"--input-shape x=1,3,640,640 "):
         load_onnx(save(model, "detector.onnx"))
+
+
+def test_dynamic_hint_binds_a_shared_batch_symbol_and_leaves_other_dims_named(save):
+    """silero-vad's spelling: the state shares the input's batch symbol; a sequence length is not a batch."""
+    nodes = [helper.make_node("Identity", ["audio"], ["y"]), helper.make_node("Identity", ["state"], ["s"])]
+    inputs = [tensor_info("audio", ["batch", "sequence"]), tensor_info("state", [2, "batch", 128])]
+    model = make_model(nodes, inputs, [tensor_info("y", None), tensor_info("s", None)])
+    with pytest.raises(EdgesimError, match=r"--input-shape audio=1,<sequence> --input-shape state=2,1,128 "):
+        load_onnx(save(model))
+    model = make_model(nodes[:1], [tensor_info("audio", ["sequence_length", 576])], [tensor_info("y", None)])
+    with pytest.raises(EdgesimError, match=r"--input-shape audio=<sequence_length>,576 \(for each <name>"):
+        load_onnx(save(model))

@@ -219,6 +219,7 @@ CASES = [
     ("where", "Where", [[2, 3], [3], [2, 1]], {}, {}, 17),
     ("tile", "Tile", [[2, 3]], {"r": np.array([2, 3], I64)}, {}, 17),
     ("split", "Split", [[4, 6]], {"sp": np.array([6], I64)}, {"axis": 1}, 17),
+    ("size", "Size", [[2, 3, 4]], {}, {}, 17),
     ("gatherelements", "GatherElements", [[3, 4]], {"i": np.array([[0, 2], [1, -1], [3, 0]], I64)}, {"axis": 1}, 17),
     ("quantize", "QuantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
     ("dequantize", "DequantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
