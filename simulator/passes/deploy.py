@@ -1,8 +1,8 @@
 """Rewrites deployment converters apply before a model runs (TFLite converter, TensorRT, ONNX Runtime):
 an activation that clamps the output of a conv / matmul / add / pool is fused into it, hard-swish spelled
 out in elementary ops becomes one HardSwish, layer normalisation spelled out (ReduceMean, Sub, Pow,
-ReduceMean, Add, Sqrt, Div, Mul, Add) becomes one LayerNormalization, and inference-time no-ops (Identity,
-Dropout) disappear. The estimator costs the graph as the runtime would run it."""
+ReduceMean, Add, Sqrt, Div, Mul, Add) becomes one LayerNormalization, Gelu spelled out (Div, Erf, Add, Mul,
+Mul) one Gelu, and inference-time no-ops (Identity, Dropout) disappear. The estimator costs the graph as the runtime would run it."""
 
 from __future__ import annotations
 
@@ -312,5 +312,91 @@ def fuse_layer_norm(graph: Graph) -> Graph:
     return graph.replace(nodes=nodes, tensors={**graph.tensors, **tensors})
 
 
+#: sqrt(2) and 1/sqrt(2) as the float32 an exporter stores them (PyTorch: Div by 1.4142135)
+SQRT2_F32, INV_SQRT2_F32 = np.float32(np.sqrt(2.0)), np.float32(1 / np.sqrt(2.0))
+
+
+def _float32_scalar(graph: Graph, name: str, value: np.float32) -> bool:
+    held = _constant_value(graph, name)
+    return held is not None and held.size == 1 and np.float32(held.reshape(-1)[0]) == value
+
+
+def _scaled_by_inv_sqrt2(graph: Graph, name: str) -> tuple[str, Node] | None:
+    """(x, node) when ``name`` is x / sqrt(2) (Div by sqrt 2 or Mul by 1 / sqrt 2), read only by the pattern."""
+    node = graph.producers.get(name)
+    if node is None or len(node.inputs) != 2 or not _only_read_by_next(graph, name):
+        return None
+    if node.op_type == "Div" and _float32_scalar(graph, node.inputs[1], SQRT2_F32):
+        return node.inputs[0], node
+    if node.op_type == "Mul":
+        for x, c in (node.inputs, node.inputs[::-1]):
+            if _float32_scalar(graph, c, INV_SQRT2_F32):
+                return x, node
+    return None
+
+
+def _one_plus_erf(graph: Graph, name: str) -> tuple[str, list[Node]] | None:
+    """(x, nodes) when ``name`` is 1 + erf(x / sqrt(2))."""
+    add = graph.producers.get(name)
+    if add is None or add.op_type != "Add" or not _only_read_by_next(graph, name):
+        return None
+    erf_out = _partner(graph, add, 1.0)
+    erf = _producer(graph, erf_out, "Erf") if erf_out is not None else None
+    scaled = _scaled_by_inv_sqrt2(graph, erf.inputs[0]) if erf is not None else None
+    return (scaled[0], [scaled[1], erf, add]) if scaled is not None else None
+
+
+def _mul_factors(graph: Graph, node: Node) -> tuple[list[str], list[Node]]:
+    """The operands of a product of Muls ending at ``node``: (factors, inner Mul nodes swallowed), one level
+    deep, an inner Mul taken apart only when the product reads it alone."""
+    factors, inner = [], []
+    for name in node.inputs:
+        producer = graph.producers.get(name)
+        if producer is not None and producer.op_type == "Mul" and _only_read_by_next(graph, name):
+            factors += producer.inputs
+            inner.append(producer)
+        else:
+            factors.append(name)
+    return factors, inner
+
+
+def _gelu_match(graph: Graph, node: Node) -> tuple[str, list[Node]] | None:
+    """(x, the nodes to replace, ``node`` last) when ``node`` ends x * 0.5 * (1 + erf(x / sqrt(2))) with the
+    three factors multiplied in any order."""
+    if node.op_type != "Mul" or len(node.inputs) != 2:
+        return None
+    factors, inner = _mul_factors(graph, node)
+    if len(factors) != 3:
+        return None
+    for i, gate in enumerate(factors):
+        found = _one_plus_erf(graph, gate)
+        if found is None:
+            continue
+        x, gate_nodes = found
+        a, b = factors[:i] + factors[i + 1 :]
+        if (a == x and _scalar(graph, b, 0.5)) or (b == x and _scalar(graph, a, 0.5)):
+            return x, [*gate_nodes, *inner, node]
+    return None
+
+
+def fuse_gelu(graph: Graph) -> Graph:
+    """Replace Gelu written out (PyTorch before opset 20: Div by sqrt 2, Erf, Add 1, Mul by x, Mul by 0.5, the
+    products in any order) by one Gelu, as onnxruntime's GeluFusion and TFLite's converter (GELU) do. Every
+    constant must be exactly sqrt 2 (or 1 / sqrt 2), 1 and 0.5 in float32, and every intermediate read only
+    by the pattern."""
+    replaced: dict[str, Node] = {}
+    dropped: set[str] = set()
+    for node in graph.order:
+        found = _gelu_match(graph, node)
+        if found is None or any(n.name in dropped or n.name in replaced for n in found[1]):
+            continue
+        x, nodes = found
+        replaced[node.name] = Node(node.name, "Gelu", [x], [node.outputs[0]], {})
+        dropped.update(n.name for n in nodes[:-1])
+    if not replaced:
+        return graph
+    return graph.replace(nodes=[replaced.get(n.name, n) for n in graph.nodes if n.name not in dropped])
+
+
 def for_deployment(graph: Graph) -> Graph:
-    return fuse_activations(fuse_hard_swish(fuse_layer_norm(drop_no_ops(graph))))
+    return fuse_activations(fuse_hard_swish(fuse_gelu(fuse_layer_norm(drop_no_ops(graph)))))

@@ -1,8 +1,8 @@
-"""A small ViT-like encoder block built with onnx.helper, seeded: LayerNormalization (opset 17's op, and the
-same block with LayerNorm spelled out as exporters before opset 17 write it), multi-head self-attention
-(Q.K^T and A.V between activations, Softmax on the last axis) and an MLP with Gelu (opset 20). Float
-execution equals onnxruntime, MACs and op classes equal the hand count, and the spelled-out LayerNorm is
-fused into one LayerNormalization for deployment without changing the result."""
+"""A small ViT-like encoder block built with onnx.helper, seeded: LayerNormalization and Gelu (opset 17's and
+20's ops, and the same block with both spelled out as exporters before those opsets write them), multi-head
+self-attention (Q.K^T and A.V between activations, Softmax on the last axis). Float execution equals
+onnxruntime, MACs and op classes equal the hand count, and the spelled-out forms are fused into one
+LayerNormalization / Gelu for deployment without changing the result."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def _weights(rng):
         "heads": np.array([1, TOKENS, HEADS, HEAD], np.int64), "merged": np.array([1, TOKENS, DIM], np.int64),
         "inv_sqrt_d": np.array(1 / np.sqrt(HEAD), F),
         "two": np.array(2.0, F), "eps": np.array(1e-5, F), "last_axis": np.array([-1], np.int64),
+        "sqrt2": np.array(np.sqrt(2), F), "one": np.array(1.0, F), "half": np.array(0.5, F),
     }  # fmt: skip
 
 
@@ -51,6 +52,19 @@ def _layer_norm(x, scale, bias, out, spelled, tag):
         helper.make_node("Div", [t + "d", t + "std"], [t + "n"]),
         helper.make_node("Mul", [t + "n", scale], [t + "ns"]),
         helper.make_node("Add", [t + "ns", bias], [out]),
+    ]
+
+
+def _gelu(x, out, spelled):
+    if not spelled:
+        return [helper.make_node("Gelu", [x], [out])]
+    # as torch.onnx writes it before opset 20
+    return [
+        helper.make_node("Div", [x, "sqrt2"], ["gelu_t"]),
+        helper.make_node("Erf", ["gelu_t"], ["gelu_e"]),
+        helper.make_node("Add", ["gelu_e", "one"], ["gelu_a"]),
+        helper.make_node("Mul", [x, "gelu_a"], ["gelu_m"]),
+        helper.make_node("Mul", ["gelu_m", "half"], [out]),
     ]
 
 
@@ -82,7 +96,7 @@ def vit_block(spelled: bool):
         *_layer_norm("x1", "ln2_s", "ln2_b", "h2", spelled, "ln2"),
         helper.make_node("MatMul", ["h2", "w1"], ["m1"]),
         helper.make_node("Add", ["m1", "b1"], ["m1b"]),
-        helper.make_node("Gelu", ["m1b"], ["g"]),
+        *_gelu("m1b", "g", spelled),
         helper.make_node("MatMul", ["g", "w2"], ["m2"]),
         helper.make_node("Add", ["x1", "m2"], ["y"]),
     ]

@@ -217,3 +217,48 @@ def test_layer_norm_over_a_leading_axis_is_not_fused(tmp_path):
     path = tmp_path / "ln.onnx"
     onnx.save(_spelled_layer_norm("pow", "div", [1], True), path)
     assert "LayerNormalization" not in [n.op_type for n in for_deployment(load_onnx(path)).order]
+
+
+# -- Gelu written out -------------------------------------------------------------------------------------
+
+
+def _spelled_gelu(order: str, scale: str, half: float = 0.5):
+    """c = Conv(x); gelu(c) spelled out; the products in ``order`` ("gate-last": (c * gate) * 0.5,
+    "half-first": (c * 0.5) * gate, "gate-half": c * (gate * 0.5)); the scaling as Div by sqrt 2 or Mul by
+    1 / sqrt 2."""
+    consts = {
+        "w": np.random.default_rng(5).uniform(-1, 1, (4, 2, 3, 3)).astype(np.float32),
+        "s": np.float32(np.sqrt(2.0)) if scale == "div" else np.float32(1 / np.sqrt(2.0)),
+        "one": np.float32(1.0),
+        "half": np.float32(half),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Div" if scale == "div" else "Mul", ["c", "s"], ["t"]),
+        helper.make_node("Erf", ["t"], ["e"]),
+        helper.make_node("Add", ["one", "e"], ["gate"]),
+    ]
+    nodes += {
+        "gate-last": [helper.make_node("Mul", ["c", "gate"], ["m"]), helper.make_node("Mul", ["m", "half"], ["y"])],
+        "half-first": [helper.make_node("Mul", ["half", "c"], ["m"]), helper.make_node("Mul", ["m", "gate"], ["y"])],
+        "gate-half": [helper.make_node("Mul", ["gate", "half"], ["m"]), helper.make_node("Mul", ["c", "m"], ["y"])],
+    }[order]
+    return make_model(nodes, [tensor_info("x", [1, 2, 5, 5])], [tensor_info("y", None)], consts)
+
+
+@pytest.mark.parametrize("order", ["gate-last", "half-first", "gate-half"])
+@pytest.mark.parametrize("scale", ["div", "mul"])
+def test_spelled_out_gelu_becomes_one_op(order, scale, tmp_path):
+    path = tmp_path / "gelu.onnx"
+    onnx.save(_spelled_gelu(order, scale), path)
+    graph = load_onnx(path)
+    fused = for_deployment(graph)
+    assert [n.op_type for n in fused.order] == ["Conv", "Gelu"]
+    x = {"x": np.random.default_rng(6).standard_normal((1, 2, 5, 5)).astype(np.float32)}
+    np.testing.assert_allclose(run_graph(fused, x)["y"], run_graph(graph, x)["y"], rtol=1e-6, atol=1e-6)
+
+
+def test_gelu_with_another_constant_is_left_alone(tmp_path):
+    path = tmp_path / "gelu.onnx"
+    onnx.save(_spelled_gelu("gate-last", "div", half=0.6), path)
+    assert "Gelu" not in [n.op_type for n in for_deployment(load_onnx(path)).order]
