@@ -2,7 +2,8 @@
 an activation that clamps the output of a conv / matmul / add / pool is fused into it, hard-swish spelled
 out in elementary ops becomes one HardSwish, layer normalisation spelled out (ReduceMean, Sub, Pow,
 ReduceMean, Add, Sqrt, Div, Mul, Add) becomes one LayerNormalization, Gelu spelled out (Div, Erf, Add, Mul,
-Mul) one Gelu, and inference-time no-ops (Identity, Dropout) disappear. The estimator costs the graph as the runtime would run it."""
+Mul) one Gelu, and inference-time no-ops (Identity, Dropout) disappear. The estimator costs the graph as
+the runtime would run it."""
 
 from __future__ import annotations
 
