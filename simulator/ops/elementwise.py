@@ -138,3 +138,14 @@ class Pow(_Broadcasting):
             return [np.multiply(a, a)]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN / inf as a runtime gives them
             return [np.power(a, b.astype(a.dtype) if a.dtype.kind == "f" else b).astype(a.dtype, copy=False)]
+
+
+@register
+class Mean(Sum):
+    op_type = "Mean"
+
+    def ops(self, node, inputs, outputs):
+        return outputs[0].size * len([t for t in inputs if t is not None])
+
+    def run(self, node, *xs):
+        return [(functools.reduce(np.add, xs) / len(xs)).astype(xs[0].dtype)]

@@ -133,3 +133,56 @@ class InstanceNormalization(OpDef):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         y = (x64 - mean) / np.sqrt(var + node.attr("epsilon", 1e-5)) * scale.reshape(shape) + bias.reshape(shape)
         return [y.astype(x.dtype)]
+
+
+@register
+class GroupNormalization(OpDef):
+    """Per sample over each group of channels and the spatial axes, then a scale and shift: per channel (C
+    values, opset 21) or, in opset 18's form, per group (num_groups values)."""
+
+    op_type = "GroupNormalization"
+    op_class = "normalization"
+    weight_inputs = (1, 2)
+    min_inputs = max_inputs = 3
+
+    def ops(self, node, inputs, outputs):
+        return layer_norm_ops(inputs[0].size, inputs[0].shape[0] * int(node.attr("num_groups")), 2)
+
+    def run(self, node, x, scale, bias):
+        groups = int(node.attr("num_groups"))
+        n, c = x.shape[:2]
+        if c % groups:
+            raise fail(node, f"{c} channels do not split into {groups} groups")
+        x64 = x.astype(np.float64).reshape(n, groups, -1)
+        mean = x64.mean(axis=2, keepdims=True)
+        var = np.square(x64 - mean).mean(axis=2, keepdims=True)
+        y = ((x64 - mean) / np.sqrt(var + node.attr("epsilon", 1e-5))).reshape(x.shape)
+        if scale.size == groups and groups != c:
+            scale, bias = np.repeat(scale, c // groups), np.repeat(bias, c // groups)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return [(y * scale.reshape(shape) + bias.reshape(shape)).astype(x.dtype)]
+
+
+@register
+class LpNormalization(OpDef):
+    """x divided by its L1 or L2 norm along one axis (embedding heads)."""
+
+    op_type = "LpNormalization"
+    op_class = "normalization"
+
+    def ops(self, node, inputs, outputs):
+        return 3 * inputs[0].size
+
+    def run(self, node, x):
+        axis = normalize_axis(node, int(node.attr("axis", -1)), x.ndim)
+        p = int(node.attr("p", 2))
+        if p not in (1, 2):
+            raise fail(node, f"p={p} is not 1 or 2")
+        x64 = x.astype(np.float64)
+        norm = (
+            np.sum(np.abs(x64), axis=axis, keepdims=True)
+            if p == 1
+            else np.sqrt(np.sum(x64 * x64, axis=axis, keepdims=True))
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return [(x64 / norm).astype(x.dtype)]

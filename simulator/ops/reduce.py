@@ -109,3 +109,28 @@ class ArgMax(_ArgReduce):
 class ArgMin(_ArgReduce):
     op_type = "ArgMin"
     pick = staticmethod(np.argmin)
+
+
+@register
+class CumSum(OpDef):
+    """Running sum along one axis (a constant scalar input), optionally exclusive and / or reversed."""
+
+    op_type = "CumSum"
+    op_class = "elementwise"
+    min_inputs = max_inputs = 2
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        [axis] = constant_ints(node, inputs[1], "axis")
+        normalize_axis(node, axis, len(x))
+        return [(x, inputs[0].dtype)]
+
+    def run(self, node, x, axis):
+        axis = normalize_axis(node, int(np.asarray(axis).reshape(-1)[0]), x.ndim)
+        y = np.flip(x, axis) if node.attr("reverse", 0) else x
+        total = np.cumsum(y, axis=axis, dtype=x.dtype)
+        if node.attr("exclusive", 0):
+            total = np.concatenate(
+                [np.zeros_like(np.take(total, [0], axis=axis)), np.delete(total, -1, axis=axis)], axis
+            )
+        return [np.flip(total, axis) if node.attr("reverse", 0) else total]

@@ -221,6 +221,24 @@ CASES = [
     ("split", "Split", [[4, 6]], {"sp": np.array([6], I64)}, {"axis": 1}, 17),
     ("size", "Size", [[2, 3, 4]], {}, {}, 17),
     ("gatherelements", "GatherElements", [[3, 4]], {"i": np.array([[0, 2], [1, -1], [3, 0]], I64)}, {"axis": 1}, 17),
+    ("depthtospace-dcr", "DepthToSpace", [[1, 8, 3, 4]], {}, {"blocksize": 2}, 17),
+    ("depthtospace-crd", "DepthToSpace", [[2, 18, 2, 3]], {}, {"blocksize": 3, "mode": "CRD"}, 17),
+    ("spacetodepth", "SpaceToDepth", [[1, 3, 4, 6]], {}, {"blocksize": 2}, 17),
+    ("upsample-nearest", "Upsample", [[1, 2, 3, 4]], {"sc": np.array([1, 1, 2, 3], F)}, {}, 9),
+    ("upsample-linear", "Upsample", [[1, 2, 3, 4]], {"sc": np.array([1, 1, 2, 2], F)}, {"mode": "linear"}, 9),
+    ("trilu-upper", "Trilu", [[2, 4, 5]], {"k": np.array(1, I64)}, {}, 17),
+    ("trilu-lower", "Trilu", [[4, 5]], {}, {"upper": 0}, 17),
+    ("gathernd", "GatherND", [[3, 4, 5]], {"i": np.array([[0, 1], [2, -1]], I64)}, {}, 17),
+    ("gathernd-batch", "GatherND", [[2, 4, 5]], {"i": np.array([[[1], [3]], [[0], [2]]], I64)}, {"batch_dims": 1}, 17),
+    ("scatternd", "ScatterND", [[4, 5], [2, 5]], {"i": np.array([[3], [1]], I64)}, {}, 17),
+    ("onehot", "OneHot", [[2, 3]], {"d": np.array(5, I64), "v": np.array([0.5, 2.0], F)}, {"axis": 1}, 17),
+    ("cumsum", "CumSum", [[3, 4]], {"a": np.array(1, I64)}, {}, 17),
+    ("cumsum-exclusive-reverse", "CumSum", [[3, 4]], {"a": np.array(0, I64)}, {"exclusive": 1, "reverse": 1}, 17),
+    ("groupnorm-18", "GroupNormalization", [[2, 6, 3, 3]], {"s": w(3), "b": w(3)}, {"num_groups": 3}, 18),
+    ("groupnorm", "GroupNormalization", [[2, 6, 3, 3]], {"s": w(6), "b": w(6)}, {"num_groups": 3}, 21),
+    ("lpnorm", "LpNormalization", [[3, 4]], {}, {"axis": 1, "p": 2}, 17),
+    ("lpnorm-l1", "LpNormalization", [[3, 4]], {}, {"axis": 0, "p": 1}, 17),
+    ("mean", "Mean", [[2, 3], [3], [2, 1]], {}, {}, 17),
     ("quantize", "QuantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
     ("dequantize", "DequantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
 ]
@@ -233,6 +251,7 @@ _ACTIVATION_DTYPES = {
     **{c: _BOOL2 for c in ("and", "or", "xor")},
     "not": [np.bool_],
     "where": [np.bool_, F, F],
+    "onehot": [np.int64],
 }
 _CONSTANT_FIRST = {"gather-embedding": {"table": w(10, 4)}}
 
@@ -243,7 +262,11 @@ def _case_model(case):
     act = [f"x{i}" for i in range(len(shapes))]
     first = list(_CONSTANT_FIRST.get(cid, {}))
     inputs = first + act + list(consts)
-    if op == "Resize" and "sc" in consts and "sz" not in consts:
+    if op == "Upsample":
+        inputs = act + ["sc"]
+    elif op == "ScatterND":
+        inputs = [act[0], *consts, act[1]]
+    elif op == "Resize" and "sc" in consts and "sz" not in consts:
         inputs = act + ["roi", "sc"]
     elif op == "Resize":
         inputs = act + ["roi", "sc", "sz"]
@@ -262,6 +285,9 @@ def test_shape_matches_onnx_shape_inference(case, save):
     model = _case_model(case)
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     y = next(v for v in inferred.graph.output if v.name == "y")
+    if not y.type.tensor_type.HasField("shape"):
+        # onnx does not infer through every function op (GroupNormalization-21): onnxruntime's output decides
+        pytest.skip(f"onnx's shape inference gives no shape for {case[1]}; its kernel case checks the shape")
     expected = tuple(d.dim_value for d in y.type.tensor_type.shape.dim)
     graph = load_onnx(save(model))
     assert graph.tensors["y"].shape == expected
@@ -272,6 +298,7 @@ def test_shape_matches_onnx_shape_inference(case, save):
 def test_every_registered_op_has_a_case():
     # Range folds (constant inputs only): tests/ops/test_kernels.py
     covered = {c[1] for c in CASES} | {"Constant", "ConstantOfShape", "Shape", "QLinearConv", "QLinearMatMul", "Range"}
+    covered |= {"TopK"}  # two outputs: tests/ops/test_kernels.py
     assert set(registered_ops()) <= covered, set(registered_ops()) - covered
 
 
@@ -282,6 +309,8 @@ _POSITIVE = ("log", "sqrt", "pow-general", "reducelogsum")
 def _random(rng, shape, dtype, positive=False):
     if dtype == np.bool_:
         return rng.random(shape) < 0.5
+    if dtype == np.int64:
+        return rng.integers(-4, 5, shape).astype(dtype)
     x = rng.standard_normal(shape).astype(dtype)
     return np.abs(x) + dtype(0.1) if positive else x
 
