@@ -276,13 +276,15 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
     node, counts = w.node, w.counts
     precision = layer_precision(graph, node, hw, override) if counts.op_class != "unknown" else "fp32"
     unit = hw.compute[precision]
-    efficiency = hw.stack.efficiency.get(counts.op_class, 1.0)
+    # every class has a number in every profile (the schema requires them); an unknown op does no work
+    efficiency = hw.stack.efficiency[counts.op_class] if counts.op_class != "unknown" else 1.0
     weights_level = hw.memory[hw.weights_level]
     act_level = hw.memory[hw.activations_level]
 
     # -- weights: flash in the plan's encoding, reads and MACs in the form the kernel runs -----------
     weights = _weight_costs(w, precision, hw, override)
-    if w.in_place:
+    if w.in_place or counts.op_class == "unknown":
+        # an op edgesim does not model (--allow-unknown) costs nothing at all: no traffic, no overhead
         act_read = act_write = 0
     else:
         act_read = sum(math.ceil(t.size * tensor_bits(t, override) / 8) for t in w.activation_inputs)
@@ -306,7 +308,7 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
         weights.read_bytes / weights_level.bandwidth_bytes_per_cycle
         + (act_read + act_write) / act_level.bandwidth_bytes_per_cycle
     ) / bandwidth_scale
-    overhead = hw.layer_overhead_cycles
+    overhead = hw.layer_overhead_cycles if counts.op_class != "unknown" else 0
     # a core that overlaps loads with arithmetic is bound by the slower of the two; an in-order MCU pays both
     busy = max(compute_cycles, memory_cycles) if hw.overlap_compute_memory else compute_cycles + memory_cycles
     bound = "compute" if compute_cycles >= memory_cycles else "memory"

@@ -8,6 +8,8 @@ Counting conventions (also in README.md):
   forms), as published model tables count them. Bias additions are not MACs.
 - ``ops``: other arithmetic, one per elementary operation (an add, a compare, a pooling tap), so elementwise
   layers still cost something in the estimator.
+- ``ops`` of the ``transcendental`` class (Exp, Erf, Sqrt, Gelu, ...): one per function evaluation, priced by
+  the profile as the cycles the kernel library spends per element.
 - ``params``: elements of constant inputs in an op's weight slots (weights and biases after batch-norm folding).
 """
 
@@ -31,6 +33,8 @@ OP_CLASSES = (
     "matmul",
     "elementwise",
     "activation",
+    "transcendental",
+    "attention",
     "pooling",
     "normalization",
     "data_movement",
@@ -134,11 +138,16 @@ def _load_all() -> None:
         constant,
         conv,
         elementwise,
+        indexing,
+        logic,
         matmul,
         normalization,
         pooling,
         quantization,
+        rearrange,
+        reduce,
         shape,
+        unary,
     )
 
 

@@ -896,9 +896,10 @@ def profile_rows(profile: dict, stack: str) -> list[tuple[str, str, str]]:
 
 
 CONVENTIONS = [
-    "<b>MAC</b> = one multiply-accumulate, counted for the reduction ops (Conv, ConvTranspose, Gemm, MatMul and "
-    "their QLinear forms) as published model tables count them; bias additions are not MACs. "
-    "<b>ops</b> = other arithmetic (one per add, compare or pooling tap).",
+    "<b>MAC</b> = one multiply-accumulate, counted for the reduction ops (Conv, ConvTranspose, Gemm, MatMul, "
+    "Einsum and their QLinear forms) as published model tables count them; bias additions are not MACs. "
+    "<b>ops</b> = other arithmetic (one per add, compare or pooling tap; one per function evaluation for "
+    "exp, log, sqrt, erf, gelu).",
     "<b>params</b> = weights + biases after batch-norm folding (as TFLite, TensorRT and ONNX Runtime deploy a "
     "model): one bias per output channel, no BN gamma/beta.",
     "<b>weight bytes</b> = parameters at their stored width (the plan's encoding: quantized bit width, sparse "
@@ -980,6 +981,10 @@ def _assumptions(data: ReportData, story: list, profile: dict, number: int) -> N
     story.append(_bullets(CONVENTIONS))
     story.append(_p("Known limits of the estimator", "h2"))
     story.append(_bullets(LIMITS))
+    if data.warnings:
+        # an op counted as zero cost (--allow-unknown) is an assumption of every number above
+        story.append(_p("Assumptions of this estimate", "h2"))
+        story.append(_bullets([_e(w) for w in data.warnings]))
     story.append(_p("Reproduce", "h2"))
     story.append(_p(f"<font face='Courier' size='7.5'>{_e(data.command)}</font>", "small"))
 

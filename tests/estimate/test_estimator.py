@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import helper
 
 from simulator.errors import EdgesimError
 from simulator.estimate import estimate, prepare
 from simulator.graph import QuantParams
 from simulator.hardware import load_hardware
 from simulator.importers import load_model
+from simulator.importers.onnx_import import load_onnx
+from tests.helpers import make_model, tensor_info
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 HW = str(DATA / "tiny-hw.yaml")
@@ -208,3 +212,31 @@ def test_quantize_and_dequantize_run_at_their_integer_width():
     by_op = {layer.name: layer.precision for layer in est.layers}
     quantization = [n.name for n in graph.order if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
     assert len(quantization) == 4 and {by_op[n] for n in quantization} == {"int8"}
+
+
+def test_attention_transcendental_and_unknown_layers_by_hand(tmp_path):
+    """q = x.Wq; scores = q.q^T (attention class); e = Exp(scores) (transcendental class); Shrink (unknown,
+    --allow-unknown) costs nothing; the Add after it is still estimated."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"], name="proj"),
+        helper.make_node("Transpose", ["q"], ["qt"], perm=[0, 2, 1], name="t"),
+        helper.make_node("MatMul", ["q", "qt"], ["s"], name="scores"),
+        helper.make_node("Exp", ["s"], ["e"], name="exp"),
+        helper.make_node("Shrink", ["e"], ["k"], name="odd"),
+        helper.make_node("Add", ["k", "e"], ["y"], name="add"),
+    ]
+    wq = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)
+    path = tmp_path / "attn.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 4, 16])], [tensor_info("y", None)], {"wq": wq}), path)
+    est = estimate(load_onnx(path, allow_unknown=True), load_hardware(HW), precision="fp32")
+    layers = {layer.name: layer for layer in est.layers}
+    scores = layers["scores"]
+    # 4 x 4 scores of 16 products at 1 fp32 MAC/cycle x attention efficiency 0.25; no weights
+    assert (scores.op_class, scores.macs, scores.weight_bytes) == ("attention", 4 * 4 * 16, 0)
+    assert scores.compute_cycles == pytest.approx(256 / 0.25)
+    # 16 exponentials at 1 op/cycle x transcendental efficiency 0.05
+    assert layers["exp"].op_class == "transcendental" and layers["exp"].compute_cycles == pytest.approx(16 / 0.05)
+    odd = layers["odd"]
+    assert (odd.latency_ms, odd.energy_uj, odd.activation_read_bytes) == (0, 0, 0)
+    assert layers["add"].latency_ms > 0
+    assert any("Shrink" in w for w in est.warnings)

@@ -10,7 +10,9 @@ import json
 import math
 from pathlib import Path
 
+import onnx
 import pytest
+from onnx import helper
 from pypdf import PdfReader
 
 from simulator.cli import main
@@ -20,6 +22,7 @@ from simulator.importers import load_model
 from simulator.report import write_atomic
 from simulator.report.data import collect, memory_energy_by_level, report_date
 from simulator.report.pdf import profile_rows
+from tests.helpers import make_model, tensor_info
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANS = ROOT / "plans"
@@ -225,3 +228,17 @@ def test_budget_verdicts_per_variant():
     assert list(data.over_budget) == ["fp32"]
     assert data.over_budget["fp32"][0].value == data.variants[0].totals["flash_bytes"] > 1024**2
     assert math.isclose(data.over_budget["fp32"][0].limit, 1024**2)
+
+
+def test_ops_counted_as_zero_cost_are_listed_in_the_assumptions(tmp_path, monkeypatch):
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Shrink", ["r"], ["y"], name="odd")]
+    model_path = tmp_path / "odd.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 8])], [tensor_info("y", None)]), model_path)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    path = tmp_path / "odd.pdf"
+    code, _, err = _cli(["report", str(model_path), "--hw", "cortex-m7:tflm-portable", "--precision", "fp32",
+                         "--allow-unknown", "-o", str(path)])  # fmt: skip
+    assert code == 0 and "unknown op Shrink" in err
+    assumptions = _text(path).split("7 Assumptions and sources", 1)[1]
+    assert "Assumptions of this estimate" in assumptions
+    assert "unknown op Shrink at node 'odd' counted as zero cost" in " ".join(assumptions.split())
