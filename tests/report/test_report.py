@@ -239,6 +239,6 @@ def test_ops_counted_as_zero_cost_are_listed_in_the_assumptions(tmp_path, monkey
     code, _, err = _cli(["report", str(model_path), "--hw", "cortex-m7:tflm-portable", "--precision", "fp32",
                          "--allow-unknown", "-o", str(path)])  # fmt: skip
     assert code == 0 and "unknown op Shrink" in err
-    assumptions = _text(path).split("7 Assumptions and sources", 1)[1]
+    assumptions = _text(path).split("Assumptions and sources")[-1]  # the section, after the contents' entry
     assert "Assumptions of this estimate" in assumptions
     assert "unknown op Shrink at node 'odd' counted as zero cost" in " ".join(assumptions.split())
