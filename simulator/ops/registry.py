@@ -136,6 +136,7 @@ def _load_all() -> None:
         normalization,
         pooling,
         quantization,
+        recurrent,
         shape,
     )
 
