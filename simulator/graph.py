@@ -183,6 +183,17 @@ class Subgraph:
                     names |= value.defined()
         return names
 
+    def outer_names(self) -> set[str]:
+        """Values the subgraph (or one nested in it) reads from the enclosing scope."""
+        read: set[str] = set()
+        for node in self.nodes:
+            read.update(n for n in node.inputs if n)
+            for value in node.attrs.values():
+                if isinstance(value, Subgraph):
+                    read |= value.outer_names()
+        read.update(self.outputs)
+        return read - self.defined()
+
     def renamed(self, prefix: str) -> Subgraph:
         """A copy whose own values and node names carry ``prefix`` (one copy per inlined use, so two uses
         never write one tensor); references to the enclosing scope stay as they are."""
@@ -291,6 +302,11 @@ class Graph:
                         f"node {node.name!r} ({node.op_type}) reads {name!r}, which no node, input or "
                         "initializer defines; the model is incomplete or corrupt"
                     )
+            for body in (v for v in node.attrs.values() if isinstance(v, Subgraph)):
+                # a control-flow body reads enclosing values by name: order their producers first
+                for name in sorted(body.outer_names()):
+                    if name in producers:
+                        g.add_edge(producers[name].name, node.name, key=name)
         return g
 
     @cached_property

@@ -35,6 +35,9 @@ def infer_shapes(
     while queue:
         node = queue.popleft()
         producers.update((name, node) for name in node.outputs if name)
+        undefined = [n for n in node.inputs if n and n not in tensors]
+        if undefined:
+            raise fail(node, f"it reads {undefined[0]!r}, which nothing before it defines; the model is incomplete")
         inputs: list[Tensor | None] = [tensors[n] if n else None for n in node.inputs]
         op = get_op(node.op_type)
         if op is None:

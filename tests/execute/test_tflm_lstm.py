@@ -15,6 +15,20 @@ from simulator.graph import Node
 from simulator.ops import get_op
 
 
+def table_available() -> bool:
+    try:
+        tl.sigmoid_table()
+    except EdgesimError:
+        return False
+    return True
+
+
+needs_table = pytest.mark.skipif(
+    not table_available(), reason="TFLite's sigmoid table not found (set EDGESIM_TFLITE_TABLES, see tflm_lstm.py)"
+)
+
+
+@needs_table
 def test_sigmoid_and_tanh_at_known_points():
     # sigmoid(0) = 1/2 in Q0.15; tanh(0) = 0; both odd-symmetric around their centre to within one LSB
     assert int(tl.sigmoid_int16(0)) == 16384
@@ -25,6 +39,7 @@ def test_sigmoid_and_tanh_at_known_points():
     assert np.all(np.diff(s) >= 0)
 
 
+@needs_table
 def test_sigmoid_and_tanh_track_the_real_functions():
     x = np.arange(-32768, 32768, dtype=np.int64)
     real = x / 4096.0  # Q3.12
@@ -68,6 +83,7 @@ def _quantized_lstm(rng, size, hidden, dtype):
     return (w, r, b), gates, params, in_scale, h_scale
 
 
+@needs_table
 @pytest.mark.parametrize("dtype", [np.int8, np.int16])
 def test_quantized_lstm_follows_the_float_lstm(dtype):
     rng = np.random.default_rng(3)
@@ -92,6 +108,7 @@ def test_quantized_lstm_follows_the_float_lstm(dtype):
     assert np.array_equal(h, y[-1])
 
 
+@needs_table
 def test_batch_major_equals_time_major_transposed():
     rng = np.random.default_rng(4)
     _, gates, params, _, _ = _quantized_lstm(rng, 3, 5, np.int16)
@@ -106,6 +123,7 @@ def test_batch_major_equals_time_major_transposed():
     assert np.array_equal(np.concatenate([y1, y2]), y_tm)
 
 
+@needs_table
 def test_cell_clip_bounds_the_cell_state():
     rng = np.random.default_rng(5)
     _, gates, params, _, _ = _quantized_lstm(rng, 3, 4, np.int16)

@@ -173,3 +173,17 @@ def test_input_value_must_fit_the_declared_input():
         onnx_to_graph(_if_model(), "cf", {"x": (3, 4)}, {"mode": np.array([1, 2])})
     with pytest.raises(EdgesimError, match="--input-value names rate, but the model's inputs are x, mode"):
         onnx_to_graph(_if_model(), "cf", {"x": (3, 4)}, {"rate": np.array(1)})
+
+
+def test_a_branch_reading_a_value_produced_later_in_the_file_is_ordered_after_it():
+    then = _branch("then", [helper.make_node("Add", ["late", "x"], ["t"])], ["t"])
+    other = _branch("else", [helper.make_node("Identity", ["x"], ["e"])], ["e"])
+    nodes = [
+        _const("go", np.array(True)),
+        helper.make_node("If", ["go"], ["y"], name="early_if", then_branch=then, else_branch=other),
+        helper.make_node("Relu", ["x"], ["late"], name="producer"),
+    ]
+    model = make_model(nodes, [tensor_info("x", [4])], [helper.make_empty_tensor_value_info("y")])
+    x = np.array([-1.0, 2.0, -3.0, 4.0], np.float32)
+    _, got = _edgesim(model, {"x": x})
+    np.testing.assert_array_equal(got["y"], np.maximum(x, 0) + x)
