@@ -833,6 +833,41 @@ def test_int16_luts_endpoints():
 # ------------------------------------------------------------------------------------------------------------------
 
 
+def test_fully_connected_runner_takes_config_multiplier_and_filter_offset():
+    """A FULLY_CONNECTED case as CMSIS-NN writes one, with a non-zero FILTER_OFFSET: TFLM's reference kernel
+    sums (w + filter_offset) * (x + input_offset) + bias and requantizes with the config's per-tensor
+    multiplier. Checked against that sum done by hand."""
+    x = np.array([[3, -5, 7, 0]], dtype=np.int8)
+    w = np.array([[1, -2, 3, 4], [-5, 6, 7, -8]], dtype=np.int8)
+    bias = np.array([100, -50], dtype=np.int32)
+    multiplier, shift = fp.quantize_multiplier(0.05)
+    cfg = {"ACCUMULATION_DEPTH": 4, "OUT_CH": 2, "INPUT_OFFSET": 6, "FILTER_OFFSET": -3, "OUTPUT_OFFSET": -9,
+           "OUTPUT_MULTIPLIER": multiplier, "OUTPUT_SHIFT": shift, "OUT_ACTIVATION_MIN": -128,
+           "OUT_ACTIVATION_MAX": 127}  # fmt: skip
+    case = Case("any_name", cfg, {"input": x.ravel(), "weights": w.ravel(), "biases": bias, "output_ref": x[0, :2]})
+    assert classify(case) == "fully_connected"
+    acc = (w.astype(np.int64) - 3) @ (x[0].astype(np.int64) + 6) + bias
+    expected = np.clip(fp.multiply_by_quantized_multiplier(acc, multiplier, shift) - 9, -128, 127)
+    assert run_fully_connected(case).tolist() == expected.tolist()
+    assert run_fully_connected(Case("x", {**cfg, "FILTER_OFFSET": 0}, case.arrays)).tolist() != expected.tolist()
+
+
+def test_whole_network_cases_split_into_layers_by_content():
+    arrays = {"input": np.zeros(4, np.int8), "layer_1_conv_2d_weights": np.zeros(1, np.int8),
+              "layer_2_fully_connected_weights": np.zeros(1, np.int8), "output_ref": np.zeros(1, np.int8)}  # fmt: skip
+    cfg = {"CONV_2D_1_IN_CH": 1, "DEPTHWISE_CONV_2D_3_IN_CH": 1, "SOFTMAX_4_MULT": 1, "FULLY_CONNECTED_2_OUT_CH": 1}
+    case = Case("renamed", cfg, arrays)
+    assert classify(case) == "network"
+    layers = network_layers(case)
+    assert [(i, op) for i, op, _ in layers] == [
+        (1, "CONV_2D"),
+        (2, "FULLY_CONNECTED"),
+        (3, "DEPTHWISE_CONV_2D"),
+        (4, "SOFTMAX"),
+    ]
+    assert layers[0][2].cfg == {"IN_CH": 1} and "weights" in layers[1][2].arrays
+
+
 def test_int4_packing_low_nibble_first():
     assert tk.unpack_int4(np.array([0x8F, 0x17], dtype=np.uint8).view(np.int8)).tolist() == [-1, -8, 7, 1]
     values = np.array([-8, 7, 0, -1, 3], dtype=np.int8)

@@ -187,3 +187,33 @@ def test_a_branch_reading_a_value_produced_later_in_the_file_is_ordered_after_it
     x = np.array([-1.0, 2.0, -3.0, 4.0], np.float32)
     _, got = _edgesim(model, {"x": x})
     np.testing.assert_array_equal(got["y"], np.maximum(x, 0) + x)
+
+
+def test_loop_body_with_an_if_on_the_iteration_number_folds_per_iteration():
+    """Each unrolled copy renames its nested If's branches too, and the If's condition (i == 0) folds per copy."""
+    first = _branch("first", [helper.make_node("Add", ["acc_in", "one_f"], ["f_out"])], ["f_out"])
+    later = _branch("later", [helper.make_node("Mul", ["acc_in", "two_f"], ["l_out"])], ["l_out"])
+    body = helper.make_graph(
+        [
+            _const("zero", np.array(0, np.int64)),
+            helper.make_node("Equal", ["i", "zero"], ["is_first"]),
+            helper.make_node("If", ["is_first"], ["acc_out"], name="step_if", then_branch=first, else_branch=later),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        ],
+        "body",
+        [tensor_info("i", [], TensorProto.INT64), tensor_info("cond_in", [], TensorProto.BOOL), tensor_info("acc_in", [3])],
+        [tensor_info("cond_out", [], TensorProto.BOOL), tensor_info("acc_out", [3])],
+    )  # fmt: skip
+    nodes = [
+        _const("M", np.array(3, np.int64)),
+        _const("one_f", np.array(1.0, np.float32)),
+        _const("two_f", np.array(2.0, np.float32)),
+        helper.make_node("Loop", ["M", "", "acc0"], ["acc"], name="loop", body=body),
+    ]
+    model = make_model(nodes, [tensor_info("acc0", [3])], [helper.make_empty_tensor_value_info("acc")])
+    acc0 = np.array([1.0, -2.0, 0.5], np.float32)
+    expected = _ort(model, {"acc0": acc0})["acc"]
+    graph, got = _edgesim(model, {"acc0": acc0})
+    np.testing.assert_array_equal(got["acc"], expected)
+    np.testing.assert_array_equal(expected, (acc0 + 1) * 4)
+    assert sorted(n.op_type for n in graph.nodes if n.op_type in ("Add", "Mul")) == ["Add", "Mul", "Mul"]
