@@ -45,7 +45,8 @@ def models() -> list[Path]:
     if not any(unpacked.rglob("*.onnx")):
         target.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(target), WHEEL],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--timeout", "20", "--retries", "1",
+             "-d", str(target), WHEEL],
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
         wheels = sorted(target.glob("silero_vad-*.whl"))
