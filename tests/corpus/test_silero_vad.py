@@ -222,6 +222,23 @@ def test_estimate_from_the_cli_without_allow_unknown(models, hw, capsys):
         assert '"latency_ms"' in capsys.readouterr().out
 
 
+def test_inspect_from_the_cli_counts_the_macs(models, capsys):
+    import json
+
+    for path in models:
+        rate, feeds = cases(path)[0]
+        args = ["inspect", str(path), "--format", "json"]
+        for name, value in feeds.items():
+            args += (
+                [f"--input-value=sr={rate}"]
+                if name == "sr"
+                else [f"--input-shape={name}={','.join(map(str, value.shape))}"]
+            )
+        assert main(args) == 0, (path.name, capsys.readouterr().err)
+        report = json.loads(capsys.readouterr().out)
+        assert report["totals"]["macs"] == independent_macs(path, feeds), path.name
+
+
 def test_unbound_sample_rate_is_a_one_line_error(models, capsys):
     path = next(p for p in models if p.name == "silero_vad.onnx")
     code = main(["inspect", str(path), "--input-shape", "input=1,576", "--input-shape", "state=2,1,128"])
