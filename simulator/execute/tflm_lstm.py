@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import EdgesimError
+from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as tk
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -121,6 +122,43 @@ def _gate(x, h, gate: Gate, input_zero_point: int, hidden_zero_point: int) -> np
         input_zero_point=hidden_zero_point, **int16,
     )  # fmt: skip
     return _saturating_add(from_input, from_hidden)
+
+
+def prepare(
+    *,
+    input_scale: float,
+    input_weight_scales: dict[str, float],
+    hidden_weight_scales: dict[str, float],
+    hidden_scale: float,
+    cell_scale: float,
+    cell_clip: float = 0.0,
+) -> tuple[dict[str, tuple[tuple[int, int], tuple[int, int]]], dict]:
+    """The integer parameters TFLM's Prepare derives from the tensors' float32 scales: per gate the (input FC,
+    hidden FC) requantizations to 2^-12 (input or hidden scale x weight scale / 2^-12, in double), and the
+    keyword arguments of :func:`unidirectional_sequence_lstm` for the cell and hidden updates: f * c and i * g
+    at 2^-15 x 2^-15 over the cell scale, tanh(c) * o over the hidden scale, the cell scale's power of two
+    (TFLM requires one) and the cell clip in cell units (truncated, within int16)."""
+    f32 = lambda v: float(np.float32(v))  # noqa: E731 -- TFLite keeps scales as float
+    power = np.log2(f32(cell_scale))
+    if power != round(power):
+        raise EdgesimError(f"LSTM cell state scale {cell_scale} is not a power of two; TFLM requires one")
+    gate_q, one_q = 2.0**-12, f32(2.0**-15)
+    gates = {
+        g: (
+            fp.quantize_multiplier(f32(input_scale) * f32(input_weight_scales[g]) / gate_q),
+            fp.quantize_multiplier(f32(hidden_scale) * f32(hidden_weight_scales[g]) / gate_q),
+        )
+        for g in GATES
+    }
+    clip = int(min(max(f32(cell_clip) / f32(cell_scale), -32768.0), 32767.0))
+    updates = {
+        "forget_cell_requant": fp.quantize_multiplier(one_q * f32(cell_scale) / f32(cell_scale)),
+        "input_cell_requant": fp.quantize_multiplier(one_q * one_q / f32(cell_scale)),
+        "hidden_requant": fp.quantize_multiplier(one_q * one_q / f32(hidden_scale)),
+        "cell_scale_power": int(round(power)),
+        "quantized_cell_clip": clip,
+    }
+    return gates, updates
 
 
 def unidirectional_sequence_lstm(

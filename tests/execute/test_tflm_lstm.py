@@ -146,3 +146,15 @@ def test_missing_sigmoid_table_is_a_one_line_error(tmp_path, monkeypatch):
             tl.sigmoid_int16(0)
     finally:
         tl.sigmoid_table.cache_clear()
+
+
+def test_prepare_requires_a_power_of_two_cell_scale_and_clips_in_cell_units():
+    scales = {g: 0.01 for g in tl.GATES}
+    common = dict(input_scale=0.02, input_weight_scales=scales, hidden_weight_scales=scales, hidden_scale=1 / 128)
+    with pytest.raises(EdgesimError, match="not a power of two"):
+        tl.prepare(cell_scale=0.001, **common)
+    gates, updates = tl.prepare(cell_scale=2.0**-11, cell_clip=0.25, **common)
+    assert updates["cell_scale_power"] == -11 and updates["quantized_cell_clip"] == 512
+    assert updates["forget_cell_requant"] == (1 << 30, -14)  # exactly 2^-15
+    assert gates["input"][0] == fp.quantize_multiplier(float(np.float32(0.02)) * float(np.float32(0.01)) * 4096)
+    assert tl.prepare(cell_scale=2.0**-11, cell_clip=100.0, **common)[1]["quantized_cell_clip"] == 32767

@@ -10,7 +10,6 @@ import importlib
 import numpy as np
 import pytest
 
-from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_lstm as tl
 from tests.execute.test_tflm_lstm import needs_table
 
@@ -155,29 +154,16 @@ def _case(dtype, time_major, cell_clip, seed):
     output = w.tensor("output", out_shape, act_type, h_scale, h_zp)
     model = w.finish(inputs, output, time_major, cell_clip)
 
-    def fc(scale_in, g, kind):
-        real = float(scale_in) * float(weight_scales[kind, g][0]) / 2.0**-12
-        return fp.quantize_multiplier(real)
-
+    requants, params = tl.prepare(
+        input_scale=in_scale, hidden_scale=h_scale, cell_scale=cell_scale, cell_clip=cell_clip,
+        input_weight_scales={g: weight_scales["input_to", g][0] for g in tl.GATES},
+        hidden_weight_scales={g: weight_scales["recurrent_to", g][0] for g in tl.GATES},
+    )  # fmt: skip
     edgesim_gates = {
-        g: tl.Gate(
-            weight_scales["input_to", g][1],
-            weight_scales["recurrent_to", g][1],
-            gates[g],
-            fc(in_scale, g, "input_to"),
-            fc(h_scale, g, "recurrent_to"),
-        )  # fmt: skip
+        g: tl.Gate(weight_scales["input_to", g][1], weight_scales["recurrent_to", g][1], gates[g], *requants[g])
         for g in tl.GATES
     }
-    half = float(np.float32(2.0**-15))
-    params = dict(
-        time_major=time_major, input_zero_point=in_zp, hidden_zero_point=h_zp,
-        forget_cell_requant=fp.quantize_multiplier(half * float(cell_scale) / float(cell_scale)),
-        input_cell_requant=fp.quantize_multiplier(half * half / float(cell_scale)),
-        hidden_requant=fp.quantize_multiplier(half * half / float(h_scale)),
-        cell_scale_power=-11,
-        quantized_cell_clip=int(min(max(float(np.float32(cell_clip)) / float(cell_scale), -32768), 32767)),
-    )  # fmt: skip
+    params.update(time_major=time_major, input_zero_point=in_zp, hidden_zero_point=h_zp)
     return model, x, edgesim_gates, params
 
 
