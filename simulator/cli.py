@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from simulator import __version__
 from simulator.errors import EdgesimError
 from simulator.graph import Shape
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXAMPLES = """examples:
   edgesim models list
@@ -58,6 +61,34 @@ def _input_shapes(items: Sequence[str] | None) -> dict[str, Shape]:
     return shapes
 
 
+def parse_input_value(text: str) -> tuple[str, np.ndarray]:
+    import numpy as np
+
+    name, sep, values = text.rpartition("=")
+    try:
+        array = np.array([float(v) if any(c in v for c in ".eE") else int(v) for v in values.split(",")])
+    except ValueError:
+        array = None
+    if not sep or not name or array is None:
+        raise EdgesimError(f"--input-value {text!r}: expected NAME=V0,V1,... with numbers, e.g. sr=16000")
+    return name, array.reshape(()) if array.size == 1 else array
+
+
+def _model_options(args: argparse.Namespace) -> dict:
+    """The import options every model-reading command shares (--input-shape, --input-value, --allow-unknown)."""
+    values: dict[str, np.ndarray] = {}
+    for item in getattr(args, "input_value", None) or []:
+        name, array = parse_input_value(item)
+        if name in values:
+            raise EdgesimError(f"--input-value binds {name!r} twice")
+        values[name] = array
+    return {
+        "input_shapes": _input_shapes(args.input_shape),
+        "allow_unknown": args.allow_unknown,
+        **({"input_values": values} if values else {}),
+    }
+
+
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a zoo model name (see `edgesim models list`) or a .onnx / .tflite / .yaml file")
     parser.add_argument(
@@ -65,6 +96,12 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME=D0,D1,...",
         help="bind an ONNX input's shape, e.g. input=1,3,224,224 (repeatable)",
+    )
+    parser.add_argument(
+        "--input-value",
+        action="append",
+        metavar="NAME=V0,V1,...",
+        help="fix an ONNX input's value, so control flow over it folds at import, e.g. sr=16000 (repeatable)",
     )
     parser.add_argument(
         "--allow-unknown",
@@ -112,7 +149,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from simulator.report_text import render_counts
     from simulator.summary import count
 
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     counts = count(graph)
     write_text(render_counts(counts, args.format), args.output)
     for warning in counts.warnings:
@@ -134,7 +171,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     hw = load_hardware(args.hw)
     if args.precision:
         check_precision(hw, args.precision)
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     calibration = load_calibration(args.calib, graph) if args.calib else None
     plan = None
     if args.plan:
@@ -278,7 +315,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     budget = parse_budget(args.budget)
     hw = load_hardware(args.hw)
     plans = [load_plan(p) for p in args.plan or []]
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     calibration = load_calibration(args.calib, graph) if args.calib else None
     if args.samples is not None and args.samples < 1:
         raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
@@ -343,7 +380,7 @@ def _plan_applied(args: argparse.Namespace):
     from simulator.importers import load_model
     from simulator.plan import apply_plan, load_calibration, load_plan
 
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     if not args.plan:
         return graph, graph
     plan = load_plan(args.plan)
@@ -508,7 +545,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for precision in precisions:
         check_precision(hw, precision)
     plans = [load_plan(p) for p in args.plan or []]
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     calibration = load_calibration(args.calib, graph) if args.calib else None
     # everything that can refuse the inputs runs before the progress bar starts
     for plan in plans:
