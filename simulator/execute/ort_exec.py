@@ -3,7 +3,8 @@
 A QDQ model (DequantizeLinear -> op -> QuantizeLinear, as ``onnxruntime.quantization.quantize_static`` writes
 it) is not executed the way it reads: onnxruntime's graph optimizer fuses the node groups it recognises into
 integer kernels (QLinearConv, QGemm, QLinearAdd, QLinearMul, QLinearAveragePool, QLinearGlobalAveragePool,
-QLinearSoftmax, QLinearSigmoid, QLinearLeakyRelu; MaxPool and data movement run on the 8-bit values directly)
+QLinearSoftmax, QLinearSigmoid, QLinearLeakyRelu, QLinearConcat; MaxPool and data movement run on the 8-bit values
+directly)
 and runs only what is left through float (Sigmoid and Tanh there through MLAS's own approximations). This
 executor does the same on the graph ``load_onnx`` gives (weight DequantizeLinear nodes are folded there into
 float constants that keep their QuantParams and stored integers):
@@ -48,7 +49,7 @@ from simulator.ops.registry import fail
 
 _MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
 _FUSABLE = {"Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "MaxPool", "Softmax"}
-_FUSABLE |= {"Mul", "Sigmoid", "LeakyRelu"}  # QLinearMul, QLinearSigmoid, QLinearLeakyRelu
+_FUSABLE |= {"Mul", "Sigmoid", "LeakyRelu", "Concat"}  # QLinearMul, QLinearSigmoid, QLinearLeakyRelu, QLinearConcat
 #: float ops whose numpy result is onnxruntime's bit for bit: one correctly rounded float32 operation per
 #: element, or no arithmetic at all (Conv has its own MLAS emulation, see ort_kernels.mlas_conv_float)
 _EXACT_FLOAT = _MOVEMENT | {"Relu", "Clip", "MaxPool", "Add", "Sub", "Mul", "Div", "Max", "Min", "Neg", "Abs"}
@@ -532,6 +533,12 @@ class _OrtRun:
 
     def fused(self, node: Node, y_scale, y_zp) -> np.ndarray | None:
         op = node.op_type
+        if op == "Concat":  # every input a per-tensor DQ of the output's 8-bit type
+            parts = [self.operand(n) for n in node.inputs]
+            if not all(p is not None and p.per_tensor and p.q.dtype == y_zp.dtype for p in parts):
+                return None
+            parts = [(p.q, p.scale, p.zero_point) for p in parts]
+            return K.qlinear_concat(parts, y_scale, y_zp, axis=int(node.attr("axis")))
         x = self.operand(node.inputs[0])
         if x is None or not x.per_tensor:
             return None
@@ -744,6 +751,10 @@ class _OrtRun:
                 x, c(1), int(zp(2, x)), c(3), zp(4, x), kernel=kernel, strides=strides, pads_begin=begin,
                 pads_end=end, count_include_pad=int(node.attr("count_include_pad", 0)),
             )  # fmt: skip
+        if op == "QLinearConcat":
+            y_zp = zp(1, v(2))
+            parts = [(v(i), c(i + 1), zp(i + 2, y_zp)) for i in range(2, len(ins), 3)]
+            return K.qlinear_concat(parts, c(0), y_zp, axis=int(node.attr("axis")))
         if op == "QLinearSoftmax":
             x = v(0)
             opset = int(node.attr("opset", 13))

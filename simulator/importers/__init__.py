@@ -10,10 +10,18 @@ from simulator.graph import Graph, Shape
 SUFFIXES = (".onnx", ".yaml", ".yml", ".tflite")
 
 
-def load_model(ref: str, input_shapes: dict[str, Shape] | None = None, *, allow_unknown: bool = False) -> Graph:
+def load_model(
+    ref: str,
+    input_shapes: dict[str, Shape] | None = None,
+    *,
+    allow_unknown: bool = False,
+    onnxruntime_ops: bool = False,
+) -> Graph:
     """A shape-inferred op graph for ``ref`` (a zoo name, or a .onnx / .yaml / .tflite path).
 
-    Errors name the file they come from.
+    With ``onnxruntime_ops`` an ONNX file may also use onnxruntime's com.microsoft quantized ops (a QOperator
+    model, for the ``ort`` executor; :func:`simulator.importers.qoperator.load_quantized_onnx`). Errors name the
+    file they come from.
     """
     from simulator.importers.yamlspec import load_spec
     from simulator.importers.zoo import zoo_names, zoo_path
@@ -31,6 +39,10 @@ def load_model(ref: str, input_shapes: dict[str, Shape] | None = None, *, allow_
         raise EdgesimError(f"{ref}: is a directory; give a model file ({', '.join(SUFFIXES)}) or a zoo name")
     suffix = path.suffix.lower()
     try:
+        if suffix == ".onnx" and onnxruntime_ops:
+            from simulator.importers.qoperator import load_quantized_onnx
+
+            return load_quantized_onnx(path, input_shapes)
         if suffix == ".onnx":
             # onnx costs ~0.8 s to import (its ml_dtypes extension): only ONNX models pay it
             from simulator.importers.onnx_import import load_onnx

@@ -371,3 +371,29 @@ def test_qlinear_mul_hand_values():
     assert K.qlinear_mul(np.uint8([3]), 0.5, 1, np.uint8([4]), 0.5, 2, 0.25, np.uint8(10)).tolist() == [14]
     assert K.qlinear_mul(np.uint8([1]), one, 0, np.uint8([1]), 0.5, 0, one, np.uint8(0)).tolist() == [0]
     assert K.qlinear_mul(np.uint8([255]), one, 0, np.uint8([255]), 1e6, 0, 1e-3, np.uint8(0)).tolist() == [0]
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["uint8", "int8"])
+@pytest.mark.parametrize("seed", range(4))
+def test_qlinear_concat(seed, signed):
+    """Every level of three inputs, one of them with the output's own parameters (onnxruntime copies it)."""
+    rng = np.random.default_rng(seed)
+    dtype = np.int8 if signed else np.uint8
+    lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+    levels = np.arange(256, dtype=np.uint8).view(dtype).reshape(1, 2, 128)
+    inputs = {"a": levels, "b": levels[:, :, ::-1].copy(), "c": levels[:, :1].copy()}
+    ys, yz = _scale(rng), dtype(rng.integers(lo, hi + 1))
+    params = {"a": (_scale(rng), dtype(rng.integers(lo, hi + 1))), "b": (_scale(rng), dtype(rng.integers(lo, hi + 1)))}
+    params["c"] = (ys, yz)
+    consts = {"ys": ys, "yz": yz}
+    names = ["ys", "yz"]
+    for k, (s, z) in params.items():
+        consts[f"{k}s"], consts[f"{k}z"] = s, z
+        names += [k, f"{k}s", f"{k}z"]
+    node = helper.make_node("QLinearConcat", names, ["y"], domain="com.microsoft", axis=1)
+    out_type = TensorProto.INT8 if signed else TensorProto.UINT8
+    want = _run(node, inputs, consts, (1, 5, 128), out_type)
+    parts = [(inputs[k], *params[k]) for k in "abc"]
+    got = K.qlinear_concat(parts, ys, yz, axis=1)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert np.array_equal(got[:, 4:], inputs["c"])  # same parameters: copied
