@@ -41,6 +41,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.execute import ort_kernels as K
 from simulator.execute.float_exec import _check_feeds
+from simulator.execute.ort_graph import onnxruntime_rewrites
 from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, WorkBuffers
 from simulator.graph import Graph, Node, Tensor
 from simulator.ops import get_op
@@ -130,11 +131,11 @@ class OrtSession:
     """
 
     def __init__(self, graph: Graph, blas_threads: int | None = None):
-        self.graph = graph
+        self.graph = onnxruntime_rewrites(graph)  # what the runtime's optimizer changes before it runs the graph
         self.constants: dict[str, QValue | None] = {}
         self.kernels: dict[str, tuple[tuple, object]] = {}
         self.work = WorkBuffers()  # the conv kernels' columns and accumulators, sized by the largest layer
-        self.as_u8 = s8_to_u8_quantizers(graph)  # graph-static: decided once
+        self.as_u8 = s8_to_u8_quantizers(self.graph)  # graph-static: decided once
         self.blas_threads = blas_threads
         self._blas = None
         if blas_threads is not None:
