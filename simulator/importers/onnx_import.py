@@ -200,6 +200,7 @@ def onnx_to_graph(
     model: onnx.ModelProto, name: str, input_shapes: dict[str, Shape] | None = None
 ) -> tuple[Graph, bool]:
     """The raw op graph of a model (shapes of inputs and constants only) and whether it uses unknown ops."""
+    from simulator.importers.onnx_opset import check_node_opset
     from simulator.ops import get_op
 
     bound = dict(input_shapes or {})
@@ -239,12 +240,15 @@ def onnx_to_graph(
         names.add(node_name)
         attrs = _attributes(proto)
         op_type = proto.op_type if proto.domain in _STANDARD_DOMAINS else f"{proto.domain}.{proto.op_type}"
+        node = Node(node_name, op_type, list(proto.input), list(proto.output), attrs)
+        if proto.domain in _STANDARD_DOMAINS and opset > 0:
+            check_node_opset(proto, node, opset, tensors)  # before defaults that depend on the opset are filled in
         if op_type in LEGACY_SOFTMAX and opset < 13:
             # before opset 13 these normalise over every axis from ``axis`` (default 1) on
             attrs.setdefault("axis", 1)
             attrs["legacy_2d"] = 1
         has_unknown |= get_op(op_type) is None
-        nodes.append(Node(node_name, op_type, list(proto.input), list(proto.output), attrs))
+        nodes.append(node)
     outputs = [o.name for o in g.output]
     return Graph(g.name or name, nodes, tensors, inputs, outputs), has_unknown
 
