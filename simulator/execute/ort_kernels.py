@@ -566,10 +566,10 @@ def qlinear_softmax(x, x_scale, y_scale, y_zero_point, *, axis: int = -1) -> np.
     # onnxruntime's quotient does not overflow float32 where vt * y_scale would (vt reaches ~1e36), and matches
     # the product and quotient taken in double precision, rounded half to even
     y = shifted.astype(F64) * F64(y_scale_f) / vsum.astype(F64)
-    q = np.minimum(np.rint(y).astype(np.int64) + int(y_zero_point), 255)
-    # the int8 kernel indexes the same table through (127 - max + x) and stores min(q, 255) cast to int8,
-    # which wraps (q = 128 .. 255 become negative): reproduced as is
-    out = (q & 0xFF).astype(np.uint8).view(np.int8) if x.dtype == np.int8 else q.astype(np.uint8)
+    # saturated to the output type: onnxruntime 1.32's int8 kernel gives 127 where the rounded quotient plus the
+    # zero point passes 127 (a row with one dominant value), not the wrapped value older sources suggest
+    lo, hi = _limits(x.dtype)
+    out = np.clip(np.rint(y).astype(np.int64) + int(y_zero_point), lo, hi).astype(x.dtype)
     return np.moveaxis(out.reshape(xt.shape), -1, axis)
 
 

@@ -397,3 +397,25 @@ def test_qlinear_concat(seed, signed):
     got = K.qlinear_concat(parts, ys, yz, axis=1)
     assert got.dtype == want.dtype and np.array_equal(got, want)
     assert np.array_equal(got[:, 4:], inputs["c"])  # same parameters: copied
+
+
+@pytest.mark.parametrize("y_scale", [F32(1 / 256), F32(0.002)])
+@pytest.mark.parametrize("signed", [False, True], ids=["uint8", "int8"])
+def test_qlinear_softmax_saturates_a_dominant_value(signed, y_scale):
+    """A row whose maximum dominates gives a quotient near floor(1 / y_scale) >= 256: onnxruntime saturates the
+    result to the type's maximum (the ort mode used to wrap int8 results past 127 to negative values)."""
+    dtype = np.int8 if signed else np.uint8
+    lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+    out_type = TensorProto.INT8 if signed else TensorProto.UINT8
+    for d in (2, 6, 30):
+        x = np.full((3, d), lo, dtype)
+        x[:, -1] = hi
+        x[1, 0], x[2, 0] = hi - 7, hi - 100
+        for xs in (F32(0.001), F32(0.05), F32(0.5)):
+            for zero in (dtype(lo), dtype(lo + 28)):
+                consts = {"xs": xs, "xz": dtype(0), "ys": y_scale, "yz": zero}
+                node = helper.make_node(
+                    "QLinearSoftmax", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft", axis=-1, opset=13
+                )
+                want = _run(node, {"x": x}, consts, x.shape, out_type)
+                assert np.array_equal(K.qlinear_softmax(x, xs, y_scale, zero), want), (d, xs, zero)
