@@ -16,7 +16,7 @@ from onnx import helper
 
 from simulator import __version__
 from simulator.cli import main
-from tests.helpers import LIGHT_DIR, make_model, tensor_info
+from tests.helpers import LIGHT_DIR, make_model, quantize_with_onnxruntime, tensor_info
 
 
 def run(args, capsys):
@@ -552,29 +552,6 @@ def test_allow_unknown_after_binding_dynamic_dims(tmp_path, capsys):
     assert layers["odd"]["latency_ms"] == 0
 
 
-def _quantize_static(float_model: onnx.ModelProto, tmp_path: Path, fmt: str, activations: str, seed: int = 0) -> Path:
-    """``float_model`` quantized by onnxruntime's ``quantize_static`` (int8 weights, per tensor), calibrated on
-    seeded normal inputs; the path of the quantized model."""
-    quantization = pytest.importorskip("onnxruntime.quantization")
-    source = tmp_path / "float.onnx"
-    onnx.save(float_model, str(source))
-    x = float_model.graph.input[0]
-    shape = [d.dim_value for d in x.type.tensor_type.shape.dim]
-    rng = np.random.default_rng(seed)
-    batches = iter([{x.name: rng.standard_normal(shape).astype(np.float32)} for _ in range(4)])
-
-    class Reader(quantization.CalibrationDataReader):
-        def get_next(self):
-            return next(batches, None)
-
-    target = tmp_path / f"{fmt}-{activations}.onnx"
-    quantization.quantize_static(
-        str(source), str(target), Reader(), quant_format=getattr(quantization.QuantFormat, fmt),
-        activation_type=getattr(quantization.QuantType, activations), weight_type=quantization.QuantType.QInt8,
-    )  # fmt: skip
-    return target
-
-
 def _branchy_cnn() -> onnx.ModelProto:
     """Conv branches joined by Add and Concat: quantize_static's QOperator output uses com.microsoft.QLinearAdd and
     QLinearConcat (with inputs of different scales)."""
@@ -603,7 +580,7 @@ def test_run_ort_qoperator_model_with_contrib_ops_equals_onnxruntime(tmp_path, c
     """A QOperator model runs from the command line (it used to stop at the generic importer's unknown-op check),
     also with the model's value_info removed (the contrib ops' shapes are then derived), bit for bit."""
     ort = pytest.importorskip("onnxruntime")
-    path = _quantize_static(_branchy_cnn(), tmp_path, "QOperator", activations)
+    path = quantize_with_onnxruntime(_branchy_cnn(), tmp_path / "model.onnx", "QOperator", activations)
     model = onnx.load(str(path))
     ops = {(n.domain, n.op_type) for n in model.graph.node}
     assert {("com.microsoft", "QLinearConcat"), ("com.microsoft", "QLinearAdd")} <= ops

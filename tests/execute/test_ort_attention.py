@@ -12,7 +12,7 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-quantization = pytest.importorskip("onnxruntime.quantization")
+pytest.importorskip("onnxruntime.quantization")
 
 from onnx import helper  # noqa: E402
 
@@ -20,7 +20,7 @@ from simulator.cli import main  # noqa: E402
 from simulator.execute.ort_exec import run_ort  # noqa: E402
 from simulator.importers.onnx_import import load_onnx  # noqa: E402
 from simulator.importers.qoperator import load_quantized_onnx  # noqa: E402
-from tests.helpers import make_model, tensor_info  # noqa: E402
+from tests.helpers import make_model, quantize_with_onnxruntime, tensor_info  # noqa: E402
 
 F32 = np.float32
 _T, _D, _H = 6, 16, 2  # tokens, model width, heads
@@ -66,32 +66,16 @@ def _attention_block() -> onnx.ModelProto:
     return make_model(nodes, [tensor_info("x", [1, _T, _D])], [tensor_info("y", [1, 2, _D])], inits, opset=13)
 
 
-class _Reader(quantization.CalibrationDataReader):
-    def __init__(self, count: int = 8, seed: int = 3):
-        rng = np.random.default_rng(seed)
-        self._data = iter([{"x": rng.standard_normal((1, _T, _D)).astype(F32)} for _ in range(count)])
-
-    def get_next(self):
-        return next(self._data, None)
-
-
 @pytest.fixture(scope="module")
 def quantized(tmp_path_factory):
     """(format, activations) -> path of the attention block quantize_static wrote (int8 weights, per tensor)."""
     root = tmp_path_factory.mktemp("ort_attention")
-    source = root / "attention.onnx"
-    onnx.save(_attention_block(), str(source))
     cache = {}
 
     def get(fmt: str, activations: str) -> Path:
         if (fmt, activations) not in cache:
             target = root / f"attention-{fmt}-{activations}.onnx"
-            quantization.quantize_static(
-                str(source), str(target), _Reader(), quant_format=getattr(quantization.QuantFormat, fmt),
-                activation_type=getattr(quantization.QuantType, activations),
-                weight_type=quantization.QuantType.QInt8,
-            )  # fmt: skip
-            cache[fmt, activations] = target
+            cache[fmt, activations] = quantize_with_onnxruntime(_attention_block(), target, fmt, activations, count=8)
         return cache[fmt, activations]
 
     return get
