@@ -380,6 +380,11 @@ class _OrtRun:
         if node.op_type == "Conv" and inputs[0].ndim in (3, 4):
             self.set(node.outputs[0], self.float_conv(node, *inputs))
             return
+        if node.op_type == "Gemm" and all(v is None or np.asarray(v).dtype == np.float32 for v in inputs):
+            y = self.float_gemm(node, *inputs)
+            if y is not None:
+                self.set(node.outputs[0], y)
+                return
         if node.op_type == "MatMul" and all(np.asarray(v).dtype == np.float32 and np.ndim(v) >= 2 for v in inputs):
             self.set(node.outputs[0], self.float_matmul(node, *inputs))
             return
@@ -432,6 +437,20 @@ class _OrtRun:
             self.caveats.append(f"{node.name} (MatMul): K={k} is summed in slices whose depth depends on "
                                 "onnxruntime's thread count (exact for one)")  # fmt: skip
         return y
+
+    def float_gemm(self, node: Node, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray | None:
+        """A float Gemm (alpha = beta = 1, no transA) in MLAS's order: onnxruntime writes the broadcast bias into the
+        output and the SGEMM adds each K slice's sum to it; with one slice and M > 1 that is ``A @ B + C`` rounded
+        once per term, which is what is reproduced (None otherwise: the generic float path and its caveat)."""
+        if node.attr("transA", 0) or float(node.attr("alpha", 1.0)) != 1.0 or float(node.attr("beta", 1.0)) != 1.0:
+            return None
+        if node.attr("transB", 0):
+            b = b.T
+        (m, k), n = a.shape, b.shape[1]
+        if m == 1 or k > K.sgemm_stride_k(n, k):
+            return None
+        y = K.mlas_sgemm(a, np.ascontiguousarray(b))
+        return y if c is None else (y + np.asarray(c, np.float32)).astype(np.float32)
 
     # -- data movement on integers ---------------------------------------------------------------------
 

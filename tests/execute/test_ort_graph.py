@@ -102,3 +102,35 @@ def test_int8_weight_parameters_by_hand():
     scale, zp = int8_weight_parameters(np.array([0.25, 2.0], F32))  # range widened to include 0
     assert scale == F32(F32(2.0) / F32(255)) and zp == np.int8(-128)
     assert int8_weight_parameters(np.zeros(3, F32)) == (F32(1), np.int8(-128))
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
+@pytest.mark.parametrize("signed", [False, True], ids=["uint8", "int8"])
+def test_gemm_float_bias_is_quantized_as_onnxruntime_does(tmp_path, signed, per_channel):
+    """The same rewrite on a Gemm (transB = 1: per-channel weights along axis 0), fused to QGemm."""
+    rng = np.random.default_rng(12)
+    act = np.int8 if signed else np.uint8
+    n, k = 16, 48
+    inits = {
+        "xs": F32(0.02), "xz": act(0 if signed else 128), "w": rng.integers(-8, 9, (n, k)).astype(np.int8),
+        "ws": (10 ** rng.uniform(-2.6, -2.2, n)).astype(F32) if per_channel else F32(0.004),
+        "wz": np.zeros(n if per_channel else (), np.int8), "b": (rng.standard_normal(n) * 0.05).astype(F32),
+        "ys": F32(0.0008), "yz": act(0 if signed else 128),
+    }  # fmt: skip
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=0),
+        helper.make_node("Gemm", ["xd", "wd", "b"], ["g"], transB=1),
+        helper.make_node("QuantizeLinear", ["g", "ys", "yz"], ["y"]),
+    ]
+    elem = TensorProto.INT8 if signed else TensorProto.UINT8
+    model = make_model(nodes, [tensor_info("x", [64, k])], [tensor_info("y", [64, n], elem)], inits, opset=13)
+    path = tmp_path / "gemm.onnx"
+    onnx.save(model, str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    graph = load_onnx(path)
+    for seed in range(3):
+        feeds = {"x": np.random.default_rng(seed).standard_normal((64, k)).astype(F32)}
+        got, want = run_ort(graph, feeds)["y"], session.run(None, feeds)[0]
+        assert np.array_equal(got, want), f"seed {seed}: {int(np.count_nonzero(got != want))} values differ"

@@ -573,3 +573,30 @@ def test_data_movement_moves_integers(tmp_path, dtype):
         for name, want in zip(names, session.run(None, feeds), strict=True):
             assert got[name].dtype == want.dtype and np.array_equal(got[name], want), name
         assert caveats == []
+
+
+@pytest.mark.parametrize("trans_b", [0, 1])
+@pytest.mark.parametrize(("m", "k", "n", "bias_shape"), [(8, 48, 16, (16,)), (5, 100, 3, (1, 3)), (6, 20, 7, None)])
+def test_float_gemm_in_mlas_order(tmp_path, m, k, n, bias_shape, trans_b):
+    """A Gemm the ort mode leaves in float (int8 activations whose output type differs) equals onnxruntime's float
+    Gemm where K is one SGEMM slice and M > 1: the bias is added to the product once."""
+    from onnx import helper
+
+    from tests.helpers import make_model, tensor_info
+
+    rng = np.random.default_rng(m * k + n)
+    inits = {"b": rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)}
+    inputs = ["a", "b"]
+    if bias_shape is not None:
+        inits["c"] = rng.standard_normal(bias_shape).astype(np.float32)
+        inputs.append("c")
+    nodes = [helper.make_node("Gemm", inputs, ["y"], transB=trans_b)]
+    model = make_model(nodes, [tensor_info("a", [m, k])], [tensor_info("y", [m, n])], inits)
+    onnx.save(model, str(tmp_path / "gemm.onnx"))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feeds = {"a": rng.standard_normal((m, k)).astype(np.float32)}
+    caveats: list[str] = []
+    got = run_ort(load_onnx(tmp_path / "gemm.onnx"), feeds, caveats=caveats)["y"]
+    assert np.array_equal(got, session.run(None, feeds)[0]) and caveats == []
