@@ -33,6 +33,7 @@ exactness proof, Add tables; :mod:`ort_prepared`), built when a node first runs,
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ from simulator.execute.ort_graph import onnxruntime_rewrites
 from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, WorkBuffers
 from simulator.graph import Graph, Node, Tensor
 from simulator.ops import get_op
+from simulator.ops.activation import softmax_axes
 from simulator.ops.quantization import stored_integers
 from simulator.ops.registry import fail
 
@@ -678,7 +680,11 @@ class _OrtRun:
                 count_include_pad=int(node.attr("count_include_pad", 0)),
             )  # fmt: skip
         if op == "Softmax":
-            return K.qlinear_softmax(x.q, xs, y_scale, y_zp, axis=int(node.attr("axis", -1)))
+            axes = softmax_axes(node, x.q.ndim)
+            if len(axes) > 1:  # before opset 13: QLinearSoftmax over the input flattened to 2-d at the axis
+                rows = x.q.reshape(math.prod(x.q.shape[: axes[0]]), -1)
+                return K.qlinear_softmax(rows, xs, y_scale, y_zp, axis=-1).reshape(x.q.shape)
+            return K.qlinear_softmax(x.q, xs, y_scale, y_zp, axis=axes[0])
         return None
 
     @staticmethod
@@ -817,8 +823,9 @@ class _OrtRun:
         if op == "QLinearSoftmax":
             x = v(0)
             opset = int(node.attr("opset", 13))
-            axis = int(node.attr("axis", -1 if opset >= 13 else 1))
-            if opset < 13 and axis % x.ndim != x.ndim - 1:
-                raise fail(node, "QLinearSoftmax of opset < 13 over several axes is not supported")
+            axis = int(node.attr("axis", -1 if opset >= 13 else 1)) % x.ndim
+            if opset < 13:  # over the input flattened to 2-d at the axis
+                rows = x.reshape(math.prod(x.shape[:axis]), -1)
+                return K.qlinear_softmax(rows, c(1), c(3), zp(4, x), axis=-1).reshape(x.shape)
             return K.qlinear_softmax(x, c(1), c(3), zp(4, x), axis=axis)
         raise fail(node, f"{node.op_type} is not supported in the ort mode")

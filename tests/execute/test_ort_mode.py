@@ -600,3 +600,35 @@ def test_float_gemm_in_mlas_order(tmp_path, m, k, n, bias_shape, trans_b):
     caveats: list[str] = []
     got = run_ort(load_onnx(tmp_path / "gemm.onnx"), feeds, caveats=caveats)["y"]
     assert np.array_equal(got, session.run(None, feeds)[0]) and caveats == []
+
+
+@pytest.mark.parametrize("qoperator", [False, True], ids=["qdq", "qlinear-softmax"])
+def test_opset11_softmax_normalises_the_flattened_rows(tmp_path, qoperator):
+    """Before opset 13 Softmax (and onnxruntime's QLinearSoftmax with opset < 13) normalises over every axis from
+    ``axis`` on: a 4-d input with axis 1 is one row per batch item."""
+    from onnx import helper
+
+    from tests.helpers import make_model, tensor_info
+
+    inits = {"s": np.float32(0.05), "z": np.uint8(128), "ys": np.float32(1 / 256), "yz": np.uint8(0)}
+    quantize = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"])
+    if qoperator:
+        softmax = [helper.make_node("QLinearSoftmax", ["xq", "s", "z", "ys", "yz"], ["y"], domain="com.microsoft",
+                                    axis=1, opset=11)]  # fmt: skip
+    else:
+        softmax = [
+            helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+            helper.make_node("Softmax", ["xd"], ["p"], axis=1),
+            helper.make_node("QuantizeLinear", ["p", "ys", "yz"], ["y"]),
+        ]
+    out = tensor_info("y", [2, 3, 4, 5], onnx.TensorProto.UINT8)
+    model = make_model([quantize, *softmax], [tensor_info("x", [2, 3, 4, 5])], [out], inits, opset=11)
+    if qoperator:
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    path = tmp_path / "softmax11.onnx"
+    onnx.save(model, str(path))
+    session = _session(model)
+    graph = load_quantized_onnx(path)
+    for seed in SEEDS:
+        feeds = {"x": (np.random.default_rng(seed).standard_normal((2, 3, 4, 5)) * 3).astype(np.float32)}
+        assert np.array_equal(run_ort(graph, feeds)["y"], session.run(None, feeds)[0])
