@@ -375,12 +375,13 @@ def _report_command(args: argparse.Namespace) -> str:
     return shlex.join([*parts, "-o", args.output])
 
 
-def _plan_applied(args: argparse.Namespace):
-    """(original graph, graph after --plan) of a command that runs a model."""
+def _plan_applied(args: argparse.Namespace, onnxruntime_ops: bool = False):
+    """(original graph, graph after --plan) of a command that runs a model; ``onnxruntime_ops`` lets an ONNX
+    file use onnxruntime's com.microsoft quantized ops (a QOperator model run in the ort mode)."""
     from simulator.importers import load_model
     from simulator.plan import apply_plan, load_calibration, load_plan
 
-    graph = load_model(args.model, **_model_options(args))
+    graph = load_model(args.model, **_model_options(args), onnxruntime_ops=onnxruntime_ops)
     if not args.plan:
         return graph, graph
     plan = load_plan(args.plan)
@@ -412,20 +413,16 @@ def _save_npy(path, array) -> None:
 
 def _as_onnxruntime_graph(args: argparse.Namespace, graph):
     """The graph as onnxruntime would load it: a plan's output goes through edgesim's QDQ export first (so
-    the ort mode fuses exactly what onnxruntime fuses); an ONNX file is re-read with onnxruntime's
-    com.microsoft quantized ops (QOperator models)."""
+    the ort mode fuses exactly what onnxruntime fuses); a model file was loaded with onnxruntime's ops already."""
     import tempfile
     from pathlib import Path
 
     from simulator.execute.qdq_export import write_qdq
     from simulator.importers.onnx_import import load_onnx
-    from simulator.importers.qoperator import load_quantized_onnx
 
     if args.plan:
         with tempfile.TemporaryDirectory() as tmp:
             return load_onnx(write_qdq(graph, Path(tmp) / "model.onnx"))
-    if Path(args.model).suffix.lower() == ".onnx":
-        return load_quantized_onnx(Path(args.model), _input_shapes(args.input_shape))
     return graph
 
 
@@ -450,7 +447,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from simulator.execute.int_exec import dequantize, run_tflm
     from simulator.output import table
 
-    _, graph = _plan_applied(args)
+    # a QOperator model holds onnxruntime's com.microsoft ops, which only the ort mode knows (and no plan applies)
+    _, graph = _plan_applied(args, onnxruntime_ops=args.mode == "ort" and not args.plan)
     name = graph.inputs[0]
     shape = graph.tensors[name].shape
     try:

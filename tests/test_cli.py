@@ -16,7 +16,7 @@ from onnx import helper
 
 from simulator import __version__
 from simulator.cli import main
-from tests.helpers import LIGHT_DIR, make_model, tensor_info
+from tests.helpers import LIGHT_DIR, make_model, quantize_with_onnxruntime, tensor_info
 
 
 def run(args, capsys):
@@ -550,3 +550,47 @@ def test_allow_unknown_after_binding_dynamic_dims(tmp_path, capsys):
     layers = {layer["name"]: layer for layer in json.loads(out)["layers"]}
     assert layers["conv"]["macs"] == 4 * 224 * 224 * 27 and layers["gap"]["latency_ms"] > 0
     assert layers["odd"]["latency_ms"] == 0
+
+
+def _branchy_cnn() -> onnx.ModelProto:
+    """Conv branches joined by Add and Concat: quantize_static's QOperator output uses com.microsoft.QLinearAdd and
+    QLinearConcat (with inputs of different scales)."""
+    rng = np.random.default_rng(3)
+
+    def w(*shape):
+        return (rng.standard_normal(shape) * 0.3).astype(np.float32)
+
+    pads = {"pads": [1, 1, 1, 1]}
+    nodes = [
+        helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], **pads),
+        helper.make_node("Relu", ["c0"], ["r0"]),
+        helper.make_node("Conv", ["r0", "w1", "b1"], ["c1"], **pads),
+        helper.make_node("Conv", ["x", "w2", "b2"], ["c2"], **pads),
+        helper.make_node("Add", ["c1", "c2"], ["a"]),
+        helper.make_node("Concat", ["r0", "a"], ["k"], axis=1),
+        helper.make_node("Conv", ["k", "w3", "b3"], ["y"]),
+    ]
+    inits = {"w0": w(8, 3, 3, 3), "b0": w(8), "w1": w(4, 8, 3, 3), "b1": w(4), "w2": w(4, 3, 3, 3), "b2": w(4),
+             "w3": w(5, 12, 1, 1), "b3": w(5)}  # fmt: skip
+    return make_model(nodes, [tensor_info("x", [1, 3, 8, 8])], [tensor_info("y", [1, 5, 8, 8])], inits, opset=13)
+
+
+@pytest.mark.parametrize("activations", ["QUInt8", "QInt8"])
+def test_run_ort_qoperator_model_with_contrib_ops_equals_onnxruntime(tmp_path, capsys, activations):
+    """A QOperator model runs from the command line (it used to stop at the generic importer's unknown-op check),
+    also with the model's value_info removed (the contrib ops' shapes are then derived), bit for bit."""
+    ort = pytest.importorskip("onnxruntime")
+    path = quantize_with_onnxruntime(_branchy_cnn(), tmp_path / "model.onnx", "QOperator", activations)
+    model = onnx.load(str(path))
+    ops = {(n.domain, n.op_type) for n in model.graph.node}
+    assert {("com.microsoft", "QLinearConcat"), ("com.microsoft", "QLinearAdd")} <= ops
+    del model.graph.value_info[:]
+    onnx.save(model, str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for seed in range(3):
+        x = (np.random.default_rng(seed).standard_normal((1, 3, 8, 8)) * (1 + seed)).astype(np.float32)
+        np.save(tmp_path / "x.npy", x)
+        args = ["run", str(path), "--mode", "ort", "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")]
+        code, _, err = run(args, capsys)
+        assert code == 0, err
+        assert np.array_equal(np.load(tmp_path / "y.npy"), session.run(None, {"x": x})[0])

@@ -18,11 +18,13 @@ def load_model(
     *,
     allow_unknown: bool = False,
     input_values: dict[str, np.ndarray] | None = None,
+    onnxruntime_ops: bool = False,
 ) -> Graph:
     """A shape-inferred op graph for ``ref`` (a zoo name, or a .onnx / .yaml / .tflite path).
 
-    ``input_values`` fixes ONNX inputs to constants (see onnx_import.onnx_to_graph). Errors name the file they
-    come from.
+    ``input_values`` fixes ONNX inputs to constants (see onnx_import.onnx_to_graph). With ``onnxruntime_ops``
+    an ONNX file may also use onnxruntime's com.microsoft quantized ops (a QOperator model, for the ``ort``
+    executor; :func:`simulator.importers.qoperator.load_quantized_onnx`). Errors name the file they come from.
     """
     from simulator.importers.yamlspec import load_spec
     from simulator.importers.zoo import zoo_names, zoo_path
@@ -40,6 +42,10 @@ def load_model(
         raise EdgesimError(f"{ref}: is a directory; give a model file ({', '.join(SUFFIXES)}) or a zoo name")
     suffix = path.suffix.lower()
     try:
+        if suffix == ".onnx" and onnxruntime_ops:
+            from simulator.importers.qoperator import load_quantized_onnx
+
+            return load_quantized_onnx(path, input_shapes)
         if suffix == ".onnx":
             # onnx costs ~0.8 s to import (its ml_dtypes extension): only ONNX models pay it
             from simulator.importers.onnx_import import load_onnx

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -207,10 +207,13 @@ class _Scope:
     names: set[str]
     values: set[str]
     rename: dict[str, str]
+    #: the model's constants and inputs so far (input types are checked against the opset's schema)
+    tensors: dict[str, Tensor] = field(default_factory=dict)
 
 
 def _convert_nodes(protos, scope: _Scope) -> tuple[list[Node], bool]:
     """Nodes of one graph or subgraph, control-flow bodies converted to :class:`Subgraph` recursively."""
+    from simulator.importers.onnx_opset import check_node_opset
     from simulator.ops import get_op
 
     nodes = []
@@ -226,6 +229,10 @@ def _convert_nodes(protos, scope: _Scope) -> tuple[list[Node], bool]:
                 attrs[key], unknown = _subgraph(value, node_name, scope)
                 has_unknown |= unknown
         op_type = proto.op_type if proto.domain in _STANDARD_DOMAINS else f"{proto.domain}.{proto.op_type}"
+        if proto.domain in _STANDARD_DOMAINS and scope.opset > 0:
+            # before defaults that depend on the opset are filled in
+            check_node_opset(proto, Node(node_name, op_type, list(proto.input), list(proto.output), attrs),
+                             scope.opset, scope.tensors)  # fmt: skip
         if op_type in LEGACY_SOFTMAX and scope.opset < 13:
             # before opset 13 these normalise over every axis from ``axis`` (default 1) on
             attrs.setdefault("axis", 1)
@@ -241,7 +248,7 @@ def _subgraph(g: onnx.GraphProto, owner: str, scope: _Scope) -> tuple[Subgraph, 
     with the owning node's name so every value in the model has one producer once a body is inlined."""
     local = [vi.name for vi in g.input] + [t.name for t in g.initializer] + [o for n in g.node for o in n.output]
     clashes = {name: f"{owner}/{name}" for name in local if name and name in scope.values}
-    inner = _Scope(scope.opset, scope.names, scope.values, {**scope.rename, **clashes})
+    inner = _Scope(scope.opset, scope.names, scope.values, {**scope.rename, **clashes}, scope.tensors)
     scope.values.update(inner.rename.get(name, name) for name in local if name)
     tensors = {}
     for proto in g.initializer:
@@ -317,7 +324,9 @@ def onnx_to_graph(
             continue
         tensors[vi.name] = Tensor(vi.name, _input_shape(vi, bound), dtype)
         inputs.append(vi.name)
-    scope = _Scope(opset, names=set(), values=set(tensors) | {o for n in g.node for o in n.output if o}, rename={})
+    scope = _Scope(
+        opset, names=set(), values=set(tensors) | {o for n in g.node for o in n.output if o}, rename={}, tensors=tensors
+    )
     nodes, has_unknown = _convert_nodes(g.node, scope)
     outputs = [o.name for o in g.output]
     return Graph(g.name or name, nodes, tensors, inputs, outputs), has_unknown
