@@ -47,7 +47,7 @@ SEED = 1234
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "tflite"
 #: models also converted with the 16x8 scheme, as a16w8_NAME
 A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
-         "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat")  # fmt: skip
+         "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat", "tanh", "attention")  # fmt: skip
 #: models whose int8 conversion is rewritten with INT4 weights, as w4_NAME
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 #: models also converted with float input and output (QUANTIZE first, DEQUANTIZE last), as float_io_NAME
@@ -177,7 +177,7 @@ def _models():
         scale = dict(kernel_initializer=keras.initializers.Constant(w), bias_initializer="zeros")
         yield model(name, (16, 16, 1), lambda x, a=act, k=scale: layers.Activation(a)(layers.Conv2D(1, 1, **k)(x)))
     # TANH has no importer mapping: the tests check the error names it and its operator index
-    yield model("unsupported_tanh", (4, 4, 3), lambda x: layers.Activation("tanh")(x))
+    yield model("tanh", (4, 4, 3), lambda x: layers.Activation("tanh")(x))
     # models added later go below, so that the seeds of the ones above (their index) stay as they were
     yield model(
         "mul",
@@ -225,6 +225,46 @@ def _models():
         return layers.Dense(10, **seeded(71))(base(x))
 
     yield model("mobilenet_v2_035", (96, 96, 3), mobilenet_v2)
+    yield from _wild_models(keras, layers, seeded)
+
+
+def _wild_models(keras, layers, seeded):
+    """Models written the way converters write real ones: a Flatten on a dynamic batch (SHAPE, STRIDED_SLICE,
+    PACK before the RESHAPE), PRELU, attention-style BATCH_MATMUL between activations with keep_num_dims
+    FULLY_CONNECTED, and tensor manipulation (TRANSPOSE, SPLIT, GATHER, UNPACK / PACK, STRIDED_SLICE)."""
+
+    def dynamic(name, shape, build, batch_size=None):
+        inp = keras.Input(shape=shape, batch_size=batch_size, name="input")  # batch None: as Keras users write it
+        return name, keras.Model(inp, build(inp), name=name)
+
+    yield dynamic(
+        "flatten_dynamic", (6, 6, 3),
+        lambda x: layers.Dense(5, **seeded(81))(layers.Flatten()(layers.Conv2D(4, 3, **seeded(83))(x))),
+    )  # fmt: skip
+    yield dynamic(
+        "prelu", (6, 6, 3),
+        lambda x: layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.5, seed=85),
+                               shared_axes=[1, 2])(layers.Conv2D(4, 1, **seeded(87))(x)),
+    )  # fmt: skip
+
+    def attention(x):
+        q, k, v = (layers.Dense(8, **seeded(s))(x) for s in (89, 91, 93))
+        scores = layers.Softmax()(keras.ops.matmul(q, keras.ops.transpose(k, (0, 2, 1))) * 0.35)
+        return layers.Dense(6, **seeded(95))(keras.ops.matmul(scores, v))
+
+    # (a fixed batch: on a dynamic one the converter computes Dense's reshapes with REDUCE_PROD, which TFLM lacks)
+    yield dynamic("attention", (5, 12), attention, 1)
+
+    def tensor_ops(x):
+        t = keras.ops.transpose(layers.Conv2D(6, 1, **seeded(97))(x), (0, 2, 1, 3))
+        a, c = keras.ops.split(t, 2, axis=3)
+        g = keras.ops.take(a, np.array([3, 0, 2], np.int32), axis=1)  # (TFLM gathers with int32 positions only)
+        rows = keras.ops.unstack(c[:, :3, :, :], axis=1)
+        stacked = keras.ops.stack(rows[::-1], axis=1)
+        return layers.Concatenate(axis=2)([g, stacked, x[:, ::2, 1:4, :][:, :3, :, 0:3]])
+
+    yield dynamic("tensor_ops", (6, 5, 3), tensor_ops, 1)
+    yield dynamic("unsupported_elu", (4, 4, 3), lambda x: layers.ELU()(x))
 
 
 def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False, float_io: bool = False) -> bytes:

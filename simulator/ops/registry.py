@@ -135,8 +135,10 @@ def _load_all() -> None:
         matmul,
         normalization,
         pooling,
+        prelu,
         quantization,
         shape,
+        split,
     )
 
 
