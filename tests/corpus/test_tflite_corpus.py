@@ -5,8 +5,10 @@
   CALL_ONCE subgraph), SPLIT_V, STRIDED_SLICE and an int8 -> uint8 QUANTIZE at the output. A session runs
   consecutive calls with the state kept as TFLM keeps it; every tensor of every call must equal the
   tflite-micro interpreter's (run with all tensors preserved).
-* mediapipe 0.10's float models (FLOAT16 weights behind DEQUANTIZE, PRELU, RESIZE_BILINEAR): they import,
-  and their float execution gives finite outputs of the file's shapes.
+* mediapipe 0.10's float models (FLOAT16 weights behind DEQUANTIZE, PRELU, RESIZE_BILINEAR): edgesim's
+  float execution, fed NHWC through the file's layout, equals the outputs TensorFlow's TFLite interpreter gave
+  on the same seeded input (tests/data/corpus/mediapipe_tflite_outputs.npz, by scripts/make_mediapipe_expected.py)
+  within 1e-5 of each output's largest value (pose_landmark_full: 1e-3, see TOLERANCE).
 
 The wheels are downloaded once (``pip download --no-deps``) into a cache directory; without the package
 registry the tests skip with the reason.
@@ -99,14 +101,26 @@ def test_microwakeword_streams_equal_tflite_micro_on_every_tensor(name):
     assert compared >= 12 * 30  # (33 named tensors a call for alexa)
 
 
+EXPECTED = Path(__file__).resolve().parent.parent / "data" / "corpus" / "mediapipe_tflite_outputs.npz"
+#: pose_landmark_full differs by up to 8.5e-4 of its largest value (not yet traced: its five RESIZE_BILINEARs
+#: are the suspects); every other model stays below 5e-6
+TOLERANCE = {"pose_landmark/pose_landmark_full": 1e-3}
+
+
 @pytest.mark.parametrize("name", MEDIAPIPE)
-def test_mediapipe_float16_models_import_and_run_in_float(name):
+def test_mediapipe_float16_models_equal_the_tflite_interpreter(name):
     from simulator.execute.float_exec import run_graph
 
     path = _models("mediapipe==0.10.21", "mediapipe/modules/") / f"{name}.tflite"
     graph = load_model(str(path))
     (x_name,) = graph.inputs
-    x = np.random.default_rng(3).uniform(-1, 1, graph.tensors[x_name].shape).astype(np.float32)
-    outputs = run_graph(graph, {x_name: x})
-    for out in graph.outputs:
-        assert outputs[out].shape == graph.tensors[out].shape and np.all(np.isfinite(outputs[out]))
+    layout = graph.metadata["tflite_layout"]
+    nhwc = tuple(graph.tensors[x_name].shape[i] for i in np.argsort(layout["inputs"][x_name]))
+    x = np.random.default_rng(3).uniform(-1, 1, nhwc).astype(np.float32)
+    outputs = run_graph(graph, {x_name: x.transpose(layout["inputs"][x_name])})
+    expected = np.load(EXPECTED)
+    for k, out in enumerate(graph.outputs):
+        y = outputs[out].transpose(np.argsort(layout["outputs"][out]))
+        ref = expected[f"{name}:{k}"]
+        assert y.shape == ref.shape
+        assert np.abs(y - ref).max() <= TOLERANCE.get(name, 1e-5) * np.abs(ref).max(), out
