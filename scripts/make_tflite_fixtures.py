@@ -52,6 +52,8 @@ A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 #: models also converted with float input and output (QUANTIZE first, DEQUANTIZE last), as float_io_NAME
 FLOAT_IO = ("cnn", "quantize_ties")
+#: models also converted as float32 models (f32_NAME) and with float16 weights (f16_NAME), for --mode float
+FLOAT32 = ("cnn", "prelu", "flatten_dynamic", "attention", "tensor_ops")
 #: models also converted with the 16x8 scheme and float input and output, as a16w8_float_io_NAME
 A16W8_FLOAT_IO = ("cnn",)
 
@@ -425,11 +427,35 @@ def _build(model, shape: tuple[int, ...], seed: int, scheme: str) -> bytes:
     return _int4_weights(flatbuffer) if scheme == "w4" else flatbuffer
 
 
+def _write_float(out: Path, name: str, model, x: np.ndarray) -> None:
+    """A float32 model as the converter writes it without optimizations (float16 weights behind DEQUANTIZE
+    for ``f16_``), beside ``NAME_io.npz``: the NHWC input and TensorFlow's TFLite interpreter's output."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if name.startswith("f16_"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    flatbuffer = converter.convert()
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.tflite").write_bytes(flatbuffer)
+    np.savez_compressed(out / f"{name}_io.npz", input=x, output=y)
+    print(f"{name}: {len(flatbuffer)} bytes (float)")
+
+
 def main(out: Path = OUT, only: tuple[str, ...] = ("",)) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for i, (name, model) in enumerate(_models()):
         shape = tuple(int(d) for d in model.input_shape[1:])
         x = np.random.default_rng(SEED + 100 + i).uniform(-1, 1, (1, *shape)).astype(np.float32)
+        for prefix in ("f32_", "f16_"):  # float models, in tests/data/tflite_float/
+            if name in FLOAT32 and f"{prefix}{name}".startswith(only):
+                _write_float(out.parent / "tflite_float", f"{prefix}{name}", model, x)
         variants = [(name, "int8")]
         variants += [(f"a16w8_{name}", "a16w8")] if name in A16W8 else []
         variants += [(f"w4_{name}", "w4")] if name in W4 else []

@@ -747,6 +747,8 @@ def read_tflite(data: bytes, name: str) -> Graph:
         "tflite_layout": layout,
         "tflite_quant": b.quant,
         "tflite_shapes": b.expected,
+        # every rank-4 file tensor: edgesim value = file value.transpose(perm) (see execute/layout.py)
+        "file_layout": {name: list(NHWC_TO_NCHW) for name, shape in b.expected.items() if len(shape) == 4},
         # resource variables: edgesim input (read) -> edgesim output (assigned) and initial values, TFLite layout
         "tflite_variables": variables,
     }
