@@ -47,7 +47,8 @@ SEED = 1234
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "tflite"
 #: models also converted with the 16x8 scheme, as a16w8_NAME
 A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
-         "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat", "tanh", "attention")  # fmt: skip
+         "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat", "tanh", "attention",
+         "tanh_levels")  # fmt: skip
 #: models whose int8 conversion is rewritten with INT4 weights, as w4_NAME
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 #: models also converted with float input and output (QUANTIZE first, DEQUANTIZE last), as float_io_NAME
@@ -267,6 +268,8 @@ def _wild_models(keras, layers, seeded):
 
     yield dynamic("tensor_ops", (6, 5, 3), tensor_ops, 1)
     yield dynamic("unsupported_elu", (4, 4, 3), lambda x: layers.ELU()(x))
+    scale = dict(kernel_initializer=keras.initializers.Constant(4.0), bias_initializer="zeros")
+    yield dynamic("tanh_levels", (16, 16, 1), lambda x: layers.Activation("tanh")(layers.Conv2D(1, 1, **scale)(x)), 1)
 
 
 def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False, float_io: bool = False) -> bytes:

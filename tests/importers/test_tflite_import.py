@@ -74,6 +74,7 @@ HAND_COUNTS = {
     # 8x8x4 -> MaxPool 1x1 (QUANTIZE / DEQUANTIZE around it in float_io_: their scales are not parameters)
     "quantize_ties": (0, 0),
     "tanh": (0, 0),
+    "tanh_levels": (2, 256),  # 16x16x1 -> Conv 1 1x1 (weight and bias) -> TANH
     # 6x6x3 -> Conv 4 1x1 -> PRELU with one slope per channel (shared over H and W)
     "prelu": (12 + 4 + 4, 36 * 4 * 3),
     # 6x6x3 -> Conv 4 3x3 VALID (4x4) -> Flatten (SHAPE / STRIDED_SLICE / PACK folded) -> Dense 5
@@ -86,7 +87,7 @@ HAND_COUNTS = {
 }
 # the 16x8 (a16w8_) and int4-weight (w4_) fixtures are the same Keras models converted another way
 A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
-         "tanh", "attention",
+         "tanh", "attention", "tanh_levels",
          "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat")  # fmt: skip
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 FLOAT_IO = ("cnn", "quantize_ties")  # float_io_: float32 input and output around the same int8 model
@@ -346,8 +347,8 @@ TFLM_RELU6_KEEPS_INPUT_GRID = ("relu_concat",)
 def test_float_execution_agrees_with_tflm_within_two_steps(name):
     """The imported graph run in float (dequantized weights, no activation rounding) lands within two output
     quantization steps of tflite-micro's int8 result: the layouts, pads and flattens mean what TFLite means.
-    A final LOGISTIC's fixed output grid (1/256) is finer than what two steps of its input grid move it by
-    (slope at most 1/4), so there the input's two steps count too."""
+    A final LOGISTIC's or TANH's fixed output grid (1/256, 1/128, 2^-15) can be finer than what two steps of
+    its input grid move it by (slope at most 1/4, 1), so there the input's two steps count too."""
     from simulator.execute.float_exec import run_graph
 
     g = _load(name)
@@ -365,8 +366,9 @@ def test_float_execution_agrees_with_tflm_within_two_steps(name):
         reference = (data["tflm_output"].astype(np.float64) - int(q.zero_point)) * float(q.scale)
     tolerance = 2 * float(q.scale)
     last = g.producers[out]
-    if last.op_type == "Sigmoid":
-        tolerance += 0.25 * 2 * float(g.tensors[last.inputs[0]].quant.scale)
+    if last.op_type in ("Sigmoid", "Tanh"):  # slopes at most 1/4 and 1
+        slope = 0.25 if last.op_type == "Sigmoid" else 1.0
+        tolerance += slope * 2 * float(g.tensors[last.inputs[0]].quant.scale)
     assert np.abs(y - reference).max() <= tolerance
 
 
