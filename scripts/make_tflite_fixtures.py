@@ -451,8 +451,53 @@ def _write_float(out: Path, name: str, model, x: np.ndarray) -> None:
     print(f"{name}: {len(flatbuffer)} bytes (float)")
 
 
+def _write_streaming(out: Path) -> None:
+    """``streaming_window``: a streaming model whose state is a resource variable, as TensorFlow converts a
+    tf.Variable (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE, a CALL_ONCE init subgraph; the float variable
+    is sliced, quantized, concatenated with the new int8 frame, dequantized and assigned): each call slides a
+    4-frame window by one 8-value frame and applies a dense layer with ReLU. ``streaming_window_calls.npz``
+    holds 8 seeded int8 frames and tflite-micro's output after each, the state kept between the calls."""
+    import tensorflow as tf
+    from tflite_micro import runtime
+
+    class Stream(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.state = tf.Variable(tf.zeros((1, 4, 8)), trainable=False)
+            self.w = tf.constant(np.random.default_rng(5).uniform(-0.5, 0.5, (32, 3)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec((1, 1, 8), tf.float32)])
+        def __call__(self, x):
+            window = tf.concat([self.state[:, 1:, :], x], axis=1)
+            self.state.assign(window)
+            return tf.nn.relu(tf.matmul(tf.reshape(window, (1, 32)), self.w))
+
+    module = Stream()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.__call__.get_concrete_function()], module)
+    converter.experimental_enable_resource_variables = True
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(6)
+    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, 1, 8)).astype(np.float32)] for _ in range(64))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    flatbuffer = converter.convert()
+    interpreter = runtime.Interpreter.from_bytes(flatbuffer, arena_size=1 << 16)
+    frames = np.random.default_rng(SEED).integers(-128, 128, (8, 1, 1, 8)).astype(np.int8)
+    outputs = []
+    for frame in frames:
+        interpreter.set_input(frame, 0)
+        interpreter.invoke()
+        outputs.append(np.asarray(interpreter.get_output(0)).copy())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "streaming_window.tflite").write_bytes(flatbuffer)
+    np.savez_compressed(out / "streaming_window_calls.npz", frames=frames, tflm_outputs=np.stack(outputs))
+    print(f"streaming_window: {len(flatbuffer)} bytes")
+
+
 def main(out: Path = OUT, only: tuple[str, ...] = ("",)) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    if "streaming_window".startswith(only):
+        _write_streaming(out.parent / "tflite_stream")
     for i, (name, model) in enumerate(_models()):
         shape = tuple(int(d) for d in model.input_shape[1:])
         x = np.random.default_rng(SEED + 100 + i).uniform(-1, 1, (1, *shape)).astype(np.float32)

@@ -737,6 +737,8 @@ def _dequantize_linear(run: _Run, node: Node) -> np.ndarray:
 def _moved(run: _Run, node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
     """Outputs of a data-movement op (STRIDED_SLICE, GATHER, SPLIT, ...): TFLM copies the integers, which each
     output reads with its own parameters (the converter gives it the input's)."""
+    if values and values[0].dtype.kind == "f":  # float data (a float resource variable) moves as it is
+        return values
     xq = run.q(node.inputs[0], node)
     for name in node.outputs:
         given = run.graph.tensors[name].quant
@@ -891,11 +893,16 @@ def _feed(name: str, value: np.ndarray, q: QuantParams) -> np.ndarray:
     return quantize_input(value, q)
 
 
+#: ops that take float values as they are in the tflm mode: QUANTIZE, and byte copies (a float resource
+#: variable of a streaming model is sliced before its QUANTIZE)
+_FLOAT_READERS = ("QuantizeLinear", "Slice", "Gather", "Split", "Identity")
+
+
 def _float_input(graph: Graph, name: str) -> bool:
-    """Whether graph input ``name`` stays float: unquantized and read by QuantizeLinear nodes only (a TFLite
-    model converted with float input starts with QUANTIZE)."""
+    """Whether graph input ``name`` stays float: unquantized and read by QuantizeLinear nodes (a TFLite model
+    converted with float input starts with QUANTIZE) or byte copies only."""
     readers = graph.consumers.get(name, [])
-    return graph.tensors[name].quant is None and bool(readers) and all(n.op_type == "QuantizeLinear" for n in readers)
+    return graph.tensors[name].quant is None and bool(readers) and all(n.op_type in _FLOAT_READERS for n in readers)
 
 
 def _float_feed(name: str, value: np.ndarray) -> np.ndarray:
@@ -910,9 +917,11 @@ def _check_widths(run: _Run, node: Node) -> None:
     QUANTIZE op (QuantizeLinear, which an imported .tflite may have and edgesim's quantize pass does not add)."""
     if node.op_type in _WIDTH_CHANGERS:
         return
-    names = [n for n in node.inputs if n in run.values]
+    names = [n for n in node.inputs if n in run.values and run.values[n].dtype.kind != "f"]
     if run.graph.tensors[node.outputs[0]].quant is not None:
         names.append(node.outputs[0])
+    if not names:
+        return
     widths = {run.q(n, node).bits for n in names}
     if len(widths) > 1:
         raise fail(node, "it mixes int8 and int16 activations; TFLM runs one width per op (requantize with one "
