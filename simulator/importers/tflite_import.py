@@ -1,11 +1,20 @@
-"""Quantized ``.tflite`` -> op graph, through the ``tflite`` package (the TFLite schema's flatbuffer bindings).
+"""``.tflite`` (quantized or float) -> op graph, through the ``tflite`` package (the TFLite schema's flatbuffer
+bindings).
 
 The graph edgesim builds is ONNX-shaped and NCHW, so the importer changes layouts on the way in:
 
-* rank-4 activations, NHWC in TFLite, become NCHW tensors. **Feeds are NCHW**: a TFLite input ``x`` of shape
-  [N, H, W, C] is fed as ``x.transpose(0, 3, 1, 2)``, and a rank-4 output comes back NCHW.
+* rank-4 activations, NHWC in TFLite, become NCHW tensors. **Graph feeds are NCHW**: a TFLite input ``x`` of
+  shape [N, H, W, C] is fed as ``x.transpose(0, 3, 1, 2)``, and a rank-4 output comes back NCHW.
   ``graph.metadata["tflite_layout"]`` records, for every graph input and output, the permutation that takes
-  the TFLite tensor to edgesim's (``[0, 3, 1, 2]`` for rank 4, identity otherwise);
+  the TFLite tensor to edgesim's (``[0, 3, 1, 2]`` for rank 4, identity otherwise), and
+  ``graph.metadata["file_layout"]`` the same for every rank-4 file tensor: ``edgesim run`` converts at its
+  boundary with it (simulator/execute/layout.py), so its users feed and get NHWC;
+* tensor-manipulation operators (SHAPE, STRIDED_SLICE, PACK, UNPACK, GATHER, TRANSPOSE, SPLIT, SPLIT_V,
+  BATCH_MATMUL) work in TFLite's layout or fold to constants (see tflite_movement.py); DEQUANTIZE of a
+  constant (FLOAT16 or int8 weights of a float model) folds to a float32 constant;
+* resource variables (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE): a read becomes an extra graph input, an
+  assignment an extra graph output, and the CALL_ONCE init subgraph's values the initial state
+  (``graph.metadata["tflite_variables"]``, run by simulator/execute/state.py);
 * CONV_2D filters, OHWI, become OIHW; DEPTHWISE_CONV_2D filters [1, H, W, C*m] become a grouped Conv
   (group = C) with OIHW filters [C*m, 1, H, W]; SAME padding becomes explicit pads (the extra row/column at
   the end, as TFLite puts it);
