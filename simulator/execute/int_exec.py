@@ -707,6 +707,9 @@ def _quantize_linear(run: _Run, node: Node) -> np.ndarray:
     are the input's own so that it gives the integers back unchanged) through Requantize."""
     x = run.values[node.inputs[0]]
     yq = _linear_quant(run, node)
+    if not yq.signed and (x.dtype.kind == "f" or run.q(node.inputs[0], node).bits != 8):
+        raise fail(node, "it quantizes to uint8; the tflm mode runs int8 or int16 (16x8) activations (TFLM's "
+                         "QUANTIZE writes uint8 from int8 only)")  # fmt: skip
     run.quant[node.outputs[0]] = yq
     if x.dtype.kind == "f":
         return k.affine_quantize(x, scale=float(yq.scale), zero_point=int(yq.zero_point), output_dtype=_dtype(yq))
