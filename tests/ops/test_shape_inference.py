@@ -108,6 +108,7 @@ CASES = [
     ("hardsigmoid", "HardSigmoid", [[2, 3]], {}, {}, 17),
     ("hardswish", "HardSwish", [[2, 3]], {}, {}, 17),
     ("tanh", "Tanh", [[2, 3]], {}, {}, 17),
+    ("prelu", "PRelu", [[1, 4, 3, 3]], {"slope": w(4, 1, 1)}, {}, 17),
     ("softmax", "Softmax", [[2, 3]], {}, {"axis": -1}, 17),
     ("batchnorm", "BatchNormalization", [[1, 3, 4, 4]], {"s": w(3), "b": w(3), "m": w(3), "v": np.ones(3, F)}, {}, 15),
     ("lrn", "LRN", [[1, 6, 4, 4]], {}, {"size": 3}, 17),
@@ -154,6 +155,7 @@ CASES = [
     ),
     ("gather", "Gather", [[5, 6, 7]], {"i": np.array([[0, 2], [4, 1]], I64)}, {"axis": 1}, 17),
     ("gather-embedding", "Gather", [[2, 3]], {}, {}, 17),
+    ("split-one-piece", "Split", [[2, 6, 4]], {"sp": np.array([6], I64)}, {"axis": 1}, 17),  # (several: test_split)
     ("identity", "Identity", [[2, 3]], {}, {}, 17),
     ("dropout", "Dropout", [[2, 3]], {}, {}, 17),
     ("cast", "Cast", [[2, 3]], {}, {"to": onnx.TensorProto.INT32}, 17),
