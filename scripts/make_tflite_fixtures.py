@@ -48,13 +48,13 @@ OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "tflite"
 #: models also converted with the 16x8 scheme, as a16w8_NAME
 A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
          "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat", "tanh", "attention",
-         "tanh_levels")  # fmt: skip
+         "tanh_levels", "conv_transpose")  # fmt: skip
 #: models whose int8 conversion is rewritten with INT4 weights, as w4_NAME
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 #: models also converted with float input and output (QUANTIZE first, DEQUANTIZE last), as float_io_NAME
 FLOAT_IO = ("cnn", "quantize_ties")
 #: models also converted as float32 models (f32_NAME) and with float16 weights (f16_NAME), for --mode float
-FLOAT32 = ("cnn", "prelu", "flatten_dynamic", "attention", "tensor_ops")
+FLOAT32 = ("cnn", "prelu", "flatten_dynamic", "attention", "tensor_ops", "conv_transpose")
 #: models also converted with the 16x8 scheme and float input and output, as a16w8_float_io_NAME
 A16W8_FLOAT_IO = ("cnn",)
 
@@ -270,6 +270,10 @@ def _wild_models(keras, layers, seeded):
     yield dynamic("unsupported_elu", (4, 4, 3), lambda x: layers.ELU()(x))
     scale = dict(kernel_initializer=keras.initializers.Constant(4.0), bias_initializer="zeros")
     yield dynamic("tanh_levels", (16, 16, 1), lambda x: layers.Activation("tanh")(layers.Conv2D(1, 1, **scale)(x)), 1)
+    yield dynamic(
+        "conv_transpose", (5, 5, 3),
+        lambda x: layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu", **seeded(99))(x), 1,
+    )  # fmt: skip
 
 
 def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False, float_io: bool = False) -> bytes:

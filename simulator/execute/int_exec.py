@@ -379,6 +379,34 @@ def _conv(run: _Run, node: Node) -> np.ndarray:
     return _nchw(y)
 
 
+def _conv_transpose_layer(run: _Run, node: Node) -> _Layer:
+    """TRANSPOSE_CONV: ONNX's [I, O, kh, kw] weights back to TFLite's OHWI, per-output-channel multipliers,
+    the leading pads TFLite derives for the forward conv, int64 accumulators for 16x8."""
+    g = run.graph
+    if int(node.attr("group", 1)) != 1 or any(d != 1 for d in node.attr("dilations", [1, 1])):
+        raise fail(node, "TFLite's TRANSPOSE_CONV has no groups or dilations")
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    w, w_scale = _weights(g, node, 1)
+    filt = np.ascontiguousarray(w.transpose(1, 2, 3, 0))
+    channels = filt.shape[0]
+    bias = _bias(g, node, 2, float(xq.scale), w_scale, channels)
+    multiplier, shift = _conv_multipliers(float(xq.scale), np.broadcast_to(w_scale, (channels,)), float(yq.scale))
+    pads = node.attr("pads", [0, 0, 0, 0])
+    amin, amax = _clamp(node, yq)
+    params = dict(
+        output_multiplier=multiplier, output_shift=shift, output_hw=tuple(g.tensors[node.outputs[0]].shape[2:]),
+        input_zero_point=int(xq.zero_point), output_zero_point=int(yq.zero_point),
+        stride=tuple(node.attr("strides", [1, 1])), padding=(int(pads[0]), int(pads[1])), activation_min=amin,
+        activation_max=amax, accumulator="int64" if xq.bits == 16 else "int32", output_dtype=_dtype(yq),
+    )  # fmt: skip
+    return _Layer(k.transpose_conv2d, filt, bias, params)
+
+
+def _conv_transpose(run: _Run, node: Node) -> np.ndarray:
+    layer = run.prepared(node, _conv_transpose_layer)
+    return _nchw(layer.kernel(_nhwc(run.values[node.inputs[0]]), layer.filter, layer.bias, **layer.params))
+
+
 def _gemm_layer(run: _Run, node: Node) -> _Layer:
     g = run.graph
     if node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0 or node.attr("beta", 1.0) != 1.0:
@@ -808,6 +836,7 @@ def _tanh(run: _Run, node: Node) -> np.ndarray:
 
 KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
     "Gemm": _gemm,
     "MaxPool": _pool,
     "AveragePool": _pool,

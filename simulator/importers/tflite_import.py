@@ -486,6 +486,10 @@ def _convert(b: _Builder, i: int, op: Any, kind: str) -> None:
         b.node(base, "PRelu", [b.activation(ins[0]), b.operand(ins[1], rank)], b.activation(outs[0]))
         return
 
+    if kind in ("TRANSPOSE_CONV", "CUSTOM (Convolution2DTransposeBias)"):
+        _transpose_conv(b, base, op, kind, ins, outs)
+        return
+
     if kind == "RESIZE_BILINEAR":
         _resize_bilinear(b, base, _options(tfl, op, tfl.ResizeBilinearOptions), ins, outs)
         return
@@ -594,6 +598,42 @@ def _pad(b: _Builder, base: str, ins: list[int], outs: list[int]) -> None:
     b.node(base, "Pad", inputs, b.activation(outs[0]), mode="constant")
 
 
+def _transpose_conv(b: _Builder, base: str, op: Any, kind: str, ins: list[int], outs: list[int]) -> None:
+    """TRANSPOSE_CONV (inputs: output shape, filter, input, optional bias) and mediapipe's custom
+    Convolution2DTransposeBias (input, filter, bias; its custom options are TfLiteTransposeConvParams as raw
+    int32s: padding (1 SAME, 2 VALID), stride_w, stride_h) -> ConvTranspose. The [O, kh, kw, I] filter becomes
+    ONNX's [I, O, kh, kw]; SAME pads as TFLite computes them for the forward conv whose input the output is."""
+    if kind == "TRANSPOSE_CONV":
+        opts = _options(b.tfl, op, b.tfl.TransposeConvOptions)
+        padding, sw, sh = opts.Padding(), opts.StrideW(), opts.StrideH()
+        activation = opts.FusedActivationFunction() if hasattr(opts, "FusedActivationFunction") else 0
+        x_index, w_index, bias_index = ins[2], ins[1], ins[3] if len(ins) > 3 and ins[3] >= 0 else None
+    else:
+        raw = op.CustomOptionsAsNumpy().tobytes() if op.CustomOptionsLength() else b""
+        if len(raw) < 12:
+            raise EdgesimError(f"Convolution2DTransposeBias has {len(raw)} bytes of options, not 12")
+        tflite_padding, sw, sh = (int(v) for v in np.frombuffer(raw[:12], "<i4"))
+        padding = {1: 0, 2: 1}.get(tflite_padding, -1)  # TfLitePadding -> the schema's Padding (SAME 0, VALID 1)
+        if padding < 0:
+            raise EdgesimError(f"Convolution2DTransposeBias has padding {tflite_padding}, neither SAME nor VALID")
+        activation, x_index, w_index, bias_index = 0, ins[0], ins[1], ins[2]
+    _, out_h, out_w, _ = b.shape(outs[0])
+    _, in_h, in_w, _ = b.shape(x_index)
+    _, kh, kw, _ = b.shape(w_index)
+    pads, extra = [], []  # (begin, end) crops of the full scatter, and output_padding where it is too short
+    for size_in, size_out, k, s in ((in_h, out_h, kh, sh), (in_w, out_w, kw, sw)):
+        total = (size_in - 1) * s + k - size_out
+        pads.append((max(total, 0) // 2, max(total, 0) - max(total, 0) // 2))
+        extra.append(max(-total, 0))
+    inputs = [b.activation(x_index), b.weight(w_index, (3, 0, 1, 2), {0: 1})]
+    if bias_index is not None:
+        inputs.append(b.bias(bias_index, x_index, w_index))
+    tmp = f"{base}/out"
+    b.node(base, "ConvTranspose", inputs, tmp, kernel_shape=[kh, kw], strides=[sh, sw],
+           pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]], output_padding=extra)  # fmt: skip
+    b.fused(base, tmp, outs[0], activation)
+
+
 def _resize_bilinear(b: _Builder, base: str, opts: Any, ins: list[int], outs: list[int]) -> None:
     """RESIZE_BILINEAR -> Resize (linear) on NCHW: align_corners, half_pixel_centers (TF's half-pixel rule is
     ONNX's half_pixel, with the source coordinate clamped at 0) or neither (asymmetric)."""
@@ -699,7 +739,7 @@ SUPPORTED = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD", "SOFTMAX",
     "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "HARD_SWISH", "TANH", "PRELU", "MEAN", "CONCATENATION",
     "MUL", "PAD", "PADV2", "QUANTIZE", "DEQUANTIZE", "RESIZE_BILINEAR", *_MOVEMENT, "VAR_HANDLE", "READ_VARIABLE",
-    "ASSIGN_VARIABLE", "CALL_ONCE",
+    "ASSIGN_VARIABLE", "CALL_ONCE", "TRANSPOSE_CONV", "CUSTOM (Convolution2DTransposeBias)",
 )  # fmt: skip
 
 

@@ -75,6 +75,8 @@ HAND_COUNTS = {
     "quantize_ties": (0, 0),
     "tanh": (0, 0),
     "tanh_levels": (2, 256),  # 16x16x1 -> Conv 1 1x1 (weight and bias) -> TANH
+    # 5x5x3 -> Conv2DTranspose 4 3x3 stride 2 SAME (10x10): every input element scatters 4 * 9 products
+    "conv_transpose": (3 * 4 * 9 + 4, 25 * 3 * 4 * 9),
     # 6x6x3 -> Conv 4 1x1 -> PRELU with one slope per channel (shared over H and W)
     "prelu": (12 + 4 + 4, 36 * 4 * 3),
     # 6x6x3 -> Conv 4 3x3 VALID (4x4) -> Flatten (SHAPE / STRIDED_SLICE / PACK folded) -> Dense 5
@@ -87,7 +89,7 @@ HAND_COUNTS = {
 }
 # the 16x8 (a16w8_) and int4-weight (w4_) fixtures are the same Keras models converted another way
 A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
-         "tanh", "attention", "tanh_levels",
+         "tanh", "attention", "tanh_levels", "conv_transpose",
          "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat")  # fmt: skip
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 FLOAT_IO = ("cnn", "quantize_ties")  # float_io_: float32 input and output around the same int8 model
