@@ -863,6 +863,7 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "Gather": _registry_kernel,
     "Split": _registry_kernel,
     "Identity": _registry_kernel,
+    "DepthToSpace": _registry_kernel,
     "MatMul": _matmul,
     "PRelu": _prelu,
     "Tanh": _tanh,

@@ -144,6 +144,11 @@ class _Builder:
             return None
         dtype = np.dtype(self.dtype(index)).newbyteorder("<")
         shape = self.shape(index)
+        if self.t(index).Sparsity() is not None:  # stored non-zeros: decoded as DENSIFY does
+            from simulator.importers.tflite_sparse import densify
+
+            stored = np.frombuffer(payload, dtype).astype(dtype.newbyteorder("="))
+            return densify(self.tfl, self.t(index).Sparsity(), stored, shape)
         if self.t(index).Type() == INT4:
             return self.int4(index, payload, shape)
         if len(payload) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
@@ -510,6 +515,19 @@ def _convert(b: _Builder, i: int, op: Any, kind: str) -> None:
         _quantize(b, base, ins, outs, kind)
         return
 
+    if kind == "DEPTH_TO_SPACE":  # NHWC depth-to-space is ONNX's DCR order on NCHW
+        opts = _options(tfl, op, tfl.DepthToSpaceOptions)
+        b.node(base, "DepthToSpace", [b.activation(ins[0])], b.activation(outs[0]), blocksize=opts.BlockSize(),
+               mode="DCR")  # fmt: skip
+        return
+
+    if kind == "DENSIFY":  # a sparse constant: decoded at import (see tflite_sparse.py)
+        values = b.raw(ins[0])
+        if values is None:
+            raise EdgesimError("DENSIFY of a computed tensor; edgesim decodes sparse constants only")
+        b.folded[outs[0]] = values
+        return
+
     if kind == "CONCATENATION":
         opts = _options(tfl, op, tfl.ConcatenationOptions)
         rank = len(b.shape(outs[0]))
@@ -739,7 +757,8 @@ SUPPORTED = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD", "SOFTMAX",
     "RESHAPE", "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "HARD_SWISH", "TANH", "PRELU", "MEAN", "CONCATENATION",
     "MUL", "PAD", "PADV2", "QUANTIZE", "DEQUANTIZE", "RESIZE_BILINEAR", *_MOVEMENT, "VAR_HANDLE", "READ_VARIABLE",
-    "ASSIGN_VARIABLE", "CALL_ONCE", "TRANSPOSE_CONV", "CUSTOM (Convolution2DTransposeBias)",
+    "ASSIGN_VARIABLE", "CALL_ONCE", "TRANSPOSE_CONV", "CUSTOM (Convolution2DTransposeBias)", "DENSIFY",
+    "DEPTH_TO_SPACE",
 )  # fmt: skip
 
 

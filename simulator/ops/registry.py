@@ -131,6 +131,7 @@ def _load_all() -> None:
         activation,
         constant,
         conv,
+        depth_to_space,
         elementwise,
         matmul,
         normalization,

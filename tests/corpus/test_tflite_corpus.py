@@ -33,13 +33,15 @@ from simulator.importers import load_model  # noqa: E402
 
 CACHE = Path(os.environ.get("EDGESIM_CORPUS_CACHE", Path.home() / ".cache" / "edgesim-corpus"))
 WAKEWORD = ("alexa", "hey_jarvis", "hey_mycroft", "okay_nabu")
-#: the mediapipe 0.10 models edgesim imports (the selfie models through their custom Convolution2DTransposeBias);
-#: the others hold DENSIFY (sparse weights), DEPTH_TO_SPACE or mediapipe's landmark custom ops
+#: the mediapipe 0.10 models edgesim imports: 13 of 14 (the selfie models through their custom
+#: Convolution2DTransposeBias, the sparse detectors through DENSIFY and DEPTH_TO_SPACE); face_landmark_with_attention
+#: holds mediapipe's landmark custom ops (Landmarks2TransformMatrix, TransformTensorBilinear, TransformLandmarks)
 MEDIAPIPE = (
     "face_detection/face_detection_short_range", "face_landmark/face_landmark", "hand_landmark/hand_landmark_full",
     "hand_landmark/hand_landmark_lite", "holistic_landmark/hand_recrop", "iris_landmark/iris_landmark",
     "palm_detection/palm_detection_full", "palm_detection/palm_detection_lite", "pose_landmark/pose_landmark_full",
     "selfie_segmentation/selfie_segmentation", "selfie_segmentation/selfie_segmentation_landscape",
+    "face_detection/face_detection_full_range_sparse", "pose_detection/pose_detection",
 )  # fmt: skip
 
 

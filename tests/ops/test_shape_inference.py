@@ -156,6 +156,8 @@ CASES = [
     ("gather", "Gather", [[5, 6, 7]], {"i": np.array([[0, 2], [4, 1]], I64)}, {"axis": 1}, 17),
     ("gather-embedding", "Gather", [[2, 3]], {}, {}, 17),
     ("split-one-piece", "Split", [[2, 6, 4]], {"sp": np.array([6], I64)}, {"axis": 1}, 17),  # (several: test_split)
+    ("depth-to-space", "DepthToSpace", [[2, 12, 3, 4]], {}, {"blocksize": 2}, 17),
+    ("depth-to-space-crd", "DepthToSpace", [[1, 18, 2, 2]], {}, {"blocksize": 3, "mode": "CRD"}, 17),
     ("identity", "Identity", [[2, 3]], {}, {}, 17),
     ("dropout", "Dropout", [[2, 3]], {}, {}, 17),
     ("cast", "Cast", [[2, 3]], {}, {"to": onnx.TensorProto.INT32}, 17),
