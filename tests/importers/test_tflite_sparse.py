@@ -12,11 +12,15 @@ tflite = pytest.importorskip("tflite")
 from simulator.importers.tflite_sparse import densify  # noqa: E402
 
 
-def _vector(builder, values):
-    tflite.Int32VectorStartValuesVector(builder, len(values))
+def _ints(builder, start, values):
+    start(builder, len(values))
     for v in reversed(values):
         builder.PrependInt32(v)
-    vec = builder.EndVector()
+    return builder.EndVector()
+
+
+def _vector(builder, values):
+    vec = _ints(builder, tflite.Int32VectorStartValuesVector, values)
     tflite.Int32VectorStart(builder)
     tflite.Int32VectorAddValues(builder, vec)
     return tflite.Int32VectorEnd(builder)
@@ -41,14 +45,8 @@ def _sparsity(levels, order, block_map=()):
             tflite.DimensionMetadataAddArrayIndices(builder, indices)
         metas.append(tflite.DimensionMetadataEnd(builder))
 
-    def int_vector(start, values):
-        start(builder, len(values))
-        for v in reversed(values):
-            builder.PrependInt32(v)
-        return builder.EndVector()
-
-    order_vec = int_vector(tflite.SparsityParametersStartTraversalOrderVector, list(order))
-    block_vec = int_vector(tflite.SparsityParametersStartBlockMapVector, list(block_map))
+    order_vec = _ints(builder, tflite.SparsityParametersStartTraversalOrderVector, list(order))
+    block_vec = _ints(builder, tflite.SparsityParametersStartBlockMapVector, list(block_map))
     tflite.SparsityParametersStartDimMetadataVector(builder, len(metas))
     for m in reversed(metas):
         builder.PrependUOffsetTRelative(m)
