@@ -36,6 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_input_shape(text: str) -> tuple[str, Shape]:
     name, sep, dims = text.rpartition("=")
+    name = name.strip()
     try:
         shape = tuple(int(d) for d in dims.split(","))
     except ValueError:
@@ -58,7 +59,7 @@ def _input_shapes(items: Sequence[str] | None) -> dict[str, Shape]:
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="a zoo model name (see `edgesim models list`) or a .onnx / .yaml file")
+    parser.add_argument("model", help="a zoo model name (see `edgesim models list`) or a .onnx / .tflite / .yaml file")
     parser.add_argument(
         "--input-shape",
         action="append",
@@ -121,30 +122,43 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     from simulator.budget import parse_budget
+    from simulator.deployment import FROM_PTQ, check_precision, deploy
     from simulator.estimate import estimate
     from simulator.hardware import load_hardware
     from simulator.importers import load_model
     from simulator.output import to_json, write_text
+    from simulator.plan import apply_plan, load_calibration, load_plan
     from simulator.report_text import estimate_dict, render_estimate
 
     budget = parse_budget(args.budget)
     hw = load_hardware(args.hw)
+    if args.precision:
+        check_precision(hw, args.precision)
     graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    calibration = load_calibration(args.calib, graph) if args.calib else None
     plan = None
     if args.plan:
-        from simulator.plan import apply_plan, load_calibration, load_plan
-
         if args.precision:
             raise EdgesimError("give --plan or --precision, not both: a plan sets each layer's precision")
         plan = load_plan(args.plan)
-        calibration = load_calibration(args.calib, graph) if args.calib else None
         try:
             graph = apply_plan(graph, plan, calibration)
         except EdgesimError as exc:
             raise EdgesimError(f"{args.plan}: {exc}") from None
-    elif args.calib:
-        raise EdgesimError("--calib calibrates a plan's quantization; give --plan too")
-    est = estimate(graph, hw, precision=args.precision, plan=plan.name if plan else None)
+    deployed = deploy(graph, hw, precision=args.precision, from_plan=plan is not None, calibration=calibration)
+    if args.calib and plan is None and deployed.precision_source != FROM_PTQ:
+        raise EdgesimError(
+            f"--calib {args.calib}: {hw.label} runs this model as given, so nothing is calibrated; "
+            "--calib calibrates a plan's quantization (give --plan too)"
+        )
+    est = estimate(
+        deployed.graph,
+        hw,
+        precision=deployed.precision,
+        plan=plan.name if plan else None,
+        precision_source=deployed.precision_source,
+        notes=[deployed.note] if deployed.note else [],
+    )
     breaches = budget.check(est.totals(), est.model) if budget else []
     if budget is not None and args.format == "json":
         text = to_json(estimate_dict(est) | {"budget": budget.as_dict(breaches)})
@@ -160,15 +174,17 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def cmd_hw_list(args: argparse.Namespace) -> int:
     from simulator.hardware import load_hardware, profile_names
-    from simulator.output import table, to_csv, to_json, write_text
+    from simulator.output import table, terminal_width, to_csv, to_json, write_text
 
     profiles = [load_hardware(name) for name in profile_names()]
     rows = [[h.name, h.chip, f"{h.clock_hz / 1e6:g}", ", ".join(h.stacks), h.default_stack] for h in profiles]
     headers = ["name", "chip", "MHz", "stacks", "default"]
     if args.format == "json":
         text = to_json([dict(zip(headers, row, strict=True)) for row in rows])
+    elif args.format == "csv":
+        text = to_csv(headers, rows)
     else:
-        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows)
+        text = table(headers, rows, max_width=terminal_width(args.output), wrap=(1, 3))
     write_text(text, args.output)
     return 0
 
@@ -301,7 +317,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _report_command(args: argparse.Namespace) -> str:
-    """The command line that rebuilds a report (without -o, so the text does not depend on where it went)."""
+    """The command line that rebuilds a report, with the -o it was written to."""
     import shlex
 
     parts = ["edgesim", "report", args.model, "--hw", args.hw]
@@ -319,7 +335,7 @@ def _report_command(args: argparse.Namespace) -> str:
         parts += ["--samples", str(args.samples)]
     if args.budget:
         parts += ["--budget", ",".join(args.budget)]
-    return shlex.join(parts) + " -o REPORT.pdf"
+    return shlex.join([*parts, "-o", args.output])
 
 
 def _plan_applied(args: argparse.Namespace):
@@ -486,9 +502,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from simulator.budget import parse_budget
+    from simulator.deployment import check_precision, deploy
     from simulator.hardware import load_hardware
     from simulator.importers import load_model
-    from simulator.plan import load_calibration, load_plan
+    from simulator.plan import check_plan, load_calibration, load_plan
     from simulator.progress import progress_bar
     from simulator.report import build_report, check_target
 
@@ -498,9 +515,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 1:
         raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
     hw = load_hardware(args.hw)
+    for precision in precisions:
+        check_precision(hw, precision)
     plans = [load_plan(p) for p in args.plan or []]
     graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
     calibration = load_calibration(args.calib, graph) if args.calib else None
+    # everything that can refuse the inputs runs before the progress bar starts
+    for plan in plans:
+        check_plan(graph, plan)
+    deployment = deploy(graph, hw, calibration=calibration) if not precisions and not plans else None
     with progress_bar(None, "report") as bar:
         report = build_report(
             graph,
@@ -513,6 +536,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             budget=budget,
             command=_report_command(args),
             progress=bar,
+            deployment=deployment,
+            model_ref=args.model,
         )
     data = report.data
     variants = ", ".join(v.label for v in data.variants)
@@ -524,7 +549,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from simulator.importers.zoo import zoo_entries
-    from simulator.output import shape_text, table, to_csv, to_json, write_text
+    from simulator.output import shape_text, table, terminal_width, to_csv, to_json, write_text
 
     entries = zoo_entries()
     if args.format == "json":
@@ -536,7 +561,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     else:
         rows = [[e.name, shape_text(e.input_shape), e.description] for e in entries]
         headers = ["name", "input", "description"]
-        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows)
+        width = terminal_width(args.output)
+        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows, max_width=width)
     write_text(text, args.output)
     return 0
 
@@ -700,13 +726,13 @@ def build_parser() -> argparse.ArgumentParser:
     hw = _group(commands, "hw", "hardware profiles")
     _add_output_arguments(_command(hw, "list", cmd_hw_list, "list the shipped profiles", "", "edgesim hw list"))
     show = _command(hw, "show", cmd_hw_show, "print a profile with its sources", "", "edgesim hw show cortex-m4")
-    show.add_argument("profile", metavar="PROFILE")
+    show.add_argument("profile", metavar="PROFILE", help="a profile name (see `edgesim hw list`) or a YAML file")
     show.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     check = _command(
         hw, "validate", cmd_hw_validate, "check profile files against the schema", "",
         "edgesim hw validate my-board.yaml",
     )  # fmt: skip
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE", help="hardware profile YAML files to check")
 
     val = _command(
         commands, "validate", cmd_validate, "estimates vs published measurements",
@@ -732,9 +758,12 @@ def _missing_command(parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from simulator.threads import blas_threads, limited_blas
+
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        with limited_blas(blas_threads()):
+            return args.func(args)
     except EdgesimError as exc:
         print(f"edgesim: error: {exc}", file=sys.stderr)
         return 2
