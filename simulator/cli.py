@@ -405,6 +405,20 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_real(graph, name: str, value, source: str):
+    """A float-mode feed: floats as they are, the integers of a quantized tensor as the values they stand for."""
+    import numpy as np
+
+    from simulator.execute.int_exec import dequantize
+
+    if value.dtype.kind == "f":
+        return value.astype(np.float32)
+    q = graph.tensors[name].quant
+    if q is None or q.per_channel:
+        raise EdgesimError(f"{source}: --mode float takes float input, not {value.dtype}")
+    return dequantize(value, q)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Inputs and outputs (and dumps) in the model file's own layout (NHWC for a .tflite), whatever edgesim
     uses inside; a streaming model's resource variables start from their initial values."""
@@ -439,9 +453,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.mode == "float":
         from simulator.execute.float_exec import run_graph
 
-        if np.issubdtype(x.dtype, np.integer):
-            raise EdgesimError(f"{args.input}: --mode float takes float input, not {x.dtype}")
-        feeds = state.with_state({name: x.astype(np.float32)}, state.initial_state(graph))
+        feeds = {
+            n: _as_real(graph, n, v, args.input)
+            for n, v in state.with_state({name: x}, state.initial_state(graph)).items()
+        }
         values = run_graph(graph, feeds, keep=bool(args.dump))
     else:
         values, quant = run_tflm(graph, {name: x}, keep=bool(args.dump))

@@ -584,3 +584,21 @@ def test_allow_unknown_after_binding_dynamic_dims(tmp_path, capsys):
     layers = {layer["name"]: layer for layer in json.loads(out)["layers"]}
     assert layers["conv"]["macs"] == 4 * 224 * 224 * 27 and layers["gap"]["latency_ms"] > 0
     assert layers["odd"]["latency_ms"] == 0
+
+
+def test_run_float_mode_on_a_quantized_streaming_model(tmp_path, capsys):
+    """--mode float on an int8 .tflite with a resource variable: the int8 frame is read as the values it stands
+    for, the state starts from its initial value, and the float result lands within two output steps of
+    tflite-micro's first-call output."""
+    stream = Path(__file__).resolve().parent / "data" / "tflite_stream"
+    calls = np.load(stream / "streaming_window_calls.npz")
+    np.save(tmp_path / "x.npy", calls["frames"][0])
+    args = ["run", str(stream / "streaming_window.tflite"), "--mode", "float", "--input", str(tmp_path / "x.npy"),
+            "-o", str(tmp_path / "y.npy")]  # fmt: skip
+    code, _, _ = run(args, capsys)
+    from simulator.importers import load_model
+
+    graph = load_model(str(stream / "streaming_window.tflite"))
+    q = graph.tensors[graph.outputs[0]].quant
+    expected = (calls["tflm_outputs"][0].astype(np.float64) - int(q.zero_point)) * float(q.scale)
+    assert code == 0 and np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 2 * float(q.scale)
