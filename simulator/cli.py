@@ -439,27 +439,45 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_real(graph, name: str, value, source: str):
+    """A float-mode feed: floats as they are, the integers of a quantized tensor as the values they stand for."""
+    import numpy as np
+
+    from simulator.execute.int_exec import dequantize
+
+    if value.dtype.kind == "f":
+        return value.astype(np.float32)
+    q = graph.tensors[name].quant
+    if q is None or q.per_channel:
+        raise EdgesimError(f"{source}: --mode float takes float input, not {value.dtype}")
+    return dequantize(value, q)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """Inputs and outputs (and dumps) in the model file's own layout (NHWC for a .tflite), whatever edgesim
+    uses inside; a streaming model's resource variables start from their initial values."""
     from pathlib import Path
 
     import numpy as np
 
+    from simulator.execute import layout, state
     from simulator.execute.int_exec import dequantize, run_tflm
     from simulator.output import table
 
     # a QOperator model holds onnxruntime's com.microsoft ops, which only the ort mode knows (and no plan applies)
     _, graph = _plan_applied(args, onnxruntime_ops=args.mode == "ort" and not args.plan)
     name = graph.inputs[0]
-    shape = graph.tensors[name].shape
+    shape = layout.file_shape(graph, name)
     try:
         x = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise EdgesimError(f"{args.input}: cannot read the input ({exc}); give a .npy array") from None
     if not isinstance(x, np.ndarray) or (x.shape != shape and x.shape != shape[1:]):
         raise EdgesimError(f"{args.input}: input of shape {getattr(x, 'shape', '?')}; {graph.name} takes {shape}")
-    x = x.reshape(shape)
+    x = layout.to_graph(graph, name, x.reshape(shape))
     if args.dump and not Path(args.dump).is_dir():
         raise EdgesimError(f"--dump {args.dump}: not a directory; create it first")
+    quant = {}
     if args.mode == "ort":
         from simulator.execute.ort_exec import run_ort
 
@@ -467,14 +485,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         values = run_ort(_as_onnxruntime_graph(args, graph), {name: x}, keep=bool(args.dump), caveats=caveats)
         for caveat in caveats:
             print(f"edgesim: warning: not proven bit-exact: {caveat}", file=sys.stderr)
-        quant = {}
+    elif args.mode == "float":
+        from simulator.execute.float_exec import run_graph
+
+        feeds = {
+            n: _as_real(graph, n, v, args.input)
+            for n, v in state.with_state({name: x}, state.initial_state(graph)).items()
+        }
+        values = run_graph(graph, feeds, keep=bool(args.dump))
     else:
         values, quant = run_tflm(graph, {name: x}, keep=bool(args.dump))
     if args.dump:
         for i, (tensor, value) in enumerate(values.items()):
-            _save_npy(Path(args.dump) / _safe_file_name(i, tensor), value)
+            _save_npy(Path(args.dump) / _safe_file_name(i, tensor), layout.to_file(graph, tensor, value))
     out = graph.outputs[0]
-    y = values[out]
+    y = layout.to_file(graph, out, values[out])
     if args.output:
         _save_npy(args.output, y)
     real = dequantize(y, quant[out]) if out in quant else np.asarray(y, np.float32)
@@ -703,20 +728,26 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.add_argument("-o", "--output", metavar="FILE.pdf", required=True, help="the PDF to write")
 
     run = _command(
-        commands, "run", cmd_run, "bit-exact integer execution of a quantized model",
+        commands, "run", cmd_run, "bit-exact integer execution of a quantized model, or float execution",
         "Run a quantized model (quantized by --plan, or a quantized .tflite / ONNX) with a deployment runtime's "
         "integer arithmetic: tflm = TensorFlow Lite Micro's reference kernels (CMSIS-NN default build), "
-        "ort = onnxruntime on x86 CPU (QDQ and QOperator ONNX, round half to even in float32).",
+        "ort = onnxruntime on x86 CPU (QDQ and QOperator ONNX, round half to even in float32); or any model "
+        "with edgesim's float kernels (--mode float). Input, output and dumps are in the model file's own "
+        "layout (NHWC for a .tflite).",
         "edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy -o y.npy",
         "edgesim run tests/data/tflite/cnn.tflite --input x.npy --dump layers/",
         "edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy --mode ort",
+        "edgesim run face_landmark.tflite --input face_nhwc.npy --mode float",
     )  # fmt: skip
     _add_model_arguments(run)
     run.add_argument("--plan", metavar="PLAN.yaml", help="a plan that quantizes the model (see plans/)")
     _add_calib_argument(run)
     run.add_argument("--input", required=True, metavar="X.npy", help="one input sample, float or integer")
-    run.add_argument("--mode", choices=("tflm", "ort"), default="tflm", help="whose integer arithmetic")
-    run.add_argument("-o", "--output", metavar="Y.npy", help="write the integer output")
+    run.add_argument(
+        "--mode", choices=("tflm", "ort", "float"), default="tflm",
+        help="whose integer arithmetic (tflm, ort), or edgesim's float kernels (float: a float model as it is)",
+    )  # fmt: skip
+    run.add_argument("-o", "--output", metavar="Y.npy", help="write the output (integers, floats in float mode)")
     run.add_argument("--dump", metavar="DIR", help="write every intermediate integer tensor into DIR")
 
     compress = _command(

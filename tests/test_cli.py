@@ -450,22 +450,56 @@ def test_run_tflm_writes_output_and_dump(tmp_path, capsys):
 
 
 def test_run_tflite_fixture_matches_tflite_micro(tmp_path, capsys):
+    """A .tflite takes NHWC input, as its user holds it, and returns its output in the file's layout."""
     fixture = np.load(TFLITE_CNN.with_name("cnn_input.npz"))
-    x = fixture["input"]
-    nchw = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
-    np.save(tmp_path / "x.npy", nchw)
+    np.save(tmp_path / "x.npy", fixture["input"])
     code, _, _ = run(
         ["run", str(TFLITE_CNN), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")], capsys
     )
     assert code == 0
-    assert np.array_equal(np.load(tmp_path / "y.npy").reshape(-1), fixture["tflm_output"].reshape(-1))
+    assert np.array_equal(np.load(tmp_path / "y.npy"), fixture["tflm_output"])
+    np.save(tmp_path / "nchw.npy", fixture["input"].transpose(0, 3, 1, 2))
+    code, _, err = run(["run", str(TFLITE_CNN), "--input", str(tmp_path / "nchw.npy")], capsys)
+    assert_one_line_error(code, err, "nchw.npy", f"takes {fixture['input'].shape}")
+
+
+def test_run_tflite_returns_and_dumps_nhwc(tmp_path, capsys):
+    """A rank-4 output and every rank-4 file tensor of --dump come back NHWC (tflite-micro's own values)."""
+    name = TFLITE_CNN.with_name("prelu.tflite")
+    fixture = np.load(name.with_name("prelu_input.npz"))
+    np.save(tmp_path / "x.npy", fixture["input_int8"])
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    args = ["run", str(name), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"), "--dump", str(dump)]
+    code, _, _ = run(args, capsys)
+    assert code == 0 and np.array_equal(np.load(tmp_path / "y.npy"), fixture["tflm_output"])
+    assert np.array_equal(np.load(sorted(dump.iterdir())[0]), fixture["input_int8"])  # the input, NHWC
+    assert np.array_equal(np.load(sorted(dump.iterdir())[-1]), fixture["tflm_output"])
+
+
+FLOAT_TFLITE = sorted((Path(__file__).resolve().parent / "data" / "tflite_float").glob("*.tflite"))
+
+
+@pytest.mark.parametrize("model", FLOAT_TFLITE, ids=lambda p: p.stem)
+def test_run_float_mode_equals_the_tflite_interpreter(model, tmp_path, capsys):
+    """--mode float runs a float .tflite (float32, or float16 weights behind DEQUANTIZE) with edgesim's float
+    kernels, NHWC in and out, and gives TensorFlow's TFLite interpreter's output (stored by
+    scripts/make_tflite_fixtures.py) within float32 rounding."""
+    io = np.load(model.with_name(f"{model.stem}_io.npz"))
+    np.save(tmp_path / "x.npy", io["input"])
+    args = ["run", str(model), "--mode", "float", "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")]
+    code, out, _ = run(args, capsys)
+    y = np.load(tmp_path / "y.npy")
+    assert code == 0 and "mode: float" in out
+    assert y.shape == io["output"].shape and y.dtype == np.float32
+    assert np.abs(y - io["output"]).max() <= 1e-5 * np.abs(io["output"]).max()
 
 
 def test_run_float_io_tflite_writes_tflite_micros_float32_output(tmp_path, capsys):
     """A .tflite with float input and output (QUANTIZE ... DEQUANTIZE): float feeds in, TFLM's float32 out."""
     name = TFLITE_CNN.with_name("float_io_cnn.tflite")
     fixture = np.load(name.with_name("float_io_cnn_input.npz"))
-    np.save(tmp_path / "x.npy", fixture["input_float32"].transpose(0, 3, 1, 2))
+    np.save(tmp_path / "x.npy", fixture["input_float32"])
     code, out, _ = run(["run", str(name), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")], capsys)
     assert code == 0 and "float32" in out
     y = np.load(tmp_path / "y.npy")
@@ -594,3 +628,21 @@ def test_run_ort_qoperator_model_with_contrib_ops_equals_onnxruntime(tmp_path, c
         code, _, err = run(args, capsys)
         assert code == 0, err
         assert np.array_equal(np.load(tmp_path / "y.npy"), session.run(None, {"x": x})[0])
+
+
+def test_run_float_mode_on_a_quantized_streaming_model(tmp_path, capsys):
+    """--mode float on an int8 .tflite with a resource variable: the int8 frame is read as the values it stands
+    for, the state starts from its initial value, and the float result lands within two output steps of
+    tflite-micro's first-call output."""
+    stream = Path(__file__).resolve().parent / "data" / "tflite_stream"
+    calls = np.load(stream / "streaming_window_calls.npz")
+    np.save(tmp_path / "x.npy", calls["frames"][0])
+    args = ["run", str(stream / "streaming_window.tflite"), "--mode", "float", "--input", str(tmp_path / "x.npy"),
+            "-o", str(tmp_path / "y.npy")]  # fmt: skip
+    code, _, _ = run(args, capsys)
+    from simulator.importers import load_model
+
+    graph = load_model(str(stream / "streaming_window.tflite"))
+    q = graph.tensors[graph.outputs[0]].quant
+    expected = (calls["tflm_outputs"][0].astype(np.float64) - int(q.zero_point)) * float(q.scale)
+    assert code == 0 and np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 2 * float(q.scale)

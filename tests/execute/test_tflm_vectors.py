@@ -34,11 +34,9 @@ DEFAULT_VECTORS = Path(__file__).parents[2] / ".." / "shared" / "reference" / "t
 _CTYPES = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "int64_t": np.int64, "uint8_t": np.uint8}
 
 # Operators (as ``classify`` names them) whose cases edgesim cannot run yet, with the reason. A runner added to
-# RUNNERS for one of them makes its cases run; the declared set must equal the unrunnable set found.
-UNSUPPORTED_OPERATORS = {
-    "transpose": "the case lacks IN_DIM/PERM (brace-list #defines dropped by the JSON conversion); "
-    "TFLM's TRANSPOSE kernel and the permutation recovery are another change",
-}
+# RUNNERS for one of them makes its cases run; the declared set must equal the unrunnable set found. Empty: every
+# operator in the vector folder runs (TRANSPOSE since its permutation is recovered from the data).
+UNSUPPORTED_OPERATORS: dict[str, str] = {}
 
 # Cases whose operator is supported but whose arrays do not form one consistent case: the int4 conv folders mix
 # two generator runs. Their config (and the `output` / `input_weights` / `input_bias` / `output_multiplier` arrays) is
@@ -354,6 +352,47 @@ def run_batch_matmul(case: Case) -> np.ndarray:
     )  # fmt: skip
 
 
+def _ordered_factorizations(size: int, rank: int):
+    if rank == 1:
+        yield (size,)
+        return
+    for d in range(1, size + 1):
+        if size % d == 0:
+            for rest in _ordered_factorizations(size // d, rank - 1):
+                yield (d, *rest)
+
+
+def recover_transpose(case: Case) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """The (input shape, permutation) pairs that turn the case's input into its output, found from the data.
+
+    The JSON conversion dropped the cases' brace-list #defines (IN_DIM, PERM), keeping only the element count
+    and the rank. Every ordered factorization of the count into that many dimensions is tried with every
+    permutation; the output's element order fixes the index map, which the random int8 data makes unique in
+    practice. Pairs giving the same index map (dimensions of 1 moved around) are equivalent: one is kept."""
+    from itertools import permutations
+
+    (size_key,) = [k for k in case.cfg if k.endswith("SIZE") and not k.endswith("PERM_SIZE")]
+    (rank_key,) = [k for k in case.cfg if k.endswith("PERM_SIZE")]
+    x, y = case.arr("input_tensor"), case.expected()
+    found, maps = [], set()
+    for shape in _ordered_factorizations(case.cfg[size_key], case.cfg[rank_key]):
+        index = np.arange(x.size).reshape(shape)
+        for perm in permutations(range(len(shape))):
+            order = index.transpose(perm).ravel()
+            if np.array_equal(x[order[:16]], y[:16]) and np.array_equal(x[order], y) and order.tobytes() not in maps:
+                maps.add(order.tobytes())
+                found.append((shape, perm))
+    return found
+
+
+def run_transpose(case: Case) -> np.ndarray:
+    """TRANSPOSE with the shape and permutation recovered from the case's data (see :func:`recover_transpose`),
+    which must be unique."""
+    (found,) = recover_transpose(case)
+    shape, perm = found
+    return tk.transpose(case.arr("input_tensor").reshape(shape), perm)
+
+
 def run_svdf(case: Case) -> np.ndarray:
     """The case's input sequence is fed step by step from its initial state; the last step's output counts.
 
@@ -539,6 +578,7 @@ def classify(case: Case) -> str:
 #: operator -> runner; an operator without one is unsupported (UNSUPPORTED_OPERATORS says why)
 RUNNERS = {
     "network": run_network,
+    "transpose": run_transpose,
     "lstm": run_lstm,
     "svdf": run_svdf,
     "batch_matmul": run_batch_matmul,
@@ -606,6 +646,26 @@ def test_vector_case_bit_exact(name):
         f"{name}: {diff.size} of {expected.size} differ, first at {diff[:5]}: got {got[diff[:5]]} "
         f"expected {expected[diff[:5]]}"
     )
+
+
+#: what the layout names in the TRANSPOSE case names say: output axes as letters of the NHWC input. One
+#: exception, found by the recovery: transpose_chwn's data (shape 1x5x48x17) is ordered c, w, h (with n = 1
+#: anywhere), i.e. the permutation (3, 2, 1, 0), not the (3, 1, 2, 0) its name spells; the name is kept out.
+TRANSPOSE_NAMED = {"transpose_ncwh": "ncwh", "transpose_nhcw": "nhcw", "transpose_nwhc": "nwhc",
+                   "transpose_default": "cwhn", "transpose_matrix": "wh"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(TRANSPOSE_NAMED))
+def test_recovered_transpose_permutation_is_the_one_the_case_is_named_after(name):
+    """An independent check on the recovery: the permutation found in the data is the one the case's name
+    spells (``default`` is TensorFlow's reversal of the axes, ``matrix`` a 2-D transpose)."""
+    if name not in CASE_PATHS:
+        pytest.skip(NO_VECTORS)
+    ((shape, perm),) = recover_transpose(load_case(CASE_PATHS[name]))
+    assert np.prod(shape) == load_case(CASE_PATHS[name]).expected().size
+    letters = TRANSPOSE_NAMED[name]
+    source = "nhwc" if len(letters) == 4 else "hw"
+    assert list(perm) == [source.index(c) for c in letters], (shape, perm)
 
 
 def test_every_case_is_classified_and_only_declared_operators_are_unsupported():
