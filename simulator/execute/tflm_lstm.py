@@ -14,20 +14,17 @@ lstm_eval_common.cc and tensorflow/lite/kernels/internal/reference/integer_ops/{
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 
 from simulator.errors import EdgesimError
 from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as tk
+from simulator.execute.tflm_activations import SIGMOID_TABLE_UINT16
 
 INT16_MIN, INT16_MAX = -32768, 32767
 #: where TFLite's constant tables are kept (data, outside the repository; see _tables_dir)
-DEFAULT_TABLES = Path(__file__).parents[2] / ".." / "shared" / "reference" / "tflite-tables"
 
 GATES = ("input", "forget", "cell", "output")
 
@@ -44,24 +41,13 @@ class Gate:
     hidden_requant: tuple[int, int]
 
 
-@cache
 def sigmoid_table() -> np.ndarray:
-    """TFLite's sigmoid_table_uint16 (sigmoid(i / 24), i = 0..255, in Q0.16) as int64. It is data, not a
-    formula (a least-squares fit of sigmoid reproduces 244 of its 256 entries), read from
-    ``sigmoid_table_uint16.txt`` in the folder EDGESIM_TFLITE_TABLES names (default
-    ../shared/reference/tflite-tables beside the repository)."""
-    folder = Path(os.environ.get("EDGESIM_TFLITE_TABLES", DEFAULT_TABLES))
-    path = folder / "sigmoid_table_uint16.txt"
-    try:
-        values = np.array(path.read_text().split(), dtype=np.int64)
-    except (OSError, ValueError):
-        raise EdgesimError(
-            f"TFLite's sigmoid table is not readable at {path}; the int16 LSTM gates need it: point "
-            "EDGESIM_TFLITE_TABLES at a folder holding sigmoid_table_uint16.txt (256 values, one a line)"
-        ) from None
-    if values.shape != (256,) or values[0] != 32768 or values[-1] != 65535 or np.any(np.diff(values) < 0):
-        raise EdgesimError(f"{path}: not TFLite's sigmoid table (256 rising values from 32768 to 65535)")
-    return values
+    """TFLite's sigmoid_table_uint16 (sigmoid(i / 24), i = 0..255, in Q0.16) as int64: the table the int16
+    LOGISTIC / TANH kernels interpolate in (one copy, in tflm_activations)."""
+    return _SIGMOID_TABLE
+
+
+_SIGMOID_TABLE = SIGMOID_TABLE_UINT16.astype(np.int64)
 
 
 def _interpolated(magnitude: np.ndarray, fraction_bits: int, saturated: int) -> np.ndarray:

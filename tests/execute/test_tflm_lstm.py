@@ -15,20 +15,6 @@ from simulator.graph import Node
 from simulator.ops import get_op
 
 
-def table_available() -> bool:
-    try:
-        tl.sigmoid_table()
-    except EdgesimError:
-        return False
-    return True
-
-
-needs_table = pytest.mark.skipif(
-    not table_available(), reason="TFLite's sigmoid table not found (set EDGESIM_TFLITE_TABLES, see tflm_lstm.py)"
-)
-
-
-@needs_table
 def test_sigmoid_and_tanh_at_known_points():
     # sigmoid(0) = 1/2 in Q0.15; tanh(0) = 0; both odd-symmetric around their centre to within one LSB
     assert int(tl.sigmoid_int16(0)) == 16384
@@ -39,7 +25,6 @@ def test_sigmoid_and_tanh_at_known_points():
     assert np.all(np.diff(s) >= 0)
 
 
-@needs_table
 def test_sigmoid_and_tanh_track_the_real_functions():
     x = np.arange(-32768, 32768, dtype=np.int64)
     real = x / 4096.0  # Q3.12
@@ -83,7 +68,6 @@ def _quantized_lstm(rng, size, hidden, dtype):
     return (w, r, b), gates, params, in_scale, h_scale
 
 
-@needs_table
 @pytest.mark.parametrize("dtype", [np.int8, np.int16])
 def test_quantized_lstm_follows_the_float_lstm(dtype):
     rng = np.random.default_rng(3)
@@ -108,7 +92,6 @@ def test_quantized_lstm_follows_the_float_lstm(dtype):
     assert np.array_equal(h, y[-1])
 
 
-@needs_table
 def test_batch_major_equals_time_major_transposed():
     rng = np.random.default_rng(4)
     _, gates, params, _, _ = _quantized_lstm(rng, 3, 5, np.int16)
@@ -123,7 +106,6 @@ def test_batch_major_equals_time_major_transposed():
     assert np.array_equal(np.concatenate([y1, y2]), y_tm)
 
 
-@needs_table
 def test_cell_clip_bounds_the_cell_state():
     rng = np.random.default_rng(5)
     _, gates, params, _, _ = _quantized_lstm(rng, 3, 4, np.int16)
@@ -132,20 +114,6 @@ def test_cell_clip_bounds_the_cell_state():
         x, gates, time_major=True, input_zero_point=0, hidden_zero_point=0, quantized_cell_clip=700, **params
     )
     assert np.abs(c.astype(np.int64)).max() <= 700
-
-
-def test_missing_sigmoid_table_is_a_one_line_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGESIM_TFLITE_TABLES", str(tmp_path))
-    tl.sigmoid_table.cache_clear()
-    try:
-        with pytest.raises(EdgesimError, match="EDGESIM_TFLITE_TABLES"):
-            tl.sigmoid_int16(0)
-        (tmp_path / "sigmoid_table_uint16.txt").write_text("1 2 3")
-        tl.sigmoid_table.cache_clear()
-        with pytest.raises(EdgesimError, match="not TFLite's sigmoid table"):
-            tl.sigmoid_int16(0)
-    finally:
-        tl.sigmoid_table.cache_clear()
 
 
 def test_prepare_requires_a_power_of_two_cell_scale_and_clips_in_cell_units():

@@ -27,7 +27,6 @@ import pytest
 from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as tk
 from simulator.execute import tflm_lstm
-from tests.execute.test_tflm_lstm import table_available
 
 DEFAULT_VECTORS = Path(__file__).parents[2] / ".." / "shared" / "reference" / "tflite-vectors"
 
@@ -634,8 +633,6 @@ def expected_output(case: Case) -> np.ndarray:
 @pytest.mark.parametrize("name", _params())
 def test_vector_case_bit_exact(name):
     case = load_case(CASE_PATHS[name])
-    if classify(case) == "lstm" and not table_available():
-        pytest.skip("TFLite's sigmoid table not found (EDGESIM_TFLITE_TABLES); the LSTM gates need it")
     expected = expected_output(case)
     got = np.asarray(runner_for(case)(case))
     assert got.dtype == expected.dtype, f"{name}: dtype {got.dtype} vs {expected.dtype}"
