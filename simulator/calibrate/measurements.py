@@ -1,0 +1,152 @@
+"""The user's measurements as observations: a measured time and the layers of one model it covers.
+
+Two kinds of input (docs/calibration.md):
+- a whole-model CSV with columns ``model, input, precision, latency_ms`` (optional ``id``): one observation
+  per row, covering every layer; ``model`` is a zoo name or a .onnx / .tflite / .yaml path (relative paths
+  are taken from the CSV's folder first);
+- ``MODEL=FILE``: a per-layer profile of MODEL in one of the formats of :mod:`simulator.calibrate.formats`;
+  one observation per matched row, covering the layers the row timed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulator.calibrate.formats import parse_layer_profile
+from simulator.calibrate.matching import match
+from simulator.errors import EdgesimError
+from simulator.estimate import PreparedGraph, prepare
+from simulator.hardware import PRECISION_BITS
+from simulator.importers import load_model
+
+WHOLE_MODEL_COLUMNS = ("model", "input", "precision", "latency_ms")
+
+
+@dataclass(frozen=True)
+class Observation:
+    id: str
+    model: str
+    precision: str | None
+    layers: tuple[int, ...] | None  # indices into the deployed graph's layers; None = the whole model
+    measured_ms: float
+
+
+@dataclass
+class Measurements:
+    observations: list[Observation] = field(default_factory=list)
+    graphs: dict[str, PreparedGraph] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def graph(self, ref: str, base: Path | None = None) -> tuple[str, PreparedGraph]:
+        """The prepared graph of a model reference (a path relative to ``base`` when it names a file there)."""
+        key = ref
+        if base is not None and not Path(ref).is_file() and (base / ref).is_file():
+            key = str(base / ref)
+        if key not in self.graphs:
+            self.graphs[key] = prepare(load_model(key))
+        return key, self.graphs[key]
+
+
+def input_size(text: str) -> int:
+    """Elements of an input written as 1x32x32x3."""
+    try:
+        dims = [int(d) for d in text.lower().split("x")]
+    except ValueError:
+        dims = []
+    if not dims or min(dims) < 1:
+        raise EdgesimError(f"input {text!r}: expected dimensions such as 1x32x32x3")
+    return math.prod(dims)
+
+
+def _precision(text: str, where: str) -> str | None:
+    text = text.strip()
+    if not text:
+        return None
+    if text not in PRECISION_BITS:
+        raise EdgesimError(f"{where}: precision {text!r} is not one of {', '.join(PRECISION_BITS)}")
+    return text
+
+
+def _read_whole_model(path: Path, out: Measurements) -> None:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EdgesimError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    if not rows:
+        raise EdgesimError(f"{path}: no measurements in it")
+    missing = [c for c in WHOLE_MODEL_COLUMNS if c not in rows[0]]
+    if missing:
+        raise EdgesimError(
+            f"{path}: missing columns {', '.join(missing)}; a whole-model file has {', '.join(WHOLE_MODEL_COLUMNS)}"
+        )
+    for line, row in enumerate(rows, start=2):
+        where = f"{path}: line {line}"
+        try:
+            latency = float(row["latency_ms"])
+        except (TypeError, ValueError):
+            latency = math.nan
+        if not latency > 0 or math.isinf(latency):
+            raise EdgesimError(f"{where}: latency_ms {row['latency_ms']!r} must be a positive number of milliseconds")
+        try:
+            key, graph = out.graph(row["model"], path.parent)
+        except EdgesimError as exc:
+            raise EdgesimError(f"{where}: {exc}") from None
+        expected = input_size(row["input"]) if row["input"] else None
+        actual = graph.graph.tensors[graph.graph.inputs[0]].size
+        if expected is not None and expected != actual:
+            raise EdgesimError(f"{where}: input {row['input']} has {expected} elements, {row['model']} takes {actual}")
+        label = (row.get("id") or "").strip() or f"{path.name}:{line} {row['model']}"
+        out.observations.append(Observation(label, key, _precision(row["precision"], where), None, latency))
+
+
+def _read_per_layer(model: str, path: Path, precision: str | None, ticks_per_second: float | None, out: Measurements):
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise EdgesimError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        profile = parse_layer_profile(text, ticks_per_second)
+    except EdgesimError as exc:
+        raise EdgesimError(f"{path}: {exc}") from None
+    key, graph = out.graph(model)
+    layers = [(w.node.name, w.node.op_type, w.counts.op_class) for w in graph.work]
+    pairs, how = match(profile, layers)
+    pairs = [(row, idx) for row, idx in pairs if row.ms > 0]
+    if not pairs:
+        raise EdgesimError(
+            f"{path}: none of its {len(profile.rows)} rows matches a layer of {model} by name or op type; "
+            "is it a profile of this model?"
+        )
+    out.notes.append(f"{path.name}: {len(pairs)} of {len(profile.rows)} {profile.format} rows matched by {how}")
+    for k, (row, idx) in enumerate(pairs):
+        label = f"{path.name}#{k} {row.name or row.op_type}"
+        out.observations.append(Observation(label, key, precision, idx, row.ms))
+
+
+def split_item(item: str) -> tuple[str | None, Path]:
+    """``FILE`` (a whole-model CSV) or ``MODEL=FILE`` (a per-layer profile of MODEL)."""
+    if Path(item).is_file() or "=" not in item:
+        return None, Path(item)
+    model, _, file = item.partition("=")
+    return model, Path(file)
+
+
+def read_measurements(
+    items: list[str], precision: str | None = None, ticks_per_second: float | None = None
+) -> Measurements:
+    out = Measurements()
+    for item in items:
+        model, path = split_item(item)
+        if not path.is_file():
+            raise EdgesimError(f"--measurements {item}: no such file")
+        out.files.append(path.name)
+        if model is None:
+            _read_whole_model(path, out)
+        else:
+            _read_per_layer(model, path, precision, ticks_per_second, out)
+    return out
