@@ -45,6 +45,11 @@ _add("stridedslice slice gather split", "data_movement")
 _add("quantize dequantize requantize", "quantization")
 
 
+#: spellings whose meaning the normalised key loses: TFLite's CONV_2D is never depthwise (that is
+#: DEPTHWISE_CONV_2D), while X-CUBE-AI's Conv2D is either
+_EXACT = {"CONV_2D": (frozenset({"conv"}), frozenset({"Conv"}))}
+
+
 def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
@@ -54,7 +59,7 @@ def compatible(tool_type: str, op_type: str, op_class: str) -> bool:
     key = _norm(tool_type)
     if key == _norm(op_type):
         return True
-    known = _TYPES.get(key)
+    known = _EXACT.get(tool_type.strip()) or _TYPES.get(key)
     if known is None:
         return False
     classes, op_types = known

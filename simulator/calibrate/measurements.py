@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.calibrate.formats import parse_layer_profile
+from simulator.calibrate.formats import detect_format, parse_layer_profile
 from simulator.calibrate.matching import match
 from simulator.errors import EdgesimError
 from simulator.estimate import PreparedGraph, prepare
@@ -146,6 +146,13 @@ def read_measurements(
             raise EdgesimError(f"--measurements {item}: no such file")
         out.files.append(path.name)
         if model is None:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            kind = detect_format(text)
+            if kind is not None:
+                raise EdgesimError(
+                    f"--measurements {item}: a {kind} profile times the layers of one model; "
+                    f"name it as MODEL=FILE, e.g. resnet-8={item}"
+                )
             _read_whole_model(path, out)
         else:
             _read_per_layer(model, path, precision, ticks_per_second, out)
