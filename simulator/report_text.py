@@ -202,8 +202,9 @@ def render_estimate(est: Estimate, fmt: str) -> str:
     lat_span = "" if energy_only else " " + interval_text(span["latency_ms_low"], span["latency_ms_high"])
     text += f"\nlatency_ms: {latency}{lat_span}\n" + energy_line(est, span) + "\n"
     text += (
-        f"intervals: {LEVEL:.0%} of measurements expected inside; latency from "
-        f"{hw_bands['latency_ms'].basis}, energy from {hw_bands['energy_uj'].basis} (docs/calibration.md)\n"
+        f"intervals: {LEVEL:.0%} of measurements expected inside; "
+        + ("" if energy_only else f"latency from {hw_bands['latency_ms'].basis}, ")
+        + f"energy from {hw_bands['energy_uj'].basis} (docs/calibration.md)\n"
     )
     text += "".join(line + "\n" for line in fit_lines(est))
     for warning in est.warnings:

@@ -64,14 +64,14 @@ def band(own: Sequence[float], pooled: Sequence[float], basis: str = "") -> Band
 
 
 @dataclass(frozen=True)
-class ValidationError_:
+class RowError:
     id: str
     label: str  # profile:stack
     metric: str
     log_error: float
 
 
-def validation_errors(path: Path | None = None) -> tuple[ValidationError_, ...]:
+def validation_errors(path: Path | None = None) -> tuple[RowError, ...]:
     """ln(measured / predicted) of every row of the validation file not marked disputed."""
     from simulator.validate import default_measurements
 
@@ -81,12 +81,12 @@ def validation_errors(path: Path | None = None) -> tuple[ValidationError_, ...]:
 
 
 @lru_cache(maxsize=4)
-def _validation_errors(path: str, mtime_ns: int, size: int) -> tuple[ValidationError_, ...]:
+def _validation_errors(path: str, mtime_ns: int, size: int) -> tuple[RowError, ...]:
     from simulator.validate import compare, read_measurements
 
     disputed = {r["id"] for r in read_measurements(Path(path)) if r.get("status", "").strip() == "disputed"}
     return tuple(
-        ValidationError_(c.id, c.hardware, c.metric, math.log(c.measured / c.predicted))
+        RowError(c.id, c.hardware, c.metric, math.log(c.measured / c.predicted))
         for c in compare(Path(path))
         if c.id not in disputed and c.predicted > 0
     )
@@ -118,7 +118,7 @@ def _fit_errors(hw: Hardware) -> list[float] | None:
     return list(errors) if errors else None
 
 
-def bands(hw: Hardware, errors: Sequence[ValidationError_] | None = None) -> dict[str, Band]:
+def bands(hw: Hardware, errors: Sequence[RowError] | None = None) -> dict[str, Band]:
     """The latency and energy bands of ``hw`` (its profile and stack)."""
     errors = validation_errors() if errors is None else errors
     shipped = bool(hw.path) and _shipped_unchanged(hw.path, hw.name)
@@ -155,9 +155,12 @@ def interval_text(low: float | None, high: float | None) -> str:
     return "" if low is None or high is None else f"({_figure(low)}-{_figure(high)})"
 
 
-def loo_coverage(path: Path | None = None) -> tuple[int, int]:
-    """(rows inside their LEVEL interval, rows) when each row's interval is built without that row."""
-    errors = validation_errors(path)
+def loo_coverage(errors: Sequence[RowError] | Path | None = None) -> tuple[int, int]:
+    """(rows inside their LEVEL interval, rows) when each row's interval is built without that row; ``errors``
+    are a validation file's (the shipped one by default) or given directly."""
+    if errors is None or isinstance(errors, Path):
+        errors = validation_errors(errors)
+    errors = tuple(errors)
     inside = 0
     for i, row in enumerate(errors):
         rest = errors[:i] + errors[i + 1 :]
