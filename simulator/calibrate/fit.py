@@ -127,8 +127,8 @@ def check_supported(params: Sequence[Parameter], n_observations: int, what: str)
     if n_observations < needed:
         raise EdgesimError(
             f"{len(params)} free parameter{'s need' if len(params) != 1 else ' needs'} at least {needed} measurements "
-            f"(one more than the parameters, to leave one out); {what} give{'s' if n_observations == 1 else ''} "
-            f"{n_observations}: add {needed - n_observations} more, or free fewer parameters (--free)"
+            f"(one more than the parameters, to leave one out); got {n_observations} from {what}: "
+            f"add {needed - n_observations} more, or free fewer parameters (--free)"
         )
 
 
@@ -159,7 +159,7 @@ def fit(predict: Predictor, params: Sequence[Parameter], measured: Sequence[floa
     loo = []
     for i in range(n):
         rows = np.delete(everything, i)
-        phi_i = least_squares(predict, params, log_measured, rows, phi)
+        phi_i = least_squares(predict, params, log_measured, rows, phi0)  # from the start: nothing seen of i
         loo.append(float(log_measured[i] - math.log(predict(_values(params, phi_i))[i])))
     return FitResult(
         params,
