@@ -137,3 +137,15 @@ def test_interval_text():
     assert interval_text(28.04, 41.2) == "(28-41.2)"
     assert interval_text(3395.3, 8329.2) == "(3,395-8,329)"
     assert interval_text(None, None) == ""
+
+
+def test_compare_rows_carry_the_interval():
+    from simulator.compare import compare_plans
+    from simulator.importers import load_model
+
+    hw = load_hardware("cortex-m4")
+    row = compare_plans(load_model("digits-mlp"), hw, [], samples=2)[0]
+    b = bands(hw)
+    assert row.latency_ms_low == pytest.approx(row.latency_ms * math.exp(b["latency_ms"].log_low))
+    assert row.energy_uj_high == pytest.approx(row.energy_uj * math.exp(b["energy_uj"].log_high))
+    assert {"latency_ms_low", "energy_uj_high"} <= set(row.as_dict())
