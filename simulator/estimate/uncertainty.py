@@ -13,19 +13,25 @@ validation file for the metric, itself pooled with :data:`PRIOR_LOG_SIGMA`. With
 
 with z the normal quantile of :data:`LEVEL` (two-sided). A stack with no rows gets the prior only, widened
 by sqrt(1 + 1/k); a calibrated stack with small leave-one-out errors gets a narrower band. The validation file's
-errors are computed once per process (the estimator re-runs each row), keyed by the file's size and time.
+errors are computed once (the estimator re-runs each row) and cached in memory and on disk (:func:`cache_dir`),
+keyed by the file's contents and the code, profiles and zoo they depend on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from simulator.errors import EdgesimError
 from simulator.hardware import Hardware, read_profile
+from simulator.output import write_bytes
 from simulator.resources import data_dir
 
 LEVEL = 0.8
@@ -80,16 +86,53 @@ def validation_errors(path: Path | None = None) -> tuple[RowError, ...]:
     return _validation_errors(str(path), stat.st_mtime_ns, stat.st_size)
 
 
-@lru_cache(maxsize=4)
-def _validation_errors(path: str, mtime_ns: int, size: int) -> tuple[RowError, ...]:
+def cache_dir() -> Path:
+    """Where computed validation errors are kept between runs: $EDGESIM_CACHE_DIR, else the user cache."""
+    explicit = os.environ.get("EDGESIM_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgesim"
+
+
+def _fingerprint(path: Path) -> str:
+    """Changes whenever the errors could: the measurement file's bytes, and every file of the code, the
+    profiles and the zoo (by name, size and modification time)."""
+    digest = hashlib.sha256(path.read_bytes())
+    for root in (Path(__file__).resolve().parents[1], data_dir("hwprofiles"), data_dir("models")):
+        for f in sorted(root.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts:
+                stat = f.stat()
+                digest.update(f"{f.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _computed(path: Path) -> tuple[RowError, ...]:
     from simulator.validate import compare, read_measurements
 
-    disputed = {r["id"] for r in read_measurements(Path(path)) if r.get("status", "").strip() == "disputed"}
+    disputed = {r["id"] for r in read_measurements(path) if r.get("status", "").strip() == "disputed"}
     return tuple(
         RowError(c.id, c.hardware, c.metric, math.log(c.measured / c.predicted))
-        for c in compare(Path(path))
+        for c in compare(path)
         if c.id not in disputed and c.predicted > 0
     )
+
+
+@lru_cache(maxsize=4)
+def _validation_errors(path: str, mtime_ns: int, size: int) -> tuple[RowError, ...]:
+    """Computed once per process, and kept on disk keyed by :func:`_fingerprint` (a cache: when it cannot be
+    read or written the errors are simply computed)."""
+    cached = cache_dir() / f"validation-errors-{_fingerprint(Path(path))}.json"
+    try:
+        return tuple(RowError(*row) for row in json.loads(cached.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
+    errors = _computed(Path(path))
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(json.dumps([list(astuple(e)) for e in errors]).encode(), cached)
+    except (OSError, EdgesimError):
+        pass
+    return errors
 
 
 @lru_cache(maxsize=64)
