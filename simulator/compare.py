@@ -15,8 +15,8 @@ import numpy as np
 from simulator.deployment import FROM_PTQ, deploy, deployment_bits
 from simulator.errors import EdgesimError
 from simulator.estimate import Estimate, estimate
-from simulator.fidelity import DataSet, load_dataset, measure, random_inputs, reference_run, self_fidelity
 from simulator.estimate.uncertainty import intervals
+from simulator.fidelity import DataSet, load_dataset, measure, random_inputs, reference_run, self_fidelity
 from simulator.graph import Graph
 from simulator.hardware import Hardware
 from simulator.ops import get_op
