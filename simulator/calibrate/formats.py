@@ -42,6 +42,8 @@ class LayerProfile:
         return sum(row.ms for row in self.rows)
 
 
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?%?$")
+
 # -- TFLite Micro MicroProfiler ------------------------------------------------------------------------------
 
 _TOOK = re.compile(r"(\S+) took (\d+) ticks \((-?\d+) ms\)")
@@ -82,18 +84,27 @@ def parse_micro_profiler(text: str, ticks_per_second: float | None) -> LayerProf
 
 # -- X-CUBE-AI validation report -------------------------------------------------------------------------
 
-_XCUBE_ROW = re.compile(
-    r"^\s*(\d+)\s+(\d+|n/a)\s+(?P<type>.+?)\s+(?P<ms>\d+(?:\.\d+)?)\s+\d+(?:\.\d+)?%\s+\d+(?:\.\d+)?%"
-    r"(?:\s+\[[^\]]*\])?\s*(?P<name>\S*)\s*$"
-)
+_XCUBE_ROW = re.compile(r"^\s*\d+\s+(?:\d+|n/a|-)\s+(?P<rest>.+)$")
+_XCUBE_TIME = re.compile(r"(?P<ms>\d+(?:\.\d+)?)\s+\d+(?:\.\d+)?\s*%")
+
+
+def _xcube_row(line: str) -> LayerTiming | None:
+    """c_id, m_id, the type (with its hex code and, in older reports, the output shape), the time in ms
+    followed by its share in %, then optional cumul %, [CPU cycles] and the node name."""
+    m = _XCUBE_ROW.match(line)
+    t = _XCUBE_TIME.search(m.group("rest")) if m else None
+    if t is None:
+        return None
+    rest = m.group("rest")
+    op_type = re.sub(r"\(0x[0-9a-fA-F]+\)|\([\d, ]*\)", " ", rest[: t.start()]).split()
+    tail = re.sub(r"\[[^\]]*\]", " ", rest[t.end() :]).split()
+    names = [w for w in tail if not _NUMBER.match(w.replace(",", ""))]
+    return LayerTiming(names[-1] if names else "", op_type[0] if op_type else "", float(t.group("ms")))
 
 
 def parse_xcube_report(text: str) -> LayerProfile:
     lines = text.splitlines()
-    header = next(
-        (i for i, line in enumerate(lines) if "c_id" in line and "m_id" in line and "dur" in line and "ms" in line),
-        None,
-    )
+    header = next((i for i, line in enumerate(lines) if "c_id" in line and "m_id" in line), None)
     if header is None:
         raise EdgesimError("no 'Inference time per node' table (c_id, m_id, type, dur (ms), ...) in it")
     rows = []
@@ -103,11 +114,10 @@ def parse_xcube_report(text: str) -> LayerProfile:
             if rows and not stripped:
                 break
             continue
-        m = _XCUBE_ROW.match(line)
-        if m is None:
+        row = _xcube_row(line)
+        if row is None:
             break  # Inter-nodes / total rows end the per-node part
-        op_type = re.sub(r"\s*\(0x[0-9a-fA-F]+\)$", "", m.group("type")).strip()
-        rows.append(LayerTiming(m.group("name"), op_type, float(m.group("ms"))))
+        rows.append(row)
     if not rows:
         raise EdgesimError("the 'Inference time per node' table has no rows")
     return LayerProfile("x-cube-ai", tuple(rows))
@@ -140,7 +150,6 @@ def parse_trtexec_profile(text: str) -> LayerProfile:
 # -- TFLite benchmark_model --enable_op_profiling -------------------------------------------------------------
 
 _BRACKETS = re.compile(r"\[([^\]]+)\]")
-_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?%?$")
 
 
 def _run_order_rows(lines: list[str], start: int) -> list[LayerTiming]:

@@ -3,7 +3,9 @@
 Two kinds of input (docs/calibration.md):
 - a whole-model CSV with columns ``model, input, precision, latency_ms`` (optional ``id``): one observation
   per row, covering every layer; ``model`` is a zoo name or a .onnx / .tflite / .yaml path (relative paths
-  are taken from the CSV's folder first);
+  are taken from the CSV's folder first). A file in the validation format (``edgesim validate --data``:
+  ``metric, value, hardware, stack, ...``) gives its latency rows of the profile and stack being calibrated,
+  disputed rows left out;
 - ``MODEL=FILE``: a per-layer profile of MODEL in one of the formats of :mod:`simulator.calibrate.formats`;
   one observation per matched row, covering the layers the row timed.
 """
@@ -21,6 +23,7 @@ from simulator.errors import EdgesimError
 from simulator.estimate import PreparedGraph, prepare
 from simulator.hardware import PRECISION_BITS
 from simulator.importers import load_model
+from simulator.validate import input_size
 
 WHOLE_MODEL_COLUMNS = ("model", "input", "precision", "latency_ms")
 
@@ -51,17 +54,6 @@ class Measurements:
         return key, self.graphs[key]
 
 
-def input_size(text: str) -> int:
-    """Elements of an input written as 1x32x32x3."""
-    try:
-        dims = [int(d) for d in text.lower().split("x")]
-    except ValueError:
-        dims = []
-    if not dims or min(dims) < 1:
-        raise EdgesimError(f"input {text!r}: expected dimensions such as 1x32x32x3")
-    return math.prod(dims)
-
-
 def _precision(text: str, where: str) -> str | None:
     text = text.strip()
     if not text:
@@ -71,7 +63,29 @@ def _precision(text: str, where: str) -> str | None:
     return text
 
 
-def _read_whole_model(path: Path, out: Measurements) -> None:
+def _validation_rows(path: Path, rows: list[dict], target: tuple[str, str] | None, out: Measurements) -> list:
+    """Rows of a file in the validation format (edgesim validate --data): its latency rows for the profile and
+    stack being calibrated, disputed ones left out, each with its value as latency_ms."""
+    kept, skipped = [], 0
+    for line, row in enumerate(rows, start=2):
+        if row.get("metric") != "latency_ms":
+            continue
+        if (row.get("status") or "").strip() == "disputed":
+            skipped += 1
+            continue
+        if target is not None and (row.get("hardware"), row.get("stack") or target[1]) != target:
+            continue
+        kept.append((line, row | {"latency_ms": row.get("value", "")}))
+    if not kept:
+        named = ", ".join(sorted({f"{r.get('hardware')}:{r.get('stack')}" for r in rows}))
+        wanted = ":".join(target) if target else "this profile"
+        raise EdgesimError(f"{path}: no latency_ms rows for {wanted} (its rows are for {named}); pick one with --hw")
+    if skipped:
+        out.notes.append(f"{path.name}: {skipped} disputed rows left out")
+    return kept
+
+
+def _read_whole_model(path: Path, out: Measurements, target: tuple[str, str] | None = None) -> None:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
@@ -79,12 +93,17 @@ def _read_whole_model(path: Path, out: Measurements) -> None:
         raise EdgesimError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
     if not rows:
         raise EdgesimError(f"{path}: no measurements in it")
-    missing = [c for c in WHOLE_MODEL_COLUMNS if c not in rows[0]]
-    if missing:
-        raise EdgesimError(
-            f"{path}: missing columns {', '.join(missing)}; a whole-model file has {', '.join(WHOLE_MODEL_COLUMNS)}"
-        )
-    for line, row in enumerate(rows, start=2):
+    if "latency_ms" not in rows[0] and {"metric", "value", "hardware"} <= set(rows[0]):
+        numbered = _validation_rows(path, rows, target, out)
+    else:
+        missing = [c for c in WHOLE_MODEL_COLUMNS if c not in rows[0]]
+        if missing:
+            raise EdgesimError(
+                f"{path}: missing columns {', '.join(missing)}; a whole-model file has "
+                f"{', '.join(WHOLE_MODEL_COLUMNS)} (or is in the validation format: metric, value, hardware, ...)"
+            )
+        numbered = list(enumerate(rows, start=2))
+    for line, row in numbered:
         where = f"{path}: line {line}"
         try:
             latency = float(row["latency_ms"])
@@ -137,8 +156,12 @@ def split_item(item: str) -> tuple[str | None, Path]:
 
 
 def read_measurements(
-    items: list[str], precision: str | None = None, ticks_per_second: float | None = None
+    items: list[str],
+    precision: str | None = None,
+    ticks_per_second: float | None = None,
+    target: tuple[str, str] | None = None,
 ) -> Measurements:
+    """``target`` (profile name, stack) picks the rows of a validation-format file."""
     out = Measurements()
     for item in items:
         model, path = split_item(item)
@@ -153,7 +176,7 @@ def read_measurements(
                     f"--measurements {item}: a {kind} profile times the layers of one model; "
                     f"name it as MODEL=FILE, e.g. resnet-8={item}"
                 )
-            _read_whole_model(path, out)
+            _read_whole_model(path, out, target)
         else:
             _read_per_layer(model, path, precision, ticks_per_second, out)
     return out

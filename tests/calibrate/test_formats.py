@@ -106,3 +106,17 @@ def test_detection(name, kind):
 def test_unknown_text_is_refused_with_the_formats_named():
     with pytest.raises(EdgesimError, match="MicroProfiler log, X-CUBE-AI validation report"):
         parse_layer_profile("model,input,precision,latency_ms\n")
+
+
+def test_xcube_report_older_layout_with_output_shapes():
+    text = (
+        " Inference time per node\n"
+        " c_id    m_id   desc                output          ms          %\n"
+        " -------------------------------------------------------------------\n"
+        " 0       0      Conv2D (0x103)      (32,32,16)      0.862     11.7%\n"
+        " 1       2      Dense (0x104)       (1,1,10)        0.041      0.6%\n"
+        " -------------------------------------------------------------------\n"
+        "                                                    7.384 ms\n"
+    )
+    profile = parse_xcube_report(text)
+    assert [(r.op_type, r.ms, r.name) for r in profile.rows] == [("Conv2D", 0.862, ""), ("Dense", 0.041, "")]

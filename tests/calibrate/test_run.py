@@ -124,3 +124,14 @@ def test_real_published_measurements_fit_and_check_split(tmp_path):
         predicted = estimate(prepare(load_model(check["model"])), hw, precision=check["precision"]).latency_ms
         error_pct = 100 * abs(predicted - float(check["value"])) / float(check["value"])
         assert error_pct <= float(check["tolerance_pct"]), (check["id"], error_pct)
+
+
+def test_reads_the_validation_format_for_the_calibrated_profile_only(tmp_path):
+    """The shipped published-measurements.csv as is: only its Jetson Nano TensorRT latency rows are used."""
+    expected = [r["id"] for r in read_measurements(default_measurements())
+                if (r["hardware"], r["stack"], r["metric"]) == ("jetson-nano", "tensorrt", "latency_ms")
+                and r.get("status", "") != "disputed"]  # fmt: skip
+    cal = calibrate("jetson-nano:tensorrt", [str(default_measurements())], free=["stacks.tensorrt.efficiency.conv"])
+    assert [o.id for o in cal.measurements.observations] == expected
+    with pytest.raises(EdgesimError, match="no latency_ms rows for mobile-gpu"):
+        calibrate("mobile-gpu", [str(default_measurements())], free=["clock_hz"])
