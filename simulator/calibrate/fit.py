@@ -3,7 +3,8 @@
 The fit minimises the sum over observations of (ln measured - ln predicted)^2: a ratio error counts the same
 on a 1 ms layer and a 1 s model, and the model is multiplicative in most parameters (latency ~ 1 / efficiency,
 ~ overhead cycles). Parameters are fitted as logarithms (so they stay positive) with Levenberg-Marquardt
-steps on a finite-difference Jacobian, each step projected onto the schema's upper bound (efficiency <= 1).
+steps on a finite-difference Jacobian, each step projected onto the schema's bounds (efficiency <= 1, a
+Winograd speed-up >= 1).
 Every prediction re-builds the hardware from the profile data through simulator.hardware and re-runs the
 estimator, so the fit knows nothing of the estimator's internals.
 """
@@ -87,12 +88,20 @@ def _jacobian(predict, params, phi: np.ndarray, base: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
+def sensitivity(predict: Predictor, params: Sequence[Parameter]) -> list[float]:
+    """Per parameter, the largest |d ln predicted / d ln parameter| over the observations, at the start values."""
+    phi = np.array([math.log(p.start) for p in params])
+    jac = _jacobian(predict, params, phi, predict(_values(params, phi)))
+    return [float(np.max(np.abs(jac[:, j]))) for j in range(len(params))]
+
+
 def least_squares(
     predict, params: Sequence[Parameter], log_measured: np.ndarray, rows: np.ndarray, phi0: np.ndarray
 ) -> np.ndarray:
     """ln(parameters) minimising sum((ln measured - ln predicted)^2) over ``rows`` (Levenberg-Marquardt)."""
     upper = np.array([math.log(p.high) if math.isfinite(p.high) else math.inf for p in params])
-    phi = np.minimum(phi0.astype(float), upper)
+    lower = np.array([math.log(p.low) if p.low > 0 else -math.inf for p in params])
+    phi = np.clip(phi0.astype(float), lower, upper)
     pred = predict(_values(params, phi))
     resid = (log_measured - np.log(pred))[rows]
     cost = float(resid @ resid)
@@ -105,7 +114,7 @@ def least_squares(
         while damping < 1e12:
             damped = normal + damping * (np.diag(np.diag(normal)) + 1e-12 * np.eye(len(params)))
             step = np.linalg.solve(damped, gradient)
-            trial = np.minimum(phi + step, upper)
+            trial = np.clip(phi + step, lower, upper)
             trial_pred = predict(_values(params, trial))
             trial_resid = (log_measured - np.log(trial_pred))[rows]
             trial_cost = float(trial_resid @ trial_resid)

@@ -22,8 +22,8 @@ from simulator.hardware import schema
 class Parameter:
     path: str
     start: float
-    low: float  # exclusive lower bound (> 0: parameters are fitted in log space)
-    high: float  # inclusive upper bound (math.inf when the schema gives none)
+    low: float  # lower bound from the schema (0 when it gives none: parameters are fitted in log space)
+    high: float  # upper bound from the schema (math.inf when it gives none)
     integer: bool
 
 
@@ -118,4 +118,5 @@ def parameter(data: dict, path: str) -> Parameter:
             f"{path}: starts at {start:g}; calibration fits positive numbers in log space, so give it a positive "
             "starting value (e.g. 1)"
         )
-    return Parameter(path, start, 0.0, high, field.get("type") == "integer")
+    low = max(float(field.get("minimum", 0.0)), float(field.get("exclusiveMinimum", 0.0)) * (1 + 1e-9))
+    return Parameter(path, start, low, high, field.get("type") == "integer")

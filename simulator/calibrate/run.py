@@ -1,9 +1,10 @@
 """`edgesim calibrate`: pick the free parameters, fit them, and write the calibrated profile.
 
-The free parameters are the stack's ``calibrate`` list when it has one (or ``--free``), else the stack's
-efficiencies of the op classes that carry at least :data:`MIN_SHARE` of some measurement's predicted time,
-plus its per-layer overhead under the same rule: a parameter behind less than that is below what a
-measurement can tell from noise. Never one parameter per layer.
+The free parameters are ``--free``, else the stack's ``calibrate`` list when it has one, else every number of
+the stack's block (efficiencies, kernel-model parameters) and its per-layer overhead that the measurements
+are sensitive to: a 1 % change moving some prediction by at least :data:`MIN_ELASTICITY` %. For an efficiency
+that is the compute share of its op class's layers; a parameter below it cannot be told from measurement
+noise. Never one parameter per layer.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.calibrate.fit import FitResult, Predictor, check_supported, error_pct, fit, summary
+from simulator.calibrate.fit import FitResult, Predictor, check_supported, error_pct, fit, sensitivity, summary
 from simulator.calibrate.measurements import Measurements, read_measurements
 from simulator.calibrate.params import parameter, with_values
 from simulator.errors import EdgesimError
-from simulator.estimate import estimate
-from simulator.hardware import hardware_from_data, load_hardware, parse_profile, read_profile
+from simulator.hardware import load_hardware, parse_profile, read_profile
 from simulator.output import table
 
-MIN_SHARE = 0.05
+#: a parameter whose 1 % change moves no measurement's prediction by MIN_ELASTICITY % is left fixed
+MIN_ELASTICITY = 0.05
 
 
 @dataclass(frozen=True)
@@ -34,28 +35,37 @@ class Calibration:
     date: str
 
 
-def default_free(data: dict, stack: str, m: Measurements) -> list[str]:
-    hw = hardware_from_data(data, stack)
-    efficiency = data["stacks"][stack].get("efficiency", {})
+def _stack_numbers(data: dict, stack: str) -> list[str]:
+    """Dotted paths of the stack's own numbers (not its fit record), plus the per-layer overhead it inherits."""
+    out = []
+
+    def walk(value, path: str) -> None:
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int | float) and value > 0:
+            out.append(path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+
+    block = data["stacks"][stack]
+    for key, value in block.items():
+        if key not in ("fit", "calibrate"):
+            walk(value, f"stacks.{stack}.{key}")
     overhead = f"stacks.{stack}.layer_overhead_cycles"
-    largest: dict[str, float] = {}  # parameter path -> its largest share of one measurement's predicted time
-    estimates = {}
-    for o in m.observations:
-        key = (o.model, o.precision)
-        if key not in estimates:
-            estimates[key] = estimate(m.graphs[o.model], hw, precision=o.precision).layers
-        layers = estimates[key]
-        picked = [layers[i] for i in (o.layers if o.layers is not None else range(len(layers)))]
-        total = sum(layer.latency_ms for layer in picked) or 1.0
-        shares: dict[str, float] = {}
-        for layer in picked:
-            if layer.op_class in efficiency:
-                path = f"stacks.{stack}.efficiency.{layer.op_class}"
-                shares[path] = shares.get(path, 0.0) + layer.latency_ms / total
-            shares[overhead] = shares.get(overhead, 0.0) + layer.overhead_cycles / hw.clock_hz * 1e3 / total
-        for path, share in shares.items():
-            largest[path] = max(largest.get(path, 0.0), share)
-    return sorted(path for path, share in largest.items() if share >= MIN_SHARE)
+    if overhead not in out and "layer_overhead_cycles" not in block and data.get("layer_overhead_cycles", 0) > 0:
+        out.append(overhead)
+    return out
+
+
+def default_free(data: dict, stack: str, m: Measurements) -> list[str]:
+    """The stack's numbers that move some measurement's predicted time by at least MIN_ELASTICITY per unit
+    of relative change (for an efficiency, the compute share of its op class; for the overhead, its share)."""
+    candidates = [parameter(data, path) for path in _stack_numbers(data, stack)]
+    if not candidates:
+        return []
+    elasticity = sensitivity(Predictor(data, stack, m), candidates)
+    return sorted(p.path for p, e in zip(candidates, elasticity, strict=True) if e >= MIN_ELASTICITY)
 
 
 def _date(files: list[Path]) -> str:

@@ -95,3 +95,24 @@ def test_efficiency_stays_within_its_schema_bound(tmp_path):
     csv = write_csv(tmp_path / "m.csv", {m: v * 0.5 for m, v in fast.items()}, "int8")
     cal = calibrate("cortex-m7:cmsis-nn", [str(csv)], free=["stacks.cmsis-nn.efficiency.conv"])
     assert cal.result.fitted["stacks.cmsis-nn.efficiency.conv"] == pytest.approx(1.0)
+
+
+def test_a_lower_schema_bound_holds_too(tmp_path):
+    """Measurements twice as slow as predicted would push a Winograd speed-up below 1; the schema's minimum
+    of 1 holds, and the written profile is valid."""
+    data = shipped("jetson-nano")
+    models = ("resnet-18", "vgg-16")
+    start = truth_latencies(data, "tensorrt", {}, models, "fp16")
+    csv = write_csv(tmp_path / "m.csv", {m: v * 2 for m, v in start.items()}, "fp16")
+    cal = calibrate("jetson-nano:tensorrt", [str(csv)], free=["stacks.tensorrt.winograd_3x3_speedup"])
+    assert cal.result.fitted["stacks.tensorrt.winograd_3x3_speedup"] == pytest.approx(1.0)
+    assert cal.written["stacks"]["tensorrt"]["winograd_3x3_speedup"] == pytest.approx(1.0)
+
+
+def test_default_parameters_are_the_ones_measurements_are_sensitive_to(tmp_path):
+    """A dense-only model exercises the matmul efficiency, not the conv or depthwise ones."""
+    data = shipped("cortex-m7")
+    dense = read_measurements([str(_placeholder(tmp_path, ("fc-autoencoder", "lenet-300-100"), "int8"))])
+    free = default_free(data, "cmsis-nn", dense)
+    assert "stacks.cmsis-nn.efficiency.matmul" in free
+    assert not {"stacks.cmsis-nn.efficiency.conv", "stacks.cmsis-nn.efficiency.depthwise"} & set(free)
