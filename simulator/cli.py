@@ -291,7 +291,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from simulator.calibrate import calibrate, render
+    from simulator.calibrate.run import calibrate, render
     from simulator.output import write_text
     from simulator.yamlio import dump_yaml
 

@@ -9,9 +9,8 @@ import statistics
 
 import pytest
 
-from simulator.calibrate import calibrate
 from simulator.calibrate.measurements import read_measurements
-from simulator.calibrate.run import default_free
+from simulator.calibrate.run import calibrate, default_free
 from simulator.estimate import estimate
 
 from .conftest import MCU_MODELS, shipped, truth_latencies, write_csv

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from simulator.calibrate import calibrate
+from simulator.calibrate.run import calibrate
 from simulator.cli import main
 from simulator.errors import EdgesimError
 from simulator.estimate import estimate, prepare
