@@ -19,9 +19,10 @@ from pathlib import Path
 
 from simulator.calibrate.formats import detect_format, parse_layer_profile
 from simulator.calibrate.matching import match
+from simulator.deployment import deploy
 from simulator.errors import EdgesimError
 from simulator.estimate import PreparedGraph, prepare
-from simulator.hardware import PRECISION_BITS
+from simulator.hardware import PRECISION_BITS, Hardware
 from simulator.importers import load_model
 from simulator.validate import input_size
 
@@ -43,14 +44,22 @@ class Measurements:
     graphs: dict[str, PreparedGraph] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    hw: Hardware | None = None  # the profile as given: how models without a precision are deployed
 
-    def graph(self, ref: str, base: Path | None = None) -> tuple[str, PreparedGraph]:
-        """The prepared graph of a model reference (a path relative to ``base`` when it names a file there)."""
+    def graph(self, ref: str, base: Path | None = None, precision: str | None = None) -> tuple[str, PreparedGraph]:
+        """The prepared graph of a model reference (a path relative to ``base`` when it names a file there).
+        Without a precision, the model as the stack deploys it (simulator/deployment.py: a float model on an
+        integer-only stack is quantized after training, as estimate does)."""
         key = ref
         if base is not None and not Path(ref).is_file() and (base / ref).is_file():
             key = str(base / ref)
+        if precision is None and self.hw is not None:
+            key += "#deployed"
         if key not in self.graphs:
-            self.graphs[key] = prepare(load_model(key))
+            graph = load_model(key.removesuffix("#deployed"))
+            if key.endswith("#deployed"):
+                graph = deploy(graph, self.hw).graph
+            self.graphs[key] = prepare(graph)
         return key, self.graphs[key]
 
 
@@ -112,7 +121,8 @@ def _read_whole_model(path: Path, out: Measurements, target: tuple[str, str] | N
         if not latency > 0 or math.isinf(latency):
             raise EdgesimError(f"{where}: latency_ms {row['latency_ms']!r} must be a positive number of milliseconds")
         try:
-            key, graph = out.graph(row["model"], path.parent)
+            precision = _precision(row["precision"], where)
+            key, graph = out.graph(row["model"], path.parent, precision)
         except EdgesimError as exc:
             raise EdgesimError(f"{where}: {exc}") from None
         expected = input_size(row["input"]) if row["input"] else None
@@ -120,7 +130,7 @@ def _read_whole_model(path: Path, out: Measurements, target: tuple[str, str] | N
         if expected is not None and expected != actual:
             raise EdgesimError(f"{where}: input {row['input']} has {expected} elements, {row['model']} takes {actual}")
         label = (row.get("id") or "").strip() or f"{path.name}:{line} {row['model']}"
-        out.observations.append(Observation(label, key, _precision(row["precision"], where), None, latency))
+        out.observations.append(Observation(label, key, precision, None, latency))
 
 
 def _read_per_layer(model: str, path: Path, precision: str | None, ticks_per_second: float | None, out: Measurements):
@@ -132,7 +142,7 @@ def _read_per_layer(model: str, path: Path, precision: str | None, ticks_per_sec
         profile = parse_layer_profile(text, ticks_per_second)
     except EdgesimError as exc:
         raise EdgesimError(f"{path}: {exc}") from None
-    key, graph = out.graph(model)
+    key, graph = out.graph(model, precision=precision)
     layers = [(w.node.name, w.node.op_type, w.counts.op_class) for w in graph.work]
     pairs, how = match(profile, layers)
     pairs = [(row, idx) for row, idx in pairs if row.ms > 0]
@@ -159,10 +169,12 @@ def read_measurements(
     items: list[str],
     precision: str | None = None,
     ticks_per_second: float | None = None,
-    target: tuple[str, str] | None = None,
+    hw: Hardware | None = None,
 ) -> Measurements:
-    """``target`` (profile name, stack) picks the rows of a validation-format file."""
-    out = Measurements()
+    """``hw`` (the profile being calibrated) picks the rows of a validation-format file and deploys models
+    measured without a precision."""
+    out = Measurements(hw=hw)
+    target = (hw.name, hw.stack.name) if hw is not None else None
     for item in items:
         model, path = split_item(item)
         if not path.is_file():

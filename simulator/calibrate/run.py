@@ -120,7 +120,7 @@ def calibrate(
     hw = load_hardware(spec)
     data = read_profile(Path(hw.path))
     stack = hw.stack.name
-    m = read_measurements(items, precision, ticks_per_second or hw.clock_hz, (data["name"], stack))
+    m = read_measurements(items, precision, ticks_per_second or hw.clock_hz, hw)
     paths = free or data["stacks"][stack].get("calibrate") or default_free(data, stack, m)
     if not paths:
         raise EdgesimError(

@@ -135,3 +135,17 @@ def test_reads_the_validation_format_for_the_calibrated_profile_only(tmp_path):
     assert [o.id for o in cal.measurements.observations] == expected
     with pytest.raises(EdgesimError, match="no latency_ms rows for mobile-gpu"):
         calibrate("mobile-gpu", [str(default_measurements())], free=["clock_hz"])
+
+
+def test_a_float_model_without_precision_is_deployed_as_the_stack_runs_it(tmp_path):
+    """cmsis-nn has int8 kernels only: a float zoo model measured without a precision is estimated after
+    post-training int8 quantization, the rule estimate follows (simulator/deployment.py)."""
+    from simulator.deployment import deploy
+
+    hw = load_hardware("cortex-m7:cmsis-nn")
+    models = ["resnet-8", "ds-cnn", "lenet-5"]
+    expected = {m: estimate(prepare(deploy(load_model(m), hw).graph), hw).latency_ms for m in models}
+    csv = tmp_path / "m.csv"
+    csv.write_text("model,input,precision,latency_ms\n" + "".join(f"{m},,,{v * 1.1}\n" for m, v in expected.items()))
+    cal = calibrate("cortex-m7:cmsis-nn", [str(csv)], free=["clock_hz"])
+    assert cal.result.log_errors_before == pytest.approx([math.log(1.1)] * 3, abs=1e-9)
