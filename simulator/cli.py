@@ -779,8 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = _command(
         commands, "calibrate", cmd_calibrate, "fit a profile's few free parameters to your own measurements",
-        "Fit the stack's free parameters (its calibrate list, else the efficiencies the measurements exercise\n"
-        "plus the per-layer overhead) to measured latencies by least squares on ln latency, report the\n"
+        "Fit the stack's free parameters (--free, else its calibrate list, else the stack's numbers the\n"
+        "measurements are sensitive to) to measured latencies by least squares on ln latency, report the\n"
         "leave-one-out error before and after, and write the calibrated profile (docs/calibration.md).\n"
         "A measurement is a whole-model CSV (model, input, precision, latency_ms) or MODEL=FILE, a per-layer\n"
         "profile: TFLM MicroProfiler log, X-CUBE-AI validation report, trtexec --exportProfile JSON or\n"

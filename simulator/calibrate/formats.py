@@ -6,7 +6,7 @@
 - X-CUBE-AI / ST Edge AI validation report (``network_validate_report.txt``): the "Inference time per node"
   table (c_id, m_id, type, dur (ms), %, cumul, CPU cycles, name).
 - ``trtexec --dumpProfile --exportProfile=FILE``: a JSON list, ``[{"count": N}, {"name", "averageMs", ...}]``;
-  fused layers are named "a + b".
+  fused layers are named "a + b". The table ``--dumpProfile`` prints to the console reads as well.
 - TFLite ``benchmark_model --enable_op_profiling=true``: the "Run Order" table of the regular benchmark runs
   ([node type], [first], [avg ms], ..., [Name]).
 
@@ -46,7 +46,7 @@ _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?%?$")
 
 # -- TFLite Micro MicroProfiler ------------------------------------------------------------------------------
 
-_TOOK = re.compile(r"(\S+) took (\d+) ticks \((-?\d+) ms\)")
+_TOOK = re.compile(r"(\S+) took (\d+) (?:ticks|cycles)\b")  # older TFLM printed "cycles", newer "(N ms)." too
 _CSV_EVENT = re.compile(r"^\s*\d+\s*,\s*([^,]+?)\s*,\s*(\d+)\s*(?:,.*)?$")
 _CSV_TAG = re.compile(r'^\s*"?([^",]+?)"?\s*,\s*(\d+)\s*$')
 
@@ -147,6 +147,41 @@ def parse_trtexec_profile(text: str) -> LayerProfile:
     return LayerProfile("trtexec", tuple(rows))
 
 
+_TRT_HEADER = re.compile(r"Avg\.?\s*(?:Time)?\s*\(ms\)")
+
+
+def parse_trtexec_log(text: str) -> LayerProfile:
+    """trtexec --dumpProfile printed to the console: a "Layer, Time (ms), Avg. Time (ms), Time %" table (older
+    releases, name first) or "Time(ms), Avg.(ms), Median(ms), Time(%), Layer" (newer, name last)."""
+    lines = [re.sub(r"^\[[^\]]*\]\s*(?:\[I\]\s*)?", "", line) for line in text.splitlines()]
+    header = next((i for i, line in enumerate(lines) if "Layer" in line and _TRT_HEADER.search(line)), None)
+    if header is None:
+        raise EdgesimError("no per-layer profile table (Layer ... Avg. Time (ms) ...) in it")
+    columns = re.split(r"\s{2,}", lines[header].strip())
+    name_last = columns[-1] == "Layer"
+    titles = [c for c in columns if c != "Layer"]
+    avg = next(i for i, t in enumerate(titles) if t.startswith("Avg"))
+    rows = []
+    for line in lines[header + 1 :]:
+        tokens = line.split()
+        if not tokens:
+            if rows:
+                break
+            continue
+        nums = tokens[: len(titles)] if name_last else tokens[-len(titles) :]
+        name = " ".join(tokens[len(titles) :] if name_last else tokens[: -len(titles)])
+        if len(nums) < len(titles) or not all(_NUMBER.match(n) for n in nums):
+            if rows:
+                break
+            continue
+        if name.strip().lower() == "total":
+            break
+        rows.append(LayerTiming(name, "", float(nums[avg].rstrip("%"))))
+    if not rows:
+        raise EdgesimError("the trtexec profile table has no rows")
+    return LayerProfile("trtexec", tuple(rows))
+
+
 # -- TFLite benchmark_model --enable_op_profiling -------------------------------------------------------------
 
 _BRACKETS = re.compile(r"\[([^\]]+)\]")
@@ -196,7 +231,7 @@ def parse_benchmark_model(text: str) -> LayerProfile:
 
 # -- detection ------------------------------------------------------------------------------------------------
 
-FORMATS = ("tflm-micro-profiler", "x-cube-ai", "trtexec", "tflite-benchmark-model")
+FORMATS = ("tflm-micro-profiler", "x-cube-ai", "trtexec", "trtexec-log", "tflite-benchmark-model")
 
 
 def detect_format(text: str) -> str | None:
@@ -204,6 +239,8 @@ def detect_format(text: str) -> str | None:
         return "trtexec"
     if "[node type]" in text and "[avg ms]" in text:
         return "tflite-benchmark-model"
+    if re.search(r"Layer.*" + _TRT_HEADER.pattern + r"|" + _TRT_HEADER.pattern + r".*Layer", text):
+        return "trtexec-log"
     if "c_id" in text and "m_id" in text:
         return "x-cube-ai"
     if _TOOK.search(text) or '"Unique Tag"' in text or '"Event","Tag","Ticks"' in text.replace(" ", ""):
@@ -225,4 +262,6 @@ def parse_layer_profile(text: str, ticks_per_second: float | None = None) -> Lay
         return parse_xcube_report(text)
     if kind == "trtexec":
         return parse_trtexec_profile(text)
+    if kind == "trtexec-log":
+        return parse_trtexec_log(text)
     return parse_benchmark_model(text)

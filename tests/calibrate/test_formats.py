@@ -120,3 +120,31 @@ def test_xcube_report_older_layout_with_output_shapes():
     )
     profile = parse_xcube_report(text)
     assert [(r.op_type, r.ms, r.name) for r in profile.rows] == [("Conv2D", 0.862, ""), ("Dense", 0.041, "")]
+
+
+def test_trtexec_console_tables_old_and_new():
+    old = (
+        "[08/09/2020-06:24:39] [I] === Profile (490 iterations ) ===\n"
+        "[08/09/2020-06:24:39] [I]          Layer   Time (ms)   Avg. Time (ms)   Time %\n"
+        "[08/09/2020-06:24:39] [I]  conv1 + relu1      217.14             0.44      6.9\n"
+        "[08/09/2020-06:24:39] [I]          norm1       44.27             0.09      1.4\n"
+        "[08/09/2020-06:24:39] [I]          Total     3141.50             6.41    100.0\n"
+    )
+    new = (
+        "[I] === Profile (1000 iterations ) ===\n"
+        "[I]    Time(ms)     Avg.(ms)   Median(ms)   Time(%)   Layer\n"
+        "[I]      120.12       0.1201       0.1190       4.8   /conv1/Conv + /relu/Relu\n"
+        "[I]       30.00       0.0300       0.0290       1.2   /maxpool/MaxPool\n"
+        "[I]     2500.00       2.5000       2.4900     100.0   Total\n"
+    )
+    assert detect_format(old) == detect_format(new) == "trtexec-log"
+    assert [(r.name, r.ms) for r in parse_layer_profile(old).rows] == [("conv1 + relu1", 0.44), ("norm1", 0.09)]
+    assert [(r.name, r.ms) for r in parse_layer_profile(new).rows] == [
+        ("/conv1/Conv + /relu/Relu", 0.1201),
+        ("/maxpool/MaxPool", 0.03),
+    ]
+
+
+def test_older_tflm_prints_cycles():
+    profile = parse_layer_profile("FULLY_CONNECTED took 2400 cycles\nSOFTMAX took 240 cycles\n", 240e6)
+    assert [(r.op_type, r.ms) for r in profile.rows] == [("FULLY_CONNECTED", 0.01), ("SOFTMAX", 0.001)]
