@@ -144,7 +144,7 @@ def _shipped_unchanged(path: str, name: str) -> bool:
         return True
     try:
         return read_profile(Path(path)) == read_profile(shipped)
-    except Exception:  # an unreadable file is simply not the shipped profile
+    except EdgesimError:  # an unreadable or invalid file is simply not the shipped profile
         return False
 
 
