@@ -106,10 +106,11 @@ def _published_latency_rows():
 
 def test_real_published_measurements_fit_and_check_split(tmp_path):
     """Jetson Nano TensorRT fp16 (torch2trt's published table): fit the conv efficiency on two networks,
-    predict the third. Each split's check error after the fit stays within the rows' 25 % tolerance, and the
-    fit set's error shrinks."""
-    rows = [r for r in _published_latency_rows() if r["hardware"] == "jetson-nano"]
+    predict the third. Each split's check error after the fit stays within the rows' 25 % tolerance, the fit
+    set's error shrinks, and the mean error on the held-out networks falls."""
+    rows = [r for r in _published_latency_rows() if r["hardware"] == "jetson-nano" and "torch2trt" in r["source"]]
     assert len(rows) >= 3
+    before, after = [], []
     for check in rows:
         fit_rows = [r for r in rows if r is not check]
         lines = ["model,input,precision,latency_ms"]
@@ -122,8 +123,13 @@ def test_real_published_measurements_fit_and_check_split(tmp_path):
         assert max(map(abs, cal.result.log_errors_after)) < max(map(abs, cal.result.log_errors_before))
         hw = load_hardware(f"{out}:tensorrt")
         predicted = estimate(prepare(load_model(check["model"])), hw, precision=check["precision"]).latency_ms
-        error_pct = 100 * abs(predicted - float(check["value"])) / float(check["value"])
-        assert error_pct <= float(check["tolerance_pct"]), (check["id"], error_pct)
+        start = estimate(prepare(load_model(check["model"])), load_hardware("jetson-nano:tensorrt"),
+                         precision=check["precision"]).latency_ms  # fmt: skip
+        before.append(abs(start - float(check["value"])) / float(check["value"]))
+        after.append(abs(predicted - float(check["value"])) / float(check["value"]))
+        assert 100 * after[-1] <= float(check["tolerance_pct"]), (check["id"], after[-1])
+    # on networks it did not see, the calibrated profile is closer on average (15.7 % -> 12.6 % today)
+    assert sum(after) < sum(before)
 
 
 def test_reads_the_validation_format_for_the_calibrated_profile_only(tmp_path):
