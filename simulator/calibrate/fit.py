@@ -26,7 +26,13 @@ from simulator.hardware import hardware_from_data
 
 #: a parameter whose 1 % change moves no observation by this much (in ln latency) is not determined
 MIN_SENSITIVITY = 1e-4
+#: ... and one that moves none by MIN_ELASTICITY % is not worth fitting: calibrate leaves it out of its
+#: default set, and a leave-one-out fold whose other measurements do not reach it keeps its start value
+MIN_ELASTICITY = 0.05
 _STEP = 1e-4  # finite-difference step in ln(parameter)
+#: no parameter moves more than this factor from its start (ln 1000): a fit that wants a datasheet-derived number
+#: a thousand times off is fitting a model error (or an under-determined leave-one-out fold), not calibrating
+MAX_LOG_MOVE = math.log(1000.0)
 
 
 class Predictor:
@@ -88,19 +94,39 @@ def _jacobian(predict, params, phi: np.ndarray, base: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def sensitivity(predict: Predictor, params: Sequence[Parameter]) -> list[float]:
-    """Per parameter, the largest |d ln predicted / d ln parameter| over the observations, at the start values."""
+def elasticities(predict: Predictor, params: Sequence[Parameter]) -> np.ndarray:
+    """d ln predicted / d ln parameter at the start values: one row per observation, one column per parameter."""
     phi = np.array([math.log(p.start) for p in params])
-    jac = _jacobian(predict, params, phi, predict(_values(params, phi)))
-    return [float(np.max(np.abs(jac[:, j]))) for j in range(len(params))]
+    return _jacobian(predict, params, phi, predict(_values(params, phi)))
+
+
+def independent_columns(jac: np.ndarray, tolerance: float = 1e-3) -> list[int]:
+    """Columns in the order column-pivoted Gram-Schmidt picks them (the one the measurements see most, then the
+    one most independent of those already picked), stopping when what is left is below ``tolerance`` of the
+    largest column: parameters the measurements tell apart, most informative first."""
+    rest = np.array(jac, dtype=float)
+    largest = float(np.max(np.linalg.norm(rest, axis=0))) if rest.size else 0.0
+    order: list[int] = []
+    for _ in range(min(rest.shape)):
+        norms = np.linalg.norm(rest, axis=0)
+        norms[order] = -1.0
+        j = int(np.argmax(norms))
+        if norms[j] <= tolerance * largest:
+            break
+        order.append(j)
+        q = rest[:, j] / norms[j]
+        rest -= np.outer(q, q @ rest)
+    return order
 
 
 def least_squares(
     predict, params: Sequence[Parameter], log_measured: np.ndarray, rows: np.ndarray, phi0: np.ndarray
 ) -> np.ndarray:
     """ln(parameters) minimising sum((ln measured - ln predicted)^2) over ``rows`` (Levenberg-Marquardt)."""
-    upper = np.array([math.log(p.high) if math.isfinite(p.high) else math.inf for p in params])
-    lower = np.array([math.log(p.low) if p.low > 0 else -math.inf for p in params])
+    upper = np.array([min(math.log(p.high) if math.isfinite(p.high) else math.inf, x + MAX_LOG_MOVE)
+                      for p, x in zip(params, phi0, strict=True)])  # fmt: skip
+    lower = np.array([max(math.log(p.low) if p.low > 0 else -math.inf, x - MAX_LOG_MOVE)
+                      for p, x in zip(params, phi0, strict=True)])  # fmt: skip
     phi = np.clip(phi0.astype(float), lower, upper)
     pred = predict(_values(params, phi))
     resid = (log_measured - np.log(pred))[rows]
@@ -168,8 +194,14 @@ def fit(predict: Predictor, params: Sequence[Parameter], measured: Sequence[floa
     loo = []
     for i in range(n):
         rows = np.delete(everything, i)
-        phi_i = least_squares(predict, params, log_measured, rows, phi0)  # from the start: nothing seen of i
-        loo.append(float(log_measured[i] - math.log(predict(_values(params, phi_i))[i])))
+        # refit from the start (nothing seen of i) the parameters the other measurements inform; one they do
+        # not (the left-out row was the only one using it) keeps its start value
+        active = [j for j in range(len(params)) if float(np.max(np.abs(jac[rows, j]))) >= MIN_ELASTICITY]
+        values = {}
+        if active:
+            subset = [params[j] for j in active]
+            values = _values(subset, least_squares(predict, subset, log_measured, rows, phi0[active]))
+        loo.append(float(log_measured[i] - math.log(predict(values)[i])))
     return FitResult(
         params,
         _values(params, phi),

@@ -1,10 +1,11 @@
 """`edgesim calibrate`: pick the free parameters, fit them, and write the calibrated profile.
 
-The free parameters are ``--free``, else the stack's ``calibrate`` list when it has one, else every number of
-the stack's block (efficiencies, kernel-model parameters) and its per-layer overhead that the measurements
-are sensitive to: a 1 % change moving some prediction by at least :data:`MIN_ELASTICITY` %. For an efficiency
-that is the compute share of its op class's layers; a parameter below it cannot be told from measurement
-noise. Never one parameter per layer.
+The free parameters are ``--free``, else the stack's ``calibrate`` list when it has one (refused when the
+measurements cannot support that many), else the numbers of the stack's block (efficiencies, kernel-model
+parameters) and its per-layer overhead that the measurements are sensitive to (a 1 % change moving some
+prediction by at least :data:`MIN_ELASTICITY` %; for an efficiency, the compute share of its op class), the
+most informative independent ones first, as many as the measurements support; the others stay as they are and
+the output says so. Never one parameter per layer.
 """
 
 from __future__ import annotations
@@ -14,15 +15,24 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.calibrate.fit import FitResult, Predictor, check_supported, error_pct, fit, sensitivity, summary
+import numpy as np
+
+from simulator.calibrate.fit import (
+    MIN_ELASTICITY,
+    FitResult,
+    Predictor,
+    check_supported,
+    elasticities,
+    error_pct,
+    fit,
+    independent_columns,
+    summary,
+)
 from simulator.calibrate.measurements import Measurements, read_measurements
 from simulator.calibrate.params import parameter, with_values
 from simulator.errors import EdgesimError
 from simulator.hardware import load_hardware, parse_profile, read_profile
 from simulator.output import table
-
-#: a parameter whose 1 % change moves no measurement's prediction by MIN_ELASTICITY % is left fixed
-MIN_ELASTICITY = 0.05
 
 
 @dataclass(frozen=True)
@@ -58,14 +68,22 @@ def _stack_numbers(data: dict, stack: str) -> list[str]:
     return out
 
 
-def default_free(data: dict, stack: str, m: Measurements) -> list[str]:
-    """The stack's numbers that move some measurement's predicted time by at least MIN_ELASTICITY per unit
-    of relative change (for an efficiency, the compute share of its op class; for the overhead, its share)."""
+def default_free(data: dict, stack: str, m: Measurements) -> tuple[list[str], list[str]]:
+    """(parameters to fit, sensitive parameters left fixed): the stack's numbers that move some measurement's
+    prediction by at least MIN_ELASTICITY per unit of relative change (for an efficiency, the compute share of
+    its op class; for the overhead, its share), the most informative independent ones first, as many as the
+    measurements support (one fewer than there are, to leave one out)."""
     candidates = [parameter(data, path) for path in _stack_numbers(data, stack)]
     if not candidates:
-        return []
-    elasticity = sensitivity(Predictor(data, stack, m), candidates)
-    return sorted(p.path for p, e in zip(candidates, elasticity, strict=True) if e >= MIN_ELASTICITY)
+        return [], []
+    jac = elasticities(Predictor(data, stack, m), candidates)
+    sensitive = [j for j in range(len(candidates)) if float(np.max(np.abs(jac[:, j]))) >= MIN_ELASTICITY]
+    ranked = [sensitive[k] for k in independent_columns(jac[:, sensitive])]
+    chosen = ranked[: max(len(m.observations) - 1, 1)]
+    return (
+        sorted(candidates[j].path for j in chosen),
+        sorted(candidates[j].path for j in sensitive if j not in chosen),
+    )
 
 
 def _date(files: list[Path]) -> str:
@@ -121,10 +139,17 @@ def calibrate(
     data = read_profile(Path(hw.path))
     stack = hw.stack.name
     m = read_measurements(items, precision, ticks_per_second or hw.clock_hz, hw)
-    paths = free or data["stacks"][stack].get("calibrate") or default_free(data, stack, m)
+    paths = free or data["stacks"][stack].get("calibrate")
+    if not paths:
+        paths, fixed = default_free(data, stack, m)
+        if fixed:
+            m.notes.append(
+                f"left fixed for want of measurements (or told apart by none): {', '.join(fixed)}; "
+                f"{len(paths) + len(fixed) + 1} measurements would let all {len(paths) + len(fixed)} be fitted"
+            )
     if not paths:
         raise EdgesimError(
-            f"{hw.label}: no parameter to fit (the stack has no efficiency the measurements exercise); "
+            f"{hw.label}: no parameter to fit (no number of the stack moves these measurements' predictions); "
             "name some with --free"
         )
     params = [parameter(data, path) for path in paths]

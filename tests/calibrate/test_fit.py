@@ -25,8 +25,8 @@ def test_recovers_known_parameters_from_whole_model_latencies(tmp_path):
     stack = "cmsis-nn"
     # whichever numbers the stack exposes (efficiencies today, kernel parameters later), as chosen by default
     placeholder = read_measurements([str(_placeholder(tmp_path, MCU_MODELS, "int8"))])
-    free = default_free(data, stack, placeholder)
-    assert 2 <= len(free) < len(MCU_MODELS)
+    free, fixed = default_free(data, stack, placeholder)
+    assert 2 <= len(free) < len(MCU_MODELS) and not fixed  # seven measurements support every sensitive one
     from simulator.calibrate.params import get_value, parameter
 
     truth = {}
@@ -112,6 +112,20 @@ def test_default_parameters_are_the_ones_measurements_are_sensitive_to(tmp_path)
     """A dense-only model exercises the matmul efficiency, not the conv or depthwise ones."""
     data = shipped("cortex-m7")
     dense = read_measurements([str(_placeholder(tmp_path, ("fc-autoencoder", "lenet-300-100"), "int8"))])
-    free = default_free(data, "cmsis-nn", dense)
+    free, fixed = default_free(data, "cmsis-nn", dense)
     assert "stacks.cmsis-nn.efficiency.matmul" in free
-    assert not {"stacks.cmsis-nn.efficiency.conv", "stacks.cmsis-nn.efficiency.depthwise"} & set(free)
+    assert not {"stacks.cmsis-nn.efficiency.conv", "stacks.cmsis-nn.efficiency.depthwise"} & set(free + fixed)
+
+
+def test_default_takes_as_many_parameters_as_the_measurements_support(tmp_path):
+    """Three models support two parameters: the two the measurements inform most (conv carries ResNet-8,
+    depthwise the MobileNet), the third sensitive one (matmul, the autoencoder) stays and is named."""
+    data = shipped("cortex-m7")
+    three = read_measurements(
+        [str(_placeholder(tmp_path, ("resnet-8", "mobilenet-v1-0.25-vww", "fc-autoencoder"), "int8"))]
+    )
+    free, fixed = default_free(data, "cmsis-nn", three)
+    assert len(free) == 2 and len(free) + len(fixed) >= 3
+    one = read_measurements([str(_placeholder(tmp_path, ("resnet-8",), "int8"))])
+    free, _ = default_free(data, "cmsis-nn", one)
+    assert len(free) == 1  # and calibrate refuses: one parameter needs two measurements

@@ -155,3 +155,20 @@ def test_a_float_model_without_precision_is_deployed_as_the_stack_runs_it(tmp_pa
     csv.write_text("model,input,precision,latency_ms\n" + "".join(f"{m},,,{v * 1.1}\n" for m, v in expected.items()))
     cal = calibrate("cortex-m7:cmsis-nn", [str(csv)], free=["clock_hz"])
     assert cal.result.log_errors_before == pytest.approx([math.log(1.1)] * 3, abs=1e-9)
+
+
+def test_three_models_calibrate_with_the_default_parameters(tmp_path, capsys):
+    """The documented way to add a board: three whole-model latencies, no --free."""
+    csv = _csv(tmp_path, ["resnet-8", "mobilenet-v1-0.25-vww", "fc-autoencoder"], factor=1.25)
+    out = tmp_path / "board.yaml"
+    assert main(["calibrate", "--hw", "cortex-m7:cmsis-nn", "--measurements", str(csv), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    fit = read_profile(out)["stacks"]["cmsis-nn"]["fit"]
+    assert len(fit["parameters"]) == 2 and "left fixed for want of measurements" in text
+
+
+def test_one_measurement_is_refused_with_the_default_parameters(tmp_path, capsys):
+    csv = _csv(tmp_path, ["resnet-8"])
+    code = main(["calibrate", "--hw", "cortex-m7", "--measurements", str(csv), "-o", str(tmp_path / "o.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2 and "1 free parameter needs at least 2 measurements" in err and err.count("\n") == 1
