@@ -79,11 +79,21 @@ def default_free(data: dict, stack: str, m: Measurements) -> tuple[list[str], li
     jac = elasticities(Predictor(data, stack, m), candidates)
     sensitive = [j for j in range(len(candidates)) if float(np.max(np.abs(jac[:, j]))) >= MIN_ELASTICITY]
     ranked = [sensitive[k] for k in independent_columns(jac[:, sensitive])]
-    chosen = ranked[: max(len(m.observations) - 1, 1)]
-    return (
-        sorted(candidates[j].path for j in chosen),
-        sorted(candidates[j].path for j in sensitive if j not in chosen),
-    )
+    supported = max(len(m.observations) - 1, 1)
+    chosen = ranked[:supported]
+
+    def names(indices) -> list[str]:
+        return sorted(candidates[j].path for j in indices)
+
+    if len(ranked) > supported:
+        m.notes.append(
+            f"left fixed for want of measurements: {', '.join(names(ranked[supported:]))}; "
+            f"{len(ranked) + 1} measurements would let all {len(ranked)} be fitted"
+        )
+    tied = [j for j in sensitive if j not in ranked]
+    if tied:
+        m.notes.append(f"left fixed, as these measurements move them like the others: {', '.join(names(tied))}")
+    return names(chosen), names(j for j in sensitive if j not in chosen)
 
 
 def _date(files: list[Path]) -> str:
@@ -141,12 +151,7 @@ def calibrate(
     m = read_measurements(items, precision, ticks_per_second or hw.clock_hz, hw)
     paths = free or data["stacks"][stack].get("calibrate")
     if not paths:
-        paths, fixed = default_free(data, stack, m)
-        if fixed:
-            m.notes.append(
-                f"left fixed for want of measurements (or told apart by none): {', '.join(fixed)}; "
-                f"{len(paths) + len(fixed) + 1} measurements would let all {len(paths) + len(fixed)} be fitted"
-            )
+        paths, _ = default_free(data, stack, m)
     if not paths:
         raise EdgesimError(
             f"{hw.label}: no parameter to fit (no number of the stack moves these measurements' predictions); "
