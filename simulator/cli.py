@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy --mode tflm
   edgesim hw list
   edgesim validate
+  edgesim calibrate --hw cortex-m7:cmsis-nn --measurements my-latencies.csv -o my-board.yaml
 """
 
 PRECISIONS = ("int8", "int16", "fp16", "fp32")
@@ -286,6 +287,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
         mean_abs = sum(abs(r.error_pct) for r in results) / len(results)
         text = table(headers, rows) + f"\n{inside} of {len(results)} within tolerance; mean |error| {mean_abs:.1f}%\n"
     write_text(text, args.output)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from simulator.calibrate.run import calibrate, render
+    from simulator.output import write_text
+    from simulator.yamlio import dump_yaml
+
+    free = [p.strip() for item in args.free or [] for p in item.split(",") if p.strip()] or None
+    cal = calibrate(
+        args.hw, args.measurements, free=free, precision=args.precision, ticks_per_second=args.ticks_per_second
+    )
+    write_text(dump_yaml(cal.written), args.output)
+    sys.stdout.write(render(cal) + f"wrote {args.output}\n")
     return 0
 
 
@@ -792,6 +807,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hw_argument(val, required=False, summary="only the rows of this profile")
     val.add_argument("--data", metavar="CSV", help="a measurements file (default: the published set edgesim ships)")
     _add_output_arguments(val)
+
+    cal = _command(
+        commands, "calibrate", cmd_calibrate, "fit a profile's few free parameters to your own measurements",
+        "Fit the stack's free parameters (--free, else its calibrate list, else the stack's numbers the\n"
+        "measurements are sensitive to) to measured latencies by least squares on ln latency, report the\n"
+        "leave-one-out error before and after, and write the calibrated profile (docs/calibration.md).\n"
+        "A measurement is a whole-model CSV (model, input, precision, latency_ms) or MODEL=FILE, a per-layer\n"
+        "profile: TFLM MicroProfiler log, X-CUBE-AI validation report, trtexec --exportProfile JSON or\n"
+        "benchmark_model --enable_op_profiling output. The date is SOURCE_DATE_EPOCH when set.",
+        "edgesim calibrate --hw cortex-m7:cmsis-nn --measurements my-latencies.csv -o my-board.yaml",
+        "edgesim calibrate --hw cortex-m7:cmsis-nn --measurements ds-cnn=ds-cnn.log --precision int8 -o my-board.yaml",
+        "edgesim calibrate --hw my-board.yaml --measurements m.csv --free stacks.cmsis-nn.efficiency.conv -o out.yaml",
+    )  # fmt: skip
+    _add_hw_argument(cal)
+    cal.add_argument(
+        "--measurements", nargs="+", required=True, metavar="FILE|MODEL=FILE", help="measurement files (see above)"
+    )
+    cal.add_argument(
+        "--free", action="append", metavar="PATH[,PATH...]", help="the profile numbers to fit, as dotted paths"
+    )
+    cal.add_argument("--precision", choices=PRECISIONS, help="the precision the per-layer profiles ran at")
+    cal.add_argument(
+        "--ticks-per-second", type=float, metavar="HZ",
+        help="MicroProfiler tick rate (default: the profile's clock_hz, the DWT cycle counter of Cortex-M ports)",
+    )  # fmt: skip
+    cal.add_argument("-o", "--output", required=True, metavar="FILE.yaml", help="the calibrated profile to write")
 
     models = _group(commands, "models", "the built-in model zoo")
     listing = _command(
