@@ -394,16 +394,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from simulator.arrays import load_arrays
     from simulator.execute.int_exec import dequantize, run_tflm
     from simulator.output import table
 
     _, graph = _plan_applied(args)
     name = graph.inputs[0]
     shape = graph.tensors[name].shape
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise EdgesimError(f"{args.input}: cannot read the input ({exc}); give a .npy array") from None
+    x = load_arrays(args.input, "input", finite=True)
     if not isinstance(x, np.ndarray) or (x.shape != shape and x.shape != shape[1:]):
         raise EdgesimError(f"{args.input}: input of shape {getattr(x, 'shape', '?')}; {graph.name} takes {shape}")
     x = x.reshape(shape)

@@ -14,6 +14,7 @@ import numpy as np
 
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node
+from simulator.limits import check_tensors
 from simulator.ops import get_op
 from simulator.ops.registry import fail
 
@@ -32,6 +33,7 @@ def run_graph(
     given, rewrites every activation as it is produced (fidelity measurement rounds quantized activations to
     their grid there).
     """
+    check_tensors(graph.tensors.values(), "the graph to run")
     values = _check_feeds(graph, feeds)
     order = graph.order
     last_use = _last_use(graph, order)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.errors import EdgesimError
+from simulator.limits import check_tensors
 from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as k
 from simulator.execute.exact_sums import row_sign_sums, subset_sum_bound
@@ -765,6 +766,7 @@ class TflmSession:
     input is kept), one at a time per session."""
 
     def __init__(self, graph: Graph):
+        check_tensors(graph.tensors.values(), "the graph to run")
         self.graph = for_deployment(graph)
         self._prepared: dict[str, object] = {}
         self._work = WorkBuffers()

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.errors import EdgesimError
+from simulator.limits import check_tensors
 from simulator.execute import ort_kernels as K
 from simulator.execute.float_exec import _check_feeds
 from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, WorkBuffers
@@ -129,6 +130,7 @@ class OrtSession:
     """
 
     def __init__(self, graph: Graph, blas_threads: int | None = None):
+        check_tensors(graph.tensors.values(), "the graph to run")
         self.graph = graph
         self.constants: dict[str, QValue | None] = {}
         self.kernels: dict[str, tuple[tuple, object]] = {}

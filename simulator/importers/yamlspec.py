@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.arrays import load_arrays
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node, Tensor
 from simulator.ops import get_op
@@ -266,11 +267,10 @@ def _beside(base: Path | None, value: Any, field: str) -> Path:
 
 
 def _load_arrays(path: Path, field: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise EdgesimError(f"{field}: cannot read {path.name} as .npz ({exc})") from None
+    arrays = load_arrays(path, f"{field} (.npz)", finite=True)
+    if not isinstance(arrays, dict):
+        raise EdgesimError(f"{field}: {path.name} is a single .npy array; weights are an .npz of named arrays")
+    return arrays
 
 
 def parse_spec(spec: Any, default_name: str, base: Path | None = None) -> tuple[Graph, dict]:
