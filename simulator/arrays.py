@@ -18,6 +18,7 @@ from simulator.errors import EdgesimError
 from simulator.limits import check_elements, regular_file
 
 _NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: what a tensor can hold
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _checked_header(handle, what: str, available: int | None) -> None:
@@ -50,8 +51,9 @@ def _check_npz(data: bytes, what: str) -> None:
 
 
 def load_arrays(path: str | Path, what: str, *, finite: bool = False) -> np.ndarray | dict[str, np.ndarray]:
-    """The array of a .npy, or the arrays (by name) of an .npz; ``finite`` refuses NaN and infinity, which
-    calibration ranges and integer kernels cannot represent."""
+    """The array of a .npy, or the arrays (by name) of an .npz; ``finite`` refuses NaN, infinity and floats
+    beyond float32's range (edgesim computes in float32, where 1e300 is infinity): calibration ranges and
+    integer kernels cannot represent them."""
     from simulator.limits import read_file
 
     path = Path(path)
@@ -70,7 +72,9 @@ def load_arrays(path: str | Path, what: str, *, finite: bool = False) -> np.ndar
         raise EdgesimError(f"{label}: cannot read it ({reason}); give a .npy or .npz file") from None
     if finite:
         for name, array in (arrays.items() if isinstance(arrays, dict) else [("", arrays)]):
-            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            if array.dtype.kind == "f" and not np.all(np.abs(array) <= _FLOAT32_MAX):  # False for NaN too
                 where = f" array {name!r}" if name else ""
-                raise EdgesimError(f"{label}{where} holds NaN or infinite values; give finite numbers")
+                raise EdgesimError(
+                    f"{label}{where} holds NaN, infinite or beyond-float32 values; give finite float32 numbers"
+                )
     return arrays

@@ -10,6 +10,7 @@ from typing import NoReturn
 from simulator import __version__
 from simulator.errors import EdgesimError
 from simulator.graph import Shape
+from simulator.limits import set_max_elements
 
 EXAMPLES = """examples:
   edgesim models list
@@ -440,6 +441,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from simulator.output import table, to_json, write_text
     from simulator.plan import load_calibration
 
+    if args.samples is not None and args.samples < 1:
+        raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
     reference, quantized = _plan_applied(args)
     if args.data:
         data = DataSet(load_calibration(args.data, reference))
@@ -572,6 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edgesim {__version__}")
+    parser.add_argument(
+        "--max-elements",
+        type=int,
+        metavar="N",
+        help="largest tensor edgesim allocates, in elements (default 2**28 or $EDGESIM_MAX_ELEMENTS; docs/security.md)",
+    )
     parser.set_defaults(func=lambda args: _missing_command(parser))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -716,6 +725,7 @@ def _missing_command(parser: argparse.ArgumentParser) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        set_max_elements(args.max_elements)
         return args.func(args)
     except EdgesimError as exc:
         print(f"edgesim: error: {exc}", file=sys.stderr)

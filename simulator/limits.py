@@ -42,9 +42,13 @@ def _env_limit(name: str, default: int) -> int:
     return value
 
 
+_max_elements_option: int | None = None
+
+
 def max_elements() -> int:
-    """Elements one tensor may have before edgesim refuses to allocate it."""
-    return _env_limit(_ELEMENTS_ENV, DEFAULT_MAX_ELEMENTS)
+    """Elements one tensor may have before edgesim refuses to allocate it (--max-elements, else the
+    environment, else the default)."""
+    return _max_elements_option or _env_limit(_ELEMENTS_ENV, DEFAULT_MAX_ELEMENTS)
 
 
 def max_file_bytes() -> int:
@@ -52,11 +56,12 @@ def max_file_bytes() -> int:
     return _env_limit(_FILE_BYTES_ENV, DEFAULT_MAX_FILE_BYTES)
 
 
-def set_max_elements(value: int) -> None:
-    """What ``--max-elements`` does: raise (or lower) the element limit for this process."""
-    if value < 1:
+def set_max_elements(value: int | None) -> None:
+    """What ``--max-elements`` does: set the element limit of this run (None: back to the environment's)."""
+    global _max_elements_option
+    if value is not None and value < 1:
         raise EdgesimError(f"--max-elements {value}: give a positive number of elements")
-    os.environ[_ELEMENTS_ENV] = str(value)
+    _max_elements_option = value
 
 
 def check_elements(count: int, what: str) -> int:

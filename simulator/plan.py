@@ -39,7 +39,7 @@ def _number(lo: float, hi: float, integer: bool = False, lo_open: bool = False):
     def check(value):
         if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
             raise ValueError(f"expected {'an integer' if integer else 'a number'}")
-        if value < lo or value > hi or (lo_open and value == lo):
+        if not lo <= value <= hi or (lo_open and value == lo):  # also refuses NaN
             raise ValueError(f"expected a value in {'(' if lo_open else '['}{lo}, {hi}]")
         return value
 
