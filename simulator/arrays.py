@@ -27,8 +27,10 @@ def _checked_header(handle, what: str, available: int | None) -> None:
         version = np.lib.format.read_magic(handle)
         reader = np.lib.format.read_array_header_1_0 if version[0] == 1 else np.lib.format.read_array_header_2_0
         shape, _, dtype = reader(handle, max_header_size=10000)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
-        raise EdgesimError(f"{what}: not a valid .npy array ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser (tokenize, ast) raises many types on junk
+        raise EdgesimError(
+            f"{what}: not a valid .npy array ({str(exc).splitlines()[0] if str(exc) else exc})"
+        ) from None
     if dtype.kind not in _NUMERIC_KINDS or dtype.hasobject or dtype.fields is not None:
         raise EdgesimError(f"{what}: holds {dtype} data; edgesim reads numeric arrays (bool, int, uint, float)")
     count = check_elements(math.prod(shape), f"{what} (shape {shape})")
@@ -46,8 +48,16 @@ def _check_npz(data: bytes, what: str) -> None:
                 with archive.open(info) as member:
                     header_what = f"{what} array {info.filename.removesuffix('.npy')!r}"
                     _checked_header(member, header_what, info.file_size)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError) as exc:
+    except EdgesimError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile raises many types (BadZipFile, ValueError, EOFError) on junk
         raise EdgesimError(f"{what}: not a valid .npz archive ({exc})") from None
+
+
+def _fits_float32(array: np.ndarray) -> bool:
+    if array.dtype.itemsize <= 4:
+        return bool(np.all(np.isfinite(array)))
+    return bool(np.all(np.abs(array) <= _FLOAT32_MAX))  # False for NaN too
 
 
 def load_arrays(path: str | Path, what: str, *, finite: bool = False) -> np.ndarray | dict[str, np.ndarray]:
@@ -71,8 +81,8 @@ def load_arrays(path: str | Path, what: str, *, finite: bool = False) -> np.ndar
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EdgesimError(f"{label}: cannot read it ({reason}); give a .npy or .npz file") from None
     if finite:
-        for name, array in (arrays.items() if isinstance(arrays, dict) else [("", arrays)]):
-            if array.dtype.kind == "f" and not np.all(np.abs(array) <= _FLOAT32_MAX):  # False for NaN too
+        for name, array in arrays.items() if isinstance(arrays, dict) else [("", arrays)]:
+            if array.dtype.kind == "f" and not _fits_float32(array):
                 where = f" array {name!r}" if name else ""
                 raise EdgesimError(
                     f"{label}{where} holds NaN, infinite or beyond-float32 values; give finite float32 numbers"

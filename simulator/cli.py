@@ -41,7 +41,7 @@ def parse_input_shape(text: str) -> tuple[str, Shape]:
         shape = tuple(int(d) for d in dims.split(","))
     except ValueError:
         shape = ()
-    if not sep or not name or not shape or min(shape) < 1:
+    if not sep or not name or not shape or min(shape) < 1 or max(shape) > 2**31 - 1:
         raise EdgesimError(
             f"--input-shape {text!r}: expected NAME=D0,D1,... with positive integers, e.g. input=1,3,224,224"
         )

@@ -15,8 +15,8 @@ import numpy as np
 
 from simulator.arrays import load_arrays
 from simulator.errors import EdgesimError
-from simulator.limits import check_tensors
 from simulator.graph import Encoding, Graph, Node
+from simulator.limits import check_tensors
 from simulator.passes import prune, quantize, share
 from simulator.passes.deploy import fuse_hard_swish
 from simulator.yamlio import read_yaml
@@ -170,7 +170,7 @@ def parse_plan(data: Any, default_name: str, path: str = "") -> Plan:
         if not isinstance(item, dict) or "pass" not in item:
             raise EdgesimError(f"{where}: each pass is a mapping with 'pass' ({', '.join(PASSES)})")
         kind = item["pass"]
-        if kind not in PASSES:
+        if not isinstance(kind, str) or kind not in PASSES:
             raise EdgesimError(f"{where}.pass: unknown pass {kind!r}; valid passes: {', '.join(PASSES)}")
         where = f"{where} ({kind})"
         selectors = {}
@@ -313,7 +313,9 @@ def load_calibration(path: str | Path, graph: Graph) -> list[dict[str, np.ndarra
                 f"the model takes {shape[1:]} (stack samples on axis 0)"
             )
         if not np.all(np.isfinite(data)):
-            raise EdgesimError(f"{path}: calibration data for {name!r} does not fit float32 (NaN, inf or beyond 3.4e38)")
+            raise EdgesimError(
+                f"{path}: calibration data for {name!r} does not fit float32 (NaN, inf or beyond 3.4e38)"
+            )
         arrays[name] = data
         counts.add(data.shape[0])
     n = min(counts)

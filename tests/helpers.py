@@ -16,10 +16,10 @@ def make_model(nodes, inputs, outputs, initializers=(), opset=17) -> onnx.ModelP
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()]
     graph = helper.make_graph(nodes, "test", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    return _with_output_shapes(model)
+    return with_output_shapes(model)
 
 
-def _with_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+def with_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     """Outputs given as ``tensor_info(name, None)`` get the shape onnx infers: onnx's checker (which edgesim
     runs on every model) requires a graph output's type to have a shape field, as exporters write it."""
     missing = [o for o in model.graph.output if not o.type.tensor_type.HasField("shape")]

@@ -43,7 +43,10 @@ def run_graph(
             raise fail(node, "it has no float kernel, so the graph cannot be executed")
         inputs = [_value(graph, values, name, node) if name else None for name in node.inputs]
         try:
-            results = op.run(node, *inputs)
+            # IEEE semantics, as the runtimes compute: an overflow is an inf in the result, not a warning on
+            # stderr; whoever needs finite values (calibration, quantization) checks them
+            with np.errstate(all="ignore"):
+                results = op.run(node, *inputs)
         except EdgesimError:
             raise
         except Exception as exc:  # a kernel bug: keep the traceback, say where

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.errors import EdgesimError
-from simulator.limits import check_tensors
 from simulator.execute import fixedpoint as fp
 from simulator.execute import tflm_kernels as k
 from simulator.execute.exact_sums import row_sign_sums, subset_sum_bound
 from simulator.execute.ort_prepared import PreparedConv, WorkBuffers
 from simulator.graph import Graph, Node, QuantParams
+from simulator.limits import check_tensors
 from simulator.ops import get_op
 from simulator.ops.registry import fail
 from simulator.ops.window import window_geometry

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.errors import EdgesimError
-from simulator.limits import check_tensors
 from simulator.execute import ort_kernels as K
 from simulator.execute.float_exec import _check_feeds
 from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, WorkBuffers
 from simulator.graph import Graph, Node, Tensor
+from simulator.limits import check_tensors
 from simulator.ops import get_op
 from simulator.ops.quantization import stored_integers
 from simulator.ops.registry import fail

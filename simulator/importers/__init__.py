@@ -15,6 +15,14 @@ def load_model(ref: str, input_shapes: dict[str, Shape] | None = None, *, allow_
 
     Errors name the file they come from.
     """
+    graph = _load(ref, input_shapes, allow_unknown)
+    if not graph.inputs or not graph.outputs:
+        missing = "inputs" if not graph.inputs else "outputs"
+        raise EdgesimError(f"{ref}: the model has no {missing}; edgesim needs a graph from inputs to outputs")
+    return graph
+
+
+def _load(ref: str, input_shapes: dict[str, Shape] | None, allow_unknown: bool) -> Graph:
     from simulator.importers.onnx_import import load_onnx
     from simulator.importers.yamlspec import load_spec
     from simulator.importers.zoo import zoo_names, zoo_path

@@ -25,29 +25,32 @@ _STANDARD_DOMAINS = ("", "ai.onnx")
 
 
 def read_onnx(path: Path) -> onnx.ModelProto:
-    """Parse and check an ONNX file: onnx's own checker first, then what edgesim needs on top of it (every
-    graph output computed, no string tensors, initializer data the size its dims and type say). External data
-    is read only from inside the model's directory, after its offsets and lengths are checked against the file.
-    """
+    """Parse an ONNX file and check what edgesim's import relies on (every graph output computed, no string
+    tensors, initializer data the size its dims and type say). External data is read only from inside the
+    model's directory, after its offsets and lengths are checked against the file. onnx's own checker runs
+    after edgesim's import (:func:`check_onnx`), so that what edgesim can explain in its terms (a cycle
+    through named nodes, a shape mismatch at a layer) is said that way, and the checker refuses the rest."""
     data = read_file(path, "ONNX model")
     try:
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError, TypeError) as exc:
-        raise EdgesimError(f"not a valid ONNX model ({_first_line(exc)}); check the file is complete and re-export it") from None
+        raise EdgesimError(
+            f"not a valid ONNX model ({_first_line(exc)}); check the file is complete and re-export it"
+        ) from None
     if not model.HasField("graph") or len(model.graph.node) == 0:
         raise EdgesimError("the file holds no ONNX graph (no nodes); check it is a complete .onnx model")
     base = path.resolve().parent
     for tensor in _all_tensors(model):
         if uses_external_data(tensor):
             _load_external(tensor, base)
-    _check_with_onnx(model)
     _check_structure(model)
     return model
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    """An exception's message as one line (onnx's checker spreads one over several)."""
+    text = " ".join(str(exc).split())
+    return text[:400] if text else type(exc).__name__
 
 
 def _all_tensors(model: onnx.ModelProto):
@@ -59,7 +62,7 @@ def _all_tensors(model: onnx.ModelProto):
                 yield attr.t
 
 
-def _check_with_onnx(model: onnx.ModelProto) -> None:
+def check_onnx(model: onnx.ModelProto) -> None:
     """onnx's checker with full_check (strict shape inference) where the model is small enough to hand it."""
     try:
         onnx.checker.check_model(model, full_check=model.ByteSize() < 2**31 - 1)
@@ -168,7 +171,9 @@ def _np_dtype(elem_type: int, what: str) -> str:
     except (KeyError, TypeError, ValueError):
         dtype = np.dtype(object)
     if dtype.kind in "OSU":  # strings, or a type onnx itself does not know
-        name = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() else elem_type
+        name = (
+            onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() else elem_type
+        )
         raise EdgesimError(f"{what} has element type {name}, which edgesim does not handle (numeric tensors only)")
     return dtype.name
 
@@ -295,4 +300,5 @@ def load_onnx(path: Path, input_shapes: dict[str, Shape] | None = None, *, allow
     graph, has_unknown = onnx_to_graph(model, path.stem, input_shapes)
     hints = _shape_hints(model) if has_unknown and allow_unknown else None
     graph = infer_shapes(graph, allow_unknown=allow_unknown, hints=hints)
+    check_onnx(model)
     return fold_batchnorm(graph)

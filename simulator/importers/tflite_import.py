@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from simulator.errors import EdgesimError
-from simulator.limits import read_file
 from simulator.graph import Graph, Node, QuantParams, Tensor
+from simulator.limits import read_file
 
 NHWC_TO_NCHW = (0, 3, 1, 2)
 NCHW_TO_NHWC = (0, 2, 3, 1)

@@ -97,7 +97,8 @@ class OpDef:
         # the shapes come first: a folded Expand / ConstantOfShape / Tile / Range allocates what its inputs say
         for name, (shape, _) in zip(node.outputs, self.infer(node, inputs), strict=False):
             check_shape(shape, f"node {node.name!r} ({node.op_type}): folded constant {name!r}")
-        return self.run(node, *[None if t is None else t.data for t in inputs])
+        with np.errstate(all="ignore"):  # IEEE results, as the float executor computes them
+            return self.run(node, *[None if t is None else t.data for t in inputs])
 
     def folded_tensor(self, node: Node, inputs: list[Tensor | None], name: str, value: np.ndarray) -> Tensor:
         """The constant tensor a folded output becomes (DequantizeLinear keeps its quantization)."""
