@@ -19,8 +19,7 @@ from simulator.execute.ort_exec import run_ort  # noqa: E402
 from simulator.importers import load_model  # noqa: E402
 from simulator.importers.onnx_import import load_onnx  # noqa: E402
 from simulator.importers.qoperator import load_quantized_onnx  # noqa: E402
-from tests.helpers import with_output_shapes  # noqa: E402
-from tests.helpers import graph_to_onnx  # noqa: E402
+from tests.helpers import graph_to_onnx, with_output_shapes  # noqa: E402
 
 MODELS = ["lenet-5", "resnet-8", "ds-cnn", "mobilenet-v1-0.25-vww", "mobilenet-v2"]
 SEEDS = (0, 1, 2)
