@@ -115,6 +115,7 @@ def main() -> int:
             worker.restart()  # the peak is per process: start a fresh one
         if report["problems"]:
             failures.append((kind, seed, "; ".join(report["problems"]) + " | " + " | ".join(report["stderr_tail"])))
+            print(f"  FAIL {seed}: {failures[-1][2][:300]}", flush=True)
         if (i + 1) % 500 == 0:
             print(f"{i + 1} cases, {len(failures)} failures, {time.monotonic() - start:.0f} s", flush=True)
     worker.close()
@@ -128,7 +129,7 @@ def main() -> int:
     print(f"hangs or killed workers (> {args.timeout:g} s or > {args.memory_mb} MiB address space): {hangs}")
     print(f"over the memory bound (peak RSS > {args.rss_mb} MiB): {over_memory}")
     print(f"slowest case: {slowest[0]:.2f} s ({slowest[1]})")
-    for kind, seed, what in failures[:50]:
+    for _kind, seed, what in failures[:50]:
         print(f"  FAIL {seed}: {what[:300]}")
     if args.save:
         for kind, seed, _ in failures:
