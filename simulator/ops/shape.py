@@ -494,6 +494,8 @@ class Slice(_Movement):
 
             starts, ends = opt(1, "starts"), opt(2, "ends")
             axes, steps = opt(3, "axes"), opt(4, "steps")
+        if starts is None or ends is None:
+            raise fail(node, "it needs starts and ends (inputs 1 and 2 from opset 10, attributes before)")
         return slice_ranges(node, x, starts, ends, axes, steps)
 
     def infer(self, node, inputs):

@@ -136,6 +136,7 @@ def test_qdq_int8_every_quantized_tensor_bit_exact(tmp_path, qdq_models, name):
     model = onnx.load(str(qdq_models(name, True, activations="int8")))
     quantized = [n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear"]
     model.graph.output.extend(onnx.helper.make_tensor_value_info(q, onnx.TensorProto.INT8, None) for q in quantized)
+    model = with_output_shapes(model)
     path = tmp_path / "probed.onnx"
     onnx.save(model, str(path))
     options = ort.SessionOptions()
