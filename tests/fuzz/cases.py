@@ -25,6 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[2]
 TFLITE_DIR = ROOT / "tests" / "data" / "tflite"
+PLAN = "{root}/plans/int8-per-channel.yaml"  # {root}: the repository, wherever it is checked out
 
 INTS = [0, 1, 2, 3, -1, -2, 7, 255, 256, 2**15, 2**31 - 1, 2**31, 2**32, 2**62, -(2**63), 10**5, 10**11]
 FLOATS = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-45, 1e30, 1e300, -1e300, math.inf, -math.inf, math.nan, 3.5e38]
@@ -33,7 +34,8 @@ DTYPES = [v for k, v in TensorProto.DataType.items() if k != "UNDEFINED"] + [0, 
 
 @dataclass
 class Case:
-    """Files to create (name -> bytes) and the argv to run with ``{d}`` replaced by their directory."""
+    """Files to create (name -> bytes) and the argv to run with ``{d}`` replaced by their directory and
+    ``{root}`` by the repository's."""
 
     kind: str
     argv: list[str]
@@ -41,7 +43,7 @@ class Case:
     outputs: list[str] = field(default_factory=list)  # names edgesim may write: absent after a failure
 
     def resolved_argv(self, directory: Path) -> list[str]:
-        return [a.replace("{d}", str(directory)) for a in self.argv]
+        return [a.replace("{d}", str(directory)).replace("{root}", str(ROOT)) for a in self.argv]
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "argv": self.argv, "outputs": self.outputs}
@@ -218,7 +220,7 @@ def _npy(array: np.ndarray) -> bytes:
 
 def _model_command(r, model: str, files: dict[str, bytes]) -> tuple[list[str], list[str]]:
     """A command over a model file: inspect, estimate (with or without a plan), compare, run, verify."""
-    plan = str(ROOT / "plans" / "int8-per-channel.yaml")
+    plan = PLAN
     choice = r.randrange(7)
     if choice == 0:
         return ["inspect", model, "--format", _pick(r, ["table", "json", "csv"]), "-o", "{d}/out.txt"], ["out.txt"]
@@ -419,7 +421,7 @@ def array_case(r) -> Case:
     else:
         data = _npy(np.array(["a", "b"]))
     files = {"x.npy": data}
-    plan = str(ROOT / "plans" / "int8-per-channel.yaml")
+    plan = PLAN
     which = r.randrange(4)
     if which == 0:
         argv = ["run", "digits-cnn", "--plan", plan, "--input", "{d}/x.npy", "--mode", _pick(r, ["tflm", "ort"])]
@@ -473,7 +475,7 @@ def flags_case(r) -> Case:
         flag = _pick(r, list(_FLAGS))
         argv += [flag, _pick(r, _FLAGS[flag])]
     files = {"plain.txt": b"not a model\n"}
-    return Case("flags", [a if a != "plans/int8-per-channel.yaml" else str(ROOT / a) for a in argv], files,
+    return Case("flags", [a if a != "plans/int8-per-channel.yaml" else PLAN for a in argv], files,
                 ["out.txt", "p.png", "p.xyz"])  # fmt: skip
 
 
