@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from simulator import __version__
 from simulator.errors import EdgesimError
 from simulator.graph import Shape
 from simulator.limits import set_max_elements
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXAMPLES = """examples:
   edgesim models list
@@ -37,6 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_input_shape(text: str) -> tuple[str, Shape]:
     name, sep, dims = text.rpartition("=")
+    name = name.strip()
     try:
         shape = tuple(int(d) for d in dims.split(","))
     except ValueError:
@@ -58,13 +62,47 @@ def _input_shapes(items: Sequence[str] | None) -> dict[str, Shape]:
     return shapes
 
 
+def parse_input_value(text: str) -> tuple[str, np.ndarray]:
+    import numpy as np
+
+    name, sep, values = text.rpartition("=")
+    try:
+        array = np.array([float(v) if any(c in v for c in ".eE") else int(v) for v in values.split(",")])
+    except ValueError:
+        array = None
+    if not sep or not name or array is None:
+        raise EdgesimError(f"--input-value {text!r}: expected NAME=V0,V1,... with numbers, e.g. sr=16000")
+    return name, array.reshape(()) if array.size == 1 else array
+
+
+def _model_options(args: argparse.Namespace) -> dict:
+    """The import options every model-reading command shares (--input-shape, --input-value, --allow-unknown)."""
+    values: dict[str, np.ndarray] = {}
+    for item in getattr(args, "input_value", None) or []:
+        name, array = parse_input_value(item)
+        if name in values:
+            raise EdgesimError(f"--input-value binds {name!r} twice")
+        values[name] = array
+    return {
+        "input_shapes": _input_shapes(args.input_shape),
+        "allow_unknown": args.allow_unknown,
+        **({"input_values": values} if values else {}),
+    }
+
+
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="a zoo model name (see `edgesim models list`) or a .onnx / .yaml file")
+    parser.add_argument("model", help="a zoo model name (see `edgesim models list`) or a .onnx / .tflite / .yaml file")
     parser.add_argument(
         "--input-shape",
         action="append",
         metavar="NAME=D0,D1,...",
         help="bind an ONNX input's shape, e.g. input=1,3,224,224 (repeatable)",
+    )
+    parser.add_argument(
+        "--input-value",
+        action="append",
+        metavar="NAME=V0,V1,...",
+        help="fix an ONNX input's value, so control flow over it folds at import, e.g. sr=16000 (repeatable)",
     )
     parser.add_argument(
         "--allow-unknown",
@@ -112,7 +150,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from simulator.report_text import render_counts
     from simulator.summary import count
 
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     counts = count(graph)
     write_text(render_counts(counts, args.format), args.output)
     for warning in counts.warnings:
@@ -122,30 +160,43 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     from simulator.budget import parse_budget
+    from simulator.deployment import FROM_PTQ, check_precision, deploy
     from simulator.estimate import estimate
     from simulator.hardware import load_hardware
     from simulator.importers import load_model
     from simulator.output import to_json, write_text
+    from simulator.plan import apply_plan, load_calibration, load_plan
     from simulator.report_text import estimate_dict, render_estimate
 
     budget = parse_budget(args.budget)
     hw = load_hardware(args.hw)
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    if args.precision:
+        check_precision(hw, args.precision)
+    graph = load_model(args.model, **_model_options(args))
+    calibration = load_calibration(args.calib, graph) if args.calib else None
     plan = None
     if args.plan:
-        from simulator.plan import apply_plan, load_calibration, load_plan
-
         if args.precision:
             raise EdgesimError("give --plan or --precision, not both: a plan sets each layer's precision")
         plan = load_plan(args.plan)
-        calibration = load_calibration(args.calib, graph) if args.calib else None
         try:
             graph = apply_plan(graph, plan, calibration)
         except EdgesimError as exc:
             raise EdgesimError(f"{args.plan}: {exc}") from None
-    elif args.calib:
-        raise EdgesimError("--calib calibrates a plan's quantization; give --plan too")
-    est = estimate(graph, hw, precision=args.precision, plan=plan.name if plan else None)
+    deployed = deploy(graph, hw, precision=args.precision, from_plan=plan is not None, calibration=calibration)
+    if args.calib and plan is None and deployed.precision_source != FROM_PTQ:
+        raise EdgesimError(
+            f"--calib {args.calib}: {hw.label} runs this model as given, so nothing is calibrated; "
+            "--calib calibrates a plan's quantization (give --plan too)"
+        )
+    est = estimate(
+        deployed.graph,
+        hw,
+        precision=deployed.precision,
+        plan=plan.name if plan else None,
+        precision_source=deployed.precision_source,
+        notes=[deployed.note] if deployed.note else [],
+    )
     breaches = budget.check(est.totals(), est.model) if budget else []
     if budget is not None and args.format == "json":
         text = to_json(estimate_dict(est) | {"budget": budget.as_dict(breaches)})
@@ -161,15 +212,17 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def cmd_hw_list(args: argparse.Namespace) -> int:
     from simulator.hardware import load_hardware, profile_names
-    from simulator.output import table, to_csv, to_json, write_text
+    from simulator.output import table, terminal_width, to_csv, to_json, write_text
 
     profiles = [load_hardware(name) for name in profile_names()]
     rows = [[h.name, h.chip, f"{h.clock_hz / 1e6:g}", ", ".join(h.stacks), h.default_stack] for h in profiles]
     headers = ["name", "chip", "MHz", "stacks", "default"]
     if args.format == "json":
         text = to_json([dict(zip(headers, row, strict=True)) for row in rows])
+    elif args.format == "csv":
+        text = to_csv(headers, rows)
     else:
-        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows)
+        text = table(headers, rows, max_width=terminal_width(args.output), wrap=(1, 3))
     write_text(text, args.output)
     return 0
 
@@ -263,7 +316,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     budget = parse_budget(args.budget)
     hw = load_hardware(args.hw)
     plans = [load_plan(p) for p in args.plan or []]
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     calibration = load_calibration(args.calib, graph) if args.calib else None
     if args.samples is not None and args.samples < 1:
         raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
@@ -302,7 +355,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _report_command(args: argparse.Namespace) -> str:
-    """The command line that rebuilds a report (without -o, so the text does not depend on where it went)."""
+    """The command line that rebuilds a report, with the -o it was written to."""
     import shlex
 
     parts = ["edgesim", "report", args.model, "--hw", args.hw]
@@ -320,15 +373,16 @@ def _report_command(args: argparse.Namespace) -> str:
         parts += ["--samples", str(args.samples)]
     if args.budget:
         parts += ["--budget", ",".join(args.budget)]
-    return shlex.join(parts) + " -o REPORT.pdf"
+    return shlex.join([*parts, "-o", args.output])
 
 
-def _plan_applied(args: argparse.Namespace):
-    """(original graph, graph after --plan) of a command that runs a model."""
+def _plan_applied(args: argparse.Namespace, onnxruntime_ops: bool = False):
+    """(original graph, graph after --plan) of a command that runs a model; ``onnxruntime_ops`` lets an ONNX
+    file use onnxruntime's com.microsoft quantized ops (a QOperator model run in the ort mode)."""
     from simulator.importers import load_model
     from simulator.plan import apply_plan, load_calibration, load_plan
 
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args), onnxruntime_ops=onnxruntime_ops)
     if not args.plan:
         return graph, graph
     plan = load_plan(args.plan)
@@ -360,20 +414,16 @@ def _save_npy(path, array) -> None:
 
 def _as_onnxruntime_graph(args: argparse.Namespace, graph):
     """The graph as onnxruntime would load it: a plan's output goes through edgesim's QDQ export first (so
-    the ort mode fuses exactly what onnxruntime fuses); an ONNX file is re-read with onnxruntime's
-    com.microsoft quantized ops (QOperator models)."""
+    the ort mode fuses exactly what onnxruntime fuses); a model file was loaded with onnxruntime's ops already."""
     import tempfile
     from pathlib import Path
 
     from simulator.execute.qdq_export import write_qdq
     from simulator.importers.onnx_import import load_onnx
-    from simulator.importers.qoperator import load_quantized_onnx
 
     if args.plan:
         with tempfile.TemporaryDirectory() as tmp:
             return load_onnx(write_qdq(graph, Path(tmp) / "model.onnx"))
-    if Path(args.model).suffix.lower() == ".onnx":
-        return load_quantized_onnx(Path(args.model), _input_shapes(args.input_shape))
     return graph
 
 
@@ -399,7 +449,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from simulator.execute.int_exec import dequantize, run_tflm
     from simulator.output import table
 
-    _, graph = _plan_applied(args)
+    # a QOperator model holds onnxruntime's com.microsoft ops, which only the ort mode knows (and no plan applies)
+    _, graph = _plan_applied(args, onnxruntime_ops=args.mode == "ort" and not args.plan)
     name = graph.inputs[0]
     shape = graph.tensors[name].shape
     x = load_arrays(args.input, "input", finite=True)
@@ -477,9 +528,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from simulator.budget import parse_budget
+    from simulator.deployment import check_precision, deploy
     from simulator.hardware import load_hardware
     from simulator.importers import load_model
-    from simulator.plan import load_calibration, load_plan
+    from simulator.plan import check_plan, load_calibration, load_plan
     from simulator.progress import progress_bar
     from simulator.report import build_report, check_target
 
@@ -489,9 +541,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 1:
         raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
     hw = load_hardware(args.hw)
+    for precision in precisions:
+        check_precision(hw, precision)
     plans = [load_plan(p) for p in args.plan or []]
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     calibration = load_calibration(args.calib, graph) if args.calib else None
+    # everything that can refuse the inputs runs before the progress bar starts
+    for plan in plans:
+        check_plan(graph, plan)
+    deployment = deploy(graph, hw, calibration=calibration) if not precisions and not plans else None
     with progress_bar(None, "report") as bar:
         report = build_report(
             graph,
@@ -504,6 +562,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             budget=budget,
             command=_report_command(args),
             progress=bar,
+            deployment=deployment,
+            model_ref=args.model,
         )
     data = report.data
     variants = ", ".join(v.label for v in data.variants)
@@ -515,7 +575,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from simulator.importers.zoo import zoo_entries
-    from simulator.output import shape_text, table, to_csv, to_json, write_text
+    from simulator.output import shape_text, table, terminal_width, to_csv, to_json, write_text
 
     entries = zoo_entries()
     if args.format == "json":
@@ -527,7 +587,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     else:
         rows = [[e.name, shape_text(e.input_shape), e.description] for e in entries]
         headers = ["name", "input", "description"]
-        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows)
+        width = terminal_width(args.output)
+        text = to_csv(headers, rows) if args.format == "csv" else table(headers, rows, max_width=width)
     write_text(text, args.output)
     return 0
 
@@ -691,13 +752,13 @@ def build_parser() -> argparse.ArgumentParser:
     hw = _group(commands, "hw", "hardware profiles")
     _add_output_arguments(_command(hw, "list", cmd_hw_list, "list the shipped profiles", "", "edgesim hw list"))
     show = _command(hw, "show", cmd_hw_show, "print a profile with its sources", "", "edgesim hw show cortex-m4")
-    show.add_argument("profile", metavar="PROFILE")
+    show.add_argument("profile", metavar="PROFILE", help="a profile name (see `edgesim hw list`) or a YAML file")
     show.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     check = _command(
         hw, "validate", cmd_hw_validate, "check profile files against the schema", "",
         "edgesim hw validate my-board.yaml",
     )  # fmt: skip
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE", help="hardware profile YAML files to check")
 
     val = _command(
         commands, "validate", cmd_validate, "estimates vs published measurements",
@@ -723,10 +784,13 @@ def _missing_command(parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from simulator.threads import blas_threads, limited_blas
+
     try:
         args = build_parser().parse_args(argv)
         set_max_elements(args.max_elements)
-        return args.func(args)
+        with limited_blas(blas_threads()):
+            return args.func(args)
     except EdgesimError as exc:
         print(f"edgesim: error: {exc}", file=sys.stderr)
         return 2

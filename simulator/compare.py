@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulator.deployment import FROM_PTQ, deploy, deployment_bits
 from simulator.errors import EdgesimError
-from simulator.estimate import estimate
-from simulator.fidelity import DataSet, load_dataset, measure, random_inputs
+from simulator.estimate import Estimate, estimate
+from simulator.fidelity import DataSet, load_dataset, measure, random_inputs, reference_run, self_fidelity
 from simulator.graph import Graph
 from simulator.hardware import Hardware
+from simulator.ops import get_op
 from simulator.passes.prune import weight_name, weighted_layers
 from simulator.plan import Plan, apply_plan
 from simulator.summary import count
@@ -32,7 +34,7 @@ class PlanRow:
     sparsity: float  # of the weights of weighted layers
     weight_bytes: int
     flash_bytes: int
-    compression_ratio: float
+    compression_ratio: float  # weights of the model as given / this row's weights (Deep Compression's ratio)
     latency_ms: float | None
     energy_uj: float
     peak_ram_bytes: int
@@ -41,11 +43,16 @@ class PlanRow:
     sqnr_db: float
     top1_agreement: float
     precision: str
+    compression_ratio_vs_baseline: float = 1.0  # the baseline row's weights (as the stack deploys it) / this row's
+    precision_source: str = "model"
     layer_sqnr_db: dict[str, float | None] = field(default_factory=dict)
     pareto: bool = False
+    #: the graph the row estimates (as the stack deploys it) and its full estimate, for the report
+    graph: Graph | None = field(default=None, repr=False, compare=False)
+    estimate: Estimate | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("graph", "estimate")}
         if math.isinf(out["sqnr_db"]):
             out["sqnr_db"] = None  # JSON has no infinity: identical outputs
         return out
@@ -61,16 +68,18 @@ def _nonzero_params(graph: Graph) -> tuple[int, float]:
     return count(graph).params - zeros, (zeros / weights if weights else 0.0)
 
 
-def _baseline_precision(graph: Graph, hw: Hardware) -> str | None:
-    """None when the stack runs the graph at its own precisions, else the stack's narrowest integer one."""
-    try:
-        estimate(graph, hw)
-        return None
-    except EdgesimError:
-        ints = [p for p in hw.stack.precisions if p.startswith("int")]
-        if not ints:
-            raise
-        return min(ints, key=lambda p: int(p[3:]))
+def given_weight_bytes(graph: Graph) -> int:
+    """Bytes of the weights of the model as given (float32 values for a float model, the stored width of a
+    quantized one), dense: the size Deep Compression's tables count compression ratios against."""
+    total = 0
+    for node in graph.order:
+        op = get_op(node.op_type)
+        if op is None:
+            continue
+        inputs = graph.input_tensors(node)
+        for i in op.weight_slots(node, inputs):
+            total += math.ceil(inputs[i].size * inputs[i].stored_bits / 8)
+    return total
 
 
 def _pareto(rows: list[PlanRow]) -> list[PlanRow]:
@@ -100,39 +109,45 @@ def compare_plans(
     """One row for the uncompressed baseline and one per plan, Pareto-optimal rows marked."""
     data: DataSet | None = load_dataset(graph)
     if data is None:
-        macs = max(estimate(graph, hw, precision=hw.stack.precisions[0]).totals()["macs"], 1)
-        count = samples if samples is not None else int(max(1, min(16, MAC_BUDGET // macs)))
-        data = random_inputs(graph, count)
+        macs = max(count(graph).macs, 1)
+        n = samples if samples is not None else int(max(1, min(16, MAC_BUDGET // macs)))
+        data = random_inputs(graph, n)
     elif samples is not None:
         data = DataSet(data.feeds[:samples], data.labels[:samples])
-    candidates = [("baseline", graph)]
+    reference = reference_run(graph, data, per_layer=True)
+    given_bytes = given_weight_bytes(graph)
+    candidates = [("baseline", graph, False)]
     for plan in plans:
         try:
-            candidates.append((plan.name, apply_plan(graph, plan, calibration)))
+            candidates.append((plan.name, apply_plan(graph, plan, calibration), True))
         except EdgesimError as exc:
             raise EdgesimError(f"{plan.path or plan.name}: {exc}") from None
-    baseline_flash = None
+    baseline_bytes = None
     rows = []
-    for name, g in candidates:
-        # a float model (or a plan that leaves float layers) on an integer-only stack runs as that stack's
-        # integer precision would run it; the row's name says so
-        precision = _baseline_precision(g, hw)
-        if precision is not None:
-            name = f"{name} (as {precision})"
-        est = estimate(g, hw, precision=precision)
+    for name, g, from_plan in candidates:
+        # one rule for every command (simulator.deployment): a float model, or float layers a plan left, on
+        # an integer-only stack is estimated as that stack deploys it, and the row's name says so
+        deployed = deploy(g, hw, from_plan=from_plan, calibration=calibration)
+        if deployed.precision_source == FROM_PTQ:
+            name = f"{name} (post-training int{deployment_bits(hw)})"
+        est = estimate(deployed.graph, hw, precision_source=deployed.precision_source, notes=[deployed.note])
         totals = est.totals()
-        fidelity = measure(graph, g, data, per_layer=True)
-        params, sparsity = _nonzero_params(g)
-        flash = totals["flash_bytes"]
-        baseline_flash = baseline_flash or flash
+        if deployed.graph is graph:
+            fidelity = self_fidelity(graph, reference)
+        else:
+            fidelity = measure(graph, deployed.graph, data, per_layer=True, ref=reference)
+        params, sparsity = _nonzero_params(deployed.graph)
+        weight_bytes = totals["weight_bytes"]
+        baseline_bytes = baseline_bytes or weight_bytes
         rows.append(
             PlanRow(
                 plan=name,
                 params=params,
                 sparsity=sparsity,
-                weight_bytes=totals["weight_bytes"],
-                flash_bytes=flash,
-                compression_ratio=baseline_flash / flash if flash else math.inf,
+                weight_bytes=weight_bytes,
+                flash_bytes=totals["flash_bytes"],
+                compression_ratio=given_bytes / weight_bytes if weight_bytes else math.inf,
+                compression_ratio_vs_baseline=baseline_bytes / weight_bytes if weight_bytes else math.inf,
                 latency_ms=totals["latency_ms"],
                 energy_uj=totals["energy_uj"],
                 peak_ram_bytes=totals["peak_ram_bytes"],
@@ -141,7 +156,10 @@ def compare_plans(
                 sqnr_db=fidelity.output_sqnr_db,
                 top1_agreement=fidelity.top1_agreement,
                 precision=",".join(sorted({layer.precision for layer in est.layers})),
+                precision_source=deployed.precision_source,
                 layer_sqnr_db={k: (None if math.isinf(v) else v) for k, v in fidelity.layer_sqnr_db.items()},
+                graph=deployed.graph,
+                estimate=est,
             )
         )
         if progress is not None:
@@ -149,55 +167,69 @@ def compare_plans(
     return _pareto(rows)
 
 
-def plot_pareto(rows: list[PlanRow], path: str, title: str) -> None:
-    """Flash size vs accuracy (or SQNR), Pareto-optimal plans marked; written atomically."""
-    import io
-    from pathlib import Path
+def pareto_figure(rows: list[PlanRow], title: str, dpi: int = 150):
+    """Flash size vs accuracy (or SQNR) as a matplotlib Figure (object API, no pyplot state): Pareto-optimal
+    plans marked, the size-quality front drawn, each plan labelled where its label overprints nothing (plans
+    at the same point share one label)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    import matplotlib
+    from simulator.report.labels import PointLabel, freeze_layout, place_labels
 
-    from simulator.output import write_bytes
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    target = Path(path)
-    if target.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise EdgesimError(f"--plot {path}: give a .png, .svg or .pdf file name")
-    if not target.parent.is_dir():
-        raise EdgesimError(f"--plot {path}: the directory {str(target.parent)!r} does not exist")
     use_accuracy = all(r.accuracy is not None for r in rows)
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=150)
+    fig = Figure(figsize=(7, 4.5), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+
+    def quality(r: PlanRow) -> float:
+        if use_accuracy:
+            return 100 * r.accuracy
+        return 0.0 if math.isnan(r.sqnr_db) else min(max(r.sqnr_db, -100.0), 100.0)  # identical output: 100
+
     for r in rows:
-        y = 100 * r.accuracy if use_accuracy else (r.sqnr_db if math.isfinite(r.sqnr_db) else 100.0)
-        ax.scatter(r.flash_bytes / 1e3, y, s=60 if r.pareto else 30, marker="o" if r.pareto else "x",
+        ax.scatter(r.flash_bytes / 1024, quality(r), s=60 if r.pareto else 30, marker="o" if r.pareto else "x",
                    color="tab:green" if r.pareto else "tab:gray", zorder=3)  # fmt: skip
-        ax.annotate(r.plan, (r.flash_bytes / 1e3, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
 
     # the line is the two-dimensional front of this chart (size vs quality); markers show the full
     # three-objective Pareto flag, latency included
-    def quality(r: PlanRow) -> float:
-        return 100 * r.accuracy if use_accuracy else min(r.sqnr_db, 100.0)
-
     front, best = [], -math.inf
     for r in sorted(rows, key=lambda r: (r.flash_bytes, -quality(r))):
         if quality(r) > best:
             front.append(r)
             best = quality(r)
     if len(front) > 1:
-        xs = [r.flash_bytes / 1e3 for r in front]
+        xs = [r.flash_bytes / 1024 for r in front]
         ax.step(xs, [quality(r) for r in front], where="post", color="tab:green", lw=1, zorder=2,
                 label="size-quality front")  # fmt: skip
-        ax.legend(fontsize=8, loc="lower right")
+        fig.legend(fontsize=8, loc="outside lower right", frameon=False)
     ax.set_xscale("log")
-    ax.set_xlabel("flash (kB, log scale)")
+    ax.margins(x=0.12, y=0.12)
+    ax.set_xlabel("flash (KiB, log scale)")
     ax.set_ylabel("test accuracy (%)" if use_accuracy else "output SQNR (dB; identical = 100)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+    freeze_layout(fig)
+    labels = [PointLabel(r.flash_bytes / 1024, quality(r), r.plan) for r in rows]
+    for label in place_labels(ax, labels, fontsize=7):
+        # no free place near the point: the label goes on the point itself rather than nowhere
+        ax.annotate(label.text, (label.x, label.y), xytext=(0, -9), textcoords="offset points", ha="center",
+                    fontsize=6, color="#555555", annotation_clip=True)  # fmt: skip
+    return fig
+
+
+def plot_pareto(rows: list[PlanRow], path: str, title: str) -> None:
+    """Flash size vs accuracy (or SQNR), Pareto-optimal plans marked; written atomically."""
+    import io
+    from pathlib import Path
+
+    from simulator.output import write_bytes
+
+    target = Path(path)
+    if target.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise EdgesimError(f"--plot {path}: give a .png, .svg or .pdf file name")
+    if not target.parent.is_dir():
+        raise EdgesimError(f"--plot {path}: the directory {str(target.parent)!r} does not exist")
+    fig = pareto_figure(rows, title)
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format=target.suffix[1:], metadata={"Date": None} if target.suffix == ".pdf" else None)
-    finally:
-        plt.close(fig)
+    fig.savefig(buffer, format=target.suffix[1:].lower(), metadata={"Date": None} if target.suffix == ".pdf" else None)
     write_bytes(buffer.getvalue(), target)

@@ -6,9 +6,11 @@ import csv
 import io
 import json
 import os
+import shutil
 import stat
 import sys
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,35 @@ def shape_text(shape: Sequence[int] | None) -> str:
     return "?" if shape is None else "x".join(str(d) for d in shape) or "scalar"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool] | None = None) -> str:
-    """A plain-text table; numeric columns are right-aligned with thousands separators."""
+_BINARY_UNITS = (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
+
+
+def format_bytes(n: float) -> str:
+    """A size for people to read, in binary multiples as memory parts are sold (``2 MiB``, ``261.6 KiB``,
+    ``768 B``): the one formatter every table, verdict and chart uses, so a size reads the same everywhere."""
+    for unit, scale in _BINARY_UNITS:
+        if abs(n) >= scale:
+            value = n / scale
+            text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+            return f"{text} {unit}"
+    return f"{n:,.0f} B" if n == int(n) else f"{n:.4g} B"
+
+
+def ellipsize(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "\u2026"
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    numeric: Sequence[bool] | None = None,
+    max_width: int | None = None,
+    wrap: Sequence[int] = (-1,),
+) -> str:
+    """A plain-text table; numeric columns are right-aligned with thousands separators. With ``max_width``
+    (a terminal's width), the text columns ``wrap`` (in that order) narrow and wrap onto continuation lines
+    until no line is longer than that, each keeping at least 16 characters."""
     numeric = numeric or [False] * len(headers)
 
     def cell(value: Any) -> str:
@@ -29,12 +58,39 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequen
 
     text = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in text]) for i, h in enumerate(headers)]
+    excess = sum(widths) + 2 * (len(widths) - 1) - max_width if max_width is not None else 0
+    narrowed = []
+    for col in (c % len(headers) for c in wrap if headers):
+        if excess <= 0 or numeric[col]:
+            continue
+        floor = max(len(headers[col]), 16)
+        cut = min(excess, widths[col] - floor)
+        if cut > 0:
+            widths[col] -= cut
+            excess -= cut
+            narrowed.append(col)
+    if narrowed:
+        wrapped = []
+        for r in text:
+            pieces = {c: textwrap.wrap(r[c], widths[c], break_on_hyphens=False) or [""] for c in narrowed}
+            for k in range(max(len(p) for p in pieces.values())):
+                wrapped.append([(pieces[c][k] if k < len(pieces[c]) else "") if c in pieces else (v if k == 0 else "")
+                                for c, v in enumerate(r)])  # fmt: skip
+        text = wrapped
 
     def line(values: Sequence[str]) -> str:
         parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in text]) + "\n"
+
+
+def terminal_width(path: str | None) -> int | None:
+    """The width to fit a text table to: the terminal's when it goes to standard output, else None (a file
+    keeps its full lines)."""
+    if path is not None and path != "-":
+        return None
+    return shutil.get_terminal_size().columns
 
 
 def to_json(data: Any) -> str:

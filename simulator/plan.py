@@ -120,19 +120,26 @@ PASSES: dict[str, dict[str, tuple[Callable, Any]]] = {
 }
 
 
+class _FieldError(ValueError):
+    """A field's error that already names the field and the value it got (a nested mapping's field), so the
+    mappings around it only add their own key to the path."""
+
+
 def _fields(value: dict, fields: dict[str, tuple[Callable, Any]]) -> dict:
     out = {}
     for key in value:
         if key not in fields:
-            raise ValueError(f"unknown field {key!r}; valid fields: {', '.join(fields)}")
+            raise _FieldError(f"unknown field {key!r}; valid fields: {', '.join(fields)}")
     for key, (check, default) in fields.items():
         if key in value:
             try:
                 out[key] = check(value[key])
+            except _FieldError as exc:
+                raise _FieldError(f"{key}: {exc}") from None
             except ValueError as exc:
-                raise ValueError(f"{key}: {exc}, got {value[key]!r}") from None
+                raise _FieldError(f"{key}: {exc}, got {value[key]!r}") from None
         elif default is REQUIRED:
-            raise ValueError(f"the field {key!r} is required")
+            raise _FieldError(f"the field {key!r} is required")
         else:
             out[key] = default
     return out
@@ -233,6 +240,16 @@ def select(graph: Graph, spec: PassSpec) -> list[Node]:
                 raise EdgesimError(f"{where}.ops: no weighted layer is a {op!r}; op types: {', '.join(kinds)}")
         chosen = [n for n in chosen if n.op_type in spec.ops]
     return chosen
+
+
+def check_plan(graph: Graph, plan: Plan) -> None:
+    """Refuse a plan whose selectors name no layer of ``graph`` before any pass runs (a command that shows
+    progress checks its inputs first); the error names the plan file, the pass and the field."""
+    for spec in plan.passes:
+        try:
+            select(graph, spec)
+        except EdgesimError as exc:
+            raise EdgesimError(f"{plan.path or plan.name}: {exc}") from None
 
 
 def apply_plan(graph: Graph, plan: Plan, calibration: list[dict[str, np.ndarray]] | None = None) -> Graph:

@@ -94,3 +94,30 @@ def logit_level_differences(graph, feeds: list[dict[str, np.ndarray]], logits: s
         levels = np.rint(reference / float(q.scale)) + int(q.zero_point)
         differences.append(np.abs(values[logits].astype(np.int64) - levels).reshape(-1))
     return np.concatenate(differences)
+
+
+def quantize_with_onnxruntime(
+    float_model: onnx.ModelProto, target: Path, fmt: str = "QDQ", activations: str = "QUInt8", *, count: int = 4,
+    seed: int = 0,
+) -> Path:  # fmt: skip
+    """``float_model`` quantized by onnxruntime's ``quantize_static`` into ``target`` (``fmt`` "QDQ" / "QOperator",
+    ``activations`` "QUInt8" / "QInt8", int8 weights per tensor), calibrated on ``count`` seeded standard-normal
+    inputs of its first input's shape. The test extra's onnxruntime must be installed."""
+    from onnxruntime import quantization
+
+    source = target.with_name(f"{target.stem}-float.onnx")
+    onnx.save(float_model, str(source))
+    x = float_model.graph.input[0]
+    shape = [d.dim_value for d in x.type.tensor_type.shape.dim]
+    rng = np.random.default_rng(seed)
+    batches = iter([{x.name: rng.standard_normal(shape).astype(np.float32)} for _ in range(count)])
+
+    class Reader(quantization.CalibrationDataReader):
+        def get_next(self):
+            return next(batches, None)
+
+    quantization.quantize_static(
+        str(source), str(target), Reader(), quant_format=getattr(quantization.QuantFormat, fmt),
+        activation_type=getattr(quantization.QuantType, activations), weight_type=quantization.QuantType.QInt8,
+    )  # fmt: skip
+    return target

@@ -35,8 +35,17 @@ class ArenaPlan:
         return max((b.offset + b.size_bytes for b in self.buffers), default=0)
 
     def live_bytes(self) -> list[int]:
-        """Bytes of live buffers at every step (the arena timeline a report draws)."""
-        return [sum(b.size_bytes for b in self.buffers if b.first_step <= s <= b.last_step) for s in range(self.steps)]
+        """Bytes of live buffers at every step (the arena timeline a report draws), in one pass over the
+        buffers and one over the steps."""
+        change = [0] * (self.steps + 1)
+        for b in self.buffers:
+            change[b.first_step] += b.size_bytes
+            change[min(b.last_step + 1, self.steps)] -= b.size_bytes
+        live, total = [], 0
+        for step in range(self.steps):
+            total += change[step]
+            live.append(total)
+        return live
 
     def offsets(self) -> dict[str, int]:
         out = {}
@@ -83,17 +92,27 @@ def plan_arena(graph: Graph, tensor_bytes: Callable[[str], int], alignment: int 
     roots = [name for name, root in owner.items() if name == root]
     # largest first; ties by first use, then name, so the plan is deterministic
     roots.sort(key=lambda n: (-tensor_bytes(n), first[n], n))
+    # placed buffers indexed by time, so that finding the ones a new buffer overlaps costs what they are, not
+    # what has been placed: a buffer overlaps [a, b] if it is alive at step a or starts in (a, b]
+    alive_at: dict[int, list[Buffer]] = {}
+    starting_at: dict[int, list[Buffer]] = {}
     placed: list[Buffer] = []
     for name in roots:
         size = _align(tensor_bytes(name), alignment)
-        overlapping = sorted(
-            (b for b in placed if b.first_step <= last[name] and first[name] <= b.last_step), key=lambda b: b.offset
-        )
+        a, b = first[name], last[name]
+        overlapping = list(alive_at.get(a, ()))
+        for step in range(a + 1, b + 1):
+            overlapping.extend(starting_at.get(step, ()))
+        overlapping.sort(key=lambda buf: buf.offset)
         offset = 0
-        for b in overlapping:
-            if offset + size <= b.offset:
+        for other in overlapping:
+            if offset + size <= other.offset:
                 break
-            offset = max(offset, b.offset + b.size_bytes)
-        placed.append(Buffer(name, size, first[name], last[name], offset, tuple(aliases.get(name, ()))))
+            offset = max(offset, other.offset + other.size_bytes)
+        buffer = Buffer(name, size, a, b, offset, tuple(aliases.get(name, ())))
+        placed.append(buffer)
+        starting_at.setdefault(a, []).append(buffer)
+        for step in range(a, b + 1):
+            alive_at.setdefault(step, []).append(buffer)
     placed.sort(key=lambda b: (b.first_step, b.name))
     return ArenaPlan(placed, len(order))

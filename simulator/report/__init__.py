@@ -60,7 +60,7 @@ def render(data: ReportData, step: Callable[[str], None] | None = None) -> tuple
     pics: dict = {}
     latency = not data.hardware.energy_only
     # one latency scale for all variants, so their charts compare at a glance
-    xmax = max((layer.latency_ms or 0.0 for v in data.variants for layer in v.estimate.layers), default=0.0)
+    xmax = figures.latency_scale(data.variants)
     for v in data.variants:
         if latency:
             pics[("latency", v.label)] = figures.latency_per_layer(v, xmax)
@@ -95,6 +95,8 @@ def build_report(
     budget: Budget | None = None,
     command: str = "",
     progress=None,
+    deployment=None,
+    model_ref: str = "",
 ) -> Report:
     """Estimate, draw and lay out the report, then write it to ``output`` atomically. ``progress`` is a
     tqdm-like bar (``total``, ``update``, ``set_postfix_str``) or None."""
@@ -111,6 +113,7 @@ def build_report(
     data = collect(
         graph,
         hw,
+        deployment=deployment,
         precisions=precisions,
         plans=plans,
         calibration=calibration,
@@ -118,6 +121,7 @@ def build_report(
         budget=budget,
         command=command,
         step=step,
+        model_ref=model_ref,
     )
     if progress is not None:
         progress.total = steps_for(precisions, plans) + figure_count(data) + 1

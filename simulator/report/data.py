@@ -8,16 +8,19 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from simulator import __version__
 from simulator.budget import Breach, Budget
+from simulator.deployment import FROM_MODEL, Deployment, deploy, deployment_bits
 from simulator.errors import EdgesimError
 from simulator.estimate import Estimate, LayerEstimate, estimate, prepare
 from simulator.graph import Graph, Shape
 from simulator.hardware import Hardware
-from simulator.plan import Plan, apply_plan
+from simulator.importers import SUFFIXES as MODEL_SUFFIXES
+from simulator.plan import Plan
 
 Step = Callable[[str], None]
 
@@ -62,6 +65,11 @@ class ReportData:
     @property
     def over_budget(self) -> dict[str, list[Breach]]:
         return {v.label: v.breaches for v in self.variants if v.breaches}
+
+
+def model_title(ref: str) -> str:
+    """What a report calls a model: the zoo name as given, or the model file's name without its folders."""
+    return Path(ref).name if ("/" in ref or Path(ref).suffix.lower() in MODEL_SUFFIXES) else ref
 
 
 def report_date(environ: dict[str, str] | None = None) -> datetime.datetime:
@@ -131,15 +139,10 @@ def fidelity_text(row) -> str:
     return f"{row.sqnr_db:.1f} dB output SQNR"
 
 
-def _baseline_precision(graph: Graph, hw: Hardware) -> str | None:
-    from simulator.compare import _baseline_precision as compare_rule
-
-    return compare_rule(graph, hw)
-
-
-def _variant(label, kind, graph, hw, precision, checked, budget, plan=None, fidelity="") -> Variant:
+def _variant(label, kind, graph, hw, precision, checked, budget, plan=None, fidelity="", est=None) -> Variant:
     prepared = prepare(graph)
-    est = estimate(prepared, hw, precision=precision, plan=plan.name if plan else None)
+    if est is None:
+        est = estimate(prepared, hw, precision=precision, plan=plan.name if plan else None)
     shapes = [(list(w.counts.inputs), list(w.counts.outputs)) for w in prepared.work]
     breaches = budget.check(est.totals(), label) if (budget is not None and checked) else []
     return Variant(label, kind, est, shapes, checked, breaches, fidelity, plan)
@@ -156,13 +159,16 @@ def collect(
     budget: Budget | None = None,
     command: str = "",
     step: Step | None = None,
+    deployment: Deployment | None = None,
+    model_ref: str = "",
 ) -> ReportData:
     """Estimate every variant the report shows.
 
     Variants: the model at each ``precisions`` entry, or as imported when none is given (with plans and no
     precision, that is the comparison's "baseline", shown for reference and not held to the budget); then
     each plan, estimated as ``edgesim compare`` estimates it (a float layer left on an integer-only stack
-    runs at the stack's integer precision, and the label says so)."""
+    runs at the stack's integer precision, and the label says so). ``model_ref`` is what the user named (a
+    zoo name or a file): the report calls the model by it, not by the name stored inside an ONNX file."""
     step = step or (lambda _: None)
     variants: list[Variant] = []
     rows = []
@@ -178,26 +184,25 @@ def collect(
             base = rows[0]
             variants.append(
                 _variant(
-                    base.plan,
-                    "baseline",
-                    graph,
-                    hw,
-                    _baseline_precision(graph, hw),
-                    False,
-                    budget,
-                    fidelity=fidelity_text(base),
+                    base.plan, "baseline", base.graph, hw, None, False, budget, None, fidelity_text(base), base.estimate
                 )
             )
         else:
-            variants.append(_variant("as imported", "model", graph, hw, None, True, budget))
+            deployed = deployment or deploy(graph, hw, calibration=calibration)
+            est = estimate(
+                deployed.graph,
+                hw,
+                precision_source=deployed.precision_source,
+                notes=[deployed.note] if deployed.note else [],
+            )
+            label = (
+                "as imported" if deployed.precision_source == FROM_MODEL else f"post-training int{deployment_bits(hw)}"
+            )
+            variants.append(_variant(label, "model", deployed.graph, hw, None, True, budget, est=est))
         step("estimate")
     for plan, row in zip(plans, rows[1:], strict=True):
-        try:
-            g = apply_plan(graph, plan, calibration)
-        except EdgesimError as exc:
-            raise EdgesimError(f"{plan.path or plan.name}: {exc}") from None
         variants.append(
-            _variant(row.plan, "plan", g, hw, _baseline_precision(g, hw), True, budget, plan, fidelity_text(row))
+            _variant(row.plan, "plan", row.graph, hw, None, True, budget, plan, fidelity_text(row), row.estimate)
         )
         step(f"estimate {plan.name}")
     measurements = []
@@ -209,7 +214,7 @@ def collect(
         pass  # no published measurements for this profile and stack
     warnings = sorted({w for v in variants for w in v.estimate.warnings})
     return ReportData(
-        model=graph.name,
+        model=model_title(model_ref) if model_ref else graph.name,
         description=str(graph.metadata.get("description", "")),
         source=str(graph.metadata.get("source", "")),
         hardware=hw,

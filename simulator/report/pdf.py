@@ -20,6 +20,7 @@ from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch, mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate,
@@ -39,7 +40,7 @@ from reportlab.platypus import (
 from reportlab.platypus.tableofcontents import TableOfContents
 
 from simulator.budget import METRICS
-from simulator.output import shape_text
+from simulator.output import ellipsize, format_bytes, shape_text
 from simulator.report import figures
 from simulator.report.data import (
     ReportData,
@@ -148,7 +149,7 @@ def _e(text: object) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return "n/a" if value is None else f"{value:,.3f}"
 
 
 def _uj(value: float) -> str:
@@ -160,10 +161,51 @@ def _b(value: int) -> str:
 
 
 def _kib(value: float) -> str:
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{int(value)} B"
+    return format_bytes(value)
+
+
+NAME_CHARS = 80  # a layer, tensor or plan name in running text or a wrapping cell, cut with an ellipsis beyond
+
+
+def _name(text: object, limit: int = NAME_CHARS) -> str:
+    """A name from the model (any length, any characters) ready for a paragraph: cut, then escaped."""
+    return _e(ellipsize(str(text), limit))
+
+
+def _fit(text: str, width: float, font: str = "Helvetica", size: float = 6.3) -> str:
+    """``text`` cut with an ellipsis to fit ``width`` points on one line (a table cell that does not wrap)."""
+    if stringWidth(text, font, size) <= width:
+        return text
+    keep = max(int(width / (0.45 * size)), 1)  # a first guess from an average glyph, then shortened until it fits
+    text = text[:keep]
+    while text and stringWidth(text + "\u2026", font, size) > width:
+        text = text[:-1]
+    return text + "\u2026"
+
+
+def _break_path(path: str, width: float, font: str = "Helvetica", size: float = 6.8) -> str:
+    """A dotted field name broken into lines after its dots (then its underscores), never inside a word unless
+    one part alone is wider than the column; escaped for a paragraph."""
+    parts = []
+    for piece in path.split("."):
+        parts.append(piece + ".")
+    parts[-1] = parts[-1][:-1]
+    words = []
+    for part in parts:
+        if stringWidth(part, font, size) <= width:
+            words.append(part)
+        else:
+            sub = part.split("_")
+            words += [w + "_" for w in sub[:-1]] + [sub[-1]]
+    lines, line = [], ""
+    for word in words:
+        if line and stringWidth(line + word, font, size) > width:
+            lines.append(line)
+            line = word
+        else:
+            line += word
+    lines.append(line)
+    return "<br/>".join(_e(x) for x in lines)
 
 
 def _pct(a: float, b: float) -> str:
@@ -197,15 +239,19 @@ def _table(
     extra: Sequence[tuple] = (),
     zebra: bool = True,
     font_size: float = 6.8,
+    padding: float = 2,
+    fit: bool = True,
 ) -> Table:
-    """A table whose header repeats on every page it spans; numeric columns right-aligned."""
+    """A table whose header repeats on every page it spans; numeric columns right-aligned. Columns of plain
+    text (numbers) widen to their longest cell, and wrapping columns (paragraphs) share what is left."""
+    widths = _fit_columns(rows, widths, font_size) if fit else list(widths)
     style = [
         ("FONT", (0, 0), (-1, -1), "Helvetica", font_size, font_size + 1.6),
         ("TEXTCOLOR", (0, 0), (-1, -1), INK),
         ("LINEBELOW", (0, -1), (-1, -1), 0.6, MUTED),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ("TOPPADDING", (0, 0), (-1, -1), padding),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), padding),
         ("LEFTPADDING", (0, 0), (-1, -1), 3),
         ("RIGHTPADDING", (0, 0), (-1, -1), 3),
     ]
@@ -224,6 +270,27 @@ def _table(
                 style.append(("BACKGROUND", (0, r), (-1, r), ZEBRA))
     style.extend(extra)
     return Table(rows, colWidths=list(widths), repeatRows=header_rows, style=TableStyle(style), hAlign="LEFT")
+
+
+def _fit_columns(rows: list[list], widths: Sequence[float], font_size: float) -> list[float]:
+    """Widths that never let a number overprint its neighbour: a column whose cells are all plain strings is
+    at least as wide as its widest cell (bold, as headers and totals are) plus padding; when that overflows
+    the text width, the columns of wrapping paragraphs give up the difference (down to 24 pt each)."""
+    out = list(widths)
+    plain = []
+    for col in range(len(out)):
+        cells = [row[col] for row in rows if col < len(row)]
+        if all(isinstance(c, str) for c in cells):
+            plain.append(col)
+            need = max((stringWidth(c, "Helvetica-Bold", font_size) for c in cells), default=0.0) + 7
+            out[col] = max(out[col], need)
+    flexible = [c for c in range(len(out)) if c not in plain]
+    over = sum(out) - max(TEXT_W, sum(widths))
+    room = sum(max(out[c] - 24, 0) for c in flexible)
+    if over > 0 and room > 0:
+        for c in flexible:
+            out[c] -= over * max(out[c] - 24, 0) / room if over < room else max(out[c] - 24, 0)
+    return out
 
 
 def _verdict_style(col: int, row: int, ok: bool) -> list[tuple]:
@@ -307,6 +374,9 @@ def _summary(data: ReportData, story: list) -> None:
     hw = data.hardware
     story.append(_p("1 Summary", "h1"))
     story.append(_p(_bottom_line(data)))
+    # how each variant's precisions were chosen (simulator.deployment), once per distinct note
+    for note in dict.fromkeys(n for v in data.variants for n in v.estimate.notes if n):
+        story.append(_p(f"<b>Precision</b>: {_e(note)}."))
     single = len(data.variants) == 1
     lines = []
     for v in data.variants:
@@ -417,31 +487,36 @@ def _summary(data: ReportData, story: list) -> None:
         story.append(_bullets([_e(w) for w in data.warnings]))
 
 
-def _layer_table(v: Variant) -> Table:
+ROWS_PER_TABLE = 66  # per-layer rows per table: about a page each, so no table is split again and again
+LAYER_FONT = 6.3
+
+
+def _shapes_text(ins: Sequence, outs: Sequence) -> str:
+    """Input and output shapes; a layer with many inputs (a 3000-way Concat) shows the first two and a count."""
+
+    def listed(shapes: Sequence, sep: str) -> str:
+        if len(shapes) > 3:
+            return sep.join(shape_text(x) for x in shapes[:2]) + f"{sep}\u2026 ({len(shapes):,} in all)"
+        return sep.join(shape_text(x) for x in shapes)
+
+    return listed(ins, " + ") + " » " + listed(outs, ", ")
+
+
+def _layer_tables(v: Variant) -> list[Table]:
+    """Every layer of a variant, one line each (names and shapes cut with an ellipsis to their column), in
+    tables of ROWS_PER_TABLE rows with the header repeated: built in time linear in the layers."""
     est = v.estimate
-    head = [
-        "#",
-        "layer",
-        "op",
-        "input » output",
-        "prec.",
-        "sparsity",
-        "MACs",
-        "weight B",
-        "latency ms",
-        "energy µJ",
-        "bound",
-    ]
-    rows: list[list] = [head]
-    extra: list[tuple] = []
+    head = ["#", "layer", "op", "input » output", "prec.", "sparsity", "MACs", "weight B", "latency ms",
+            "energy µJ", "bound"]  # fmt: skip
+    numeric = [True, False, False, False, False, True, True, True, True, True, False]
+    body: list[list[str]] = []
     for i, (layer, (ins, outs)) in enumerate(zip(est.layers, v.shapes, strict=True), start=1):
-        shapes = " + ".join(shape_text(s) for s in ins) + " » " + ", ".join(shape_text(s) for s in outs)
-        rows.append(
+        body.append(
             [
                 str(i),
-                _p(_e(layer.name), "cell"),
-                _p(_e(layer.op), "cell"),
-                _p(_e(shapes), "cell"),
+                layer.name,
+                layer.op,
+                _shapes_text(ins, outs),
                 layer.precision,
                 f"{layer.sparsity:.3f}" if layer.sparsity else "",
                 _b(layer.macs),
@@ -451,61 +526,67 @@ def _layer_table(v: Variant) -> Table:
                 layer.bound,
             ]
         )
-        extra.append(("TEXTCOLOR", (10, i), (10, i), BOUND_FG.get(layer.bound, INK)))
     t = v.totals
-    rows.append(
-        [
-            "",
-            _p("<b>total</b>", "cell"),
-            "",
-            "",
-            "",
-            "",
-            _b(t["macs"]),
-            _b(t["flash_bytes"]),
-            _ms(t["latency_ms"]),
-            _uj(t["energy_uj"]),
-            "",
-        ]
-    )
-    n = len(rows) - 1
-    extra += [("FONT", (0, n), (-1, n), "Helvetica-Bold"), ("LINEABOVE", (0, n), (-1, n), 0.6, MUTED)]
-    widths = [15, 80, 58, 80, 23, 30, 49, 42, 42, 43, 32]
-    numeric = [True, False, False, False, False, True, True, True, True, True, False]
-    return _table(rows, widths, numeric, extra=extra)
+    total = ["", "total", "", "", "", "", _b(t["macs"]), _b(t["flash_bytes"]), _ms(t["latency_ms"]),
+             _uj(t["energy_uj"]), ""]  # fmt: skip
+    # the columns of numbers and short words as wide as their longest cell; layer, op and shapes share the rest
+    widths = [0.0] * len(head)
+    for col in (0, 4, 5, 6, 7, 8, 9, 10):
+        widths[col] = max(stringWidth(r[col], "Helvetica-Bold", LAYER_FONT) for r in [head, *body, total]) + 7
+    rest = max(TEXT_W - sum(widths), 120)
+    widths[1], widths[2], widths[3] = 0.37 * rest, 0.2 * rest, 0.43 * rest
+    for row in body:
+        for col in (1, 2, 3):
+            row[col] = _fit(row[col], widths[col] - 6, size=LAYER_FONT)
+    tables = []
+    for start in range(0, max(len(body), 1), ROWS_PER_TABLE):
+        chunk = body[start : start + ROWS_PER_TABLE]
+        last = start + ROWS_PER_TABLE >= len(body)
+        rows = [head, *chunk] + ([total] if last else [])
+        extra = [("TEXTCOLOR", (10, r), (10, r), BOUND_FG.get(row[10], INK)) for r, row in enumerate(chunk, start=1)]
+        if last:
+            n = len(rows) - 1
+            extra += [("FONT", (0, n), (-1, n), "Helvetica-Bold"), ("LINEABOVE", (0, n), (-1, n), 0.6, MUTED)]
+        tables.append(_table(rows, widths, numeric, extra=extra, font_size=LAYER_FONT, padding=1, fit=False))
+    return tables
 
 
 def _per_layer(data: ReportData, story: list) -> None:
-    story.append(_p("2 Per-layer estimates", "h1"))
+    story.append(PageBreak())
+    story.append(_p("A Per-layer estimates", "h1"))
     story.append(
         _p(
             "Every layer as the runtime executes it (activations fused into the layer before them, no-op layers "
-            "dropped), in execution order. <i>weight B</i> is the layer's weights and biases as stored in flash "
-            "(in the plan's encoding); <i>sparsity</i> the fraction of its weights pruned; <i>bound</i> says "
-            "whether compute or memory cycles dominate the layer, or <i>overhead</i> when the fixed per-layer "
-            "cost exceeds both."
+            "dropped), in execution order; the number in the first column is the one the charts use (#n). "
+            "<i>weight B</i> is the layer's weights and biases as stored in flash (in the plan's encoding); "
+            "<i>sparsity</i> the fraction of its weights pruned; <i>bound</i> says whether compute or memory "
+            "cycles dominate the layer, or <i>overhead</i> when the fixed per-layer cost exceeds both. Long names "
+            "and shapes are cut with an ellipsis (the full ones: <i>edgesim estimate --format json</i>)."
         )
     )
     for k, v in enumerate(data.variants, start=1):
         if len(data.variants) > 1:
             story.append(CondPageBreak(120))
-            story.append(_p(f"2.{k} {_e(v.label)}", "h2"))
-        story.append(_layer_table(v))
+            story.append(_p(f"A.{k} {_name(v.label)}", "h2"))
+        story.extend(_layer_tables(v))
         story.append(Spacer(1, 8))
 
 
 def _hotspots(v: Variant) -> str:
     layers = [layer for layer in v.estimate.layers if layer.latency_ms is not None]
-    total = sum(layer.latency_ms for layer in layers) or 1.0
+    total = sum(layer.latency_ms for layer in layers)
+    if not layers or total <= 0:
+        return f"<b>{_name(v.label)}</b>: no layer takes time (the graph computes nothing)."
     top = sorted(layers, key=lambda layer: -layer.latency_ms)[:3]
     share = 100 * sum(layer.latency_ms for layer in top) / total
-    names = ", ".join(f"{_e(layer.name)} ({_ms(layer.latency_ms)} ms, {layer.bound})" for layer in top)
-    return f"<b>{_e(v.label)}</b>: the {len(top)} slowest layers take {share:.0f}% of the time: {names}."
+    names = ", ".join(f"{_name(layer.name, 60)} ({_ms(layer.latency_ms)} ms, {layer.bound})" for layer in top)
+    what = "the slowest layer takes" if len(top) == 1 else f"the {len(top)} slowest layers take"
+    return f"<b>{_name(v.label)}</b>: {what} {share:.0f}% of the time: {names}."
 
 
-def _latency(data: ReportData, story: list, pics: dict) -> None:
+def _latency(data: ReportData, story: list, pics: dict, number: int) -> None:
     story.append(PageBreak())
-    story.append(_p("3 Latency and roofline", "h1"))
+    story.append(_p(f"{number} Latency and roofline", "h1"))
     if data.hardware.energy_only:
         story.append(_p(f"{_e(data.hardware.label)} models energy only; it reports no latency."))
         return
@@ -555,7 +636,7 @@ def _latency(data: ReportData, story: list, pics: dict) -> None:
 
 
 def _energy_rows(v: Variant) -> dict[str, float]:
-    """Component -> uJ per inference: compute, each memory level, static."""
+    """Component -> uJ per inference: datapath, each memory level, active baseline."""
     return {name: sum(values) for name, values in figures.energy_parts(v)}
 
 
@@ -571,7 +652,8 @@ def _share(part: float, total: float) -> str:
 
 
 def _precision_saving(data: ReportData) -> str:
-    """The int8-vs-fp32 sentence, when one variant runs all-fp32 and another all-int8."""
+    """The int8-vs-fp32 sentence, when one variant runs all-fp32 and another all-int8: total energy per
+    inference first (what a board measures), then where the difference comes from."""
     fp32 = next((v for v in data.variants if v.precisions == "fp32"), None)
     int8 = next((v for v in data.variants if v.precisions == "int8"), None)
     if fp32 is None or int8 is None:
@@ -586,32 +668,35 @@ def _precision_saving(data: ReportData) -> str:
     total_a, total_b = fp32.totals["energy_uj"], int8.totals["energy_uj"]
     moved_a = sum(bytes_moved(layer) for layer in fp32.estimate.layers)
     moved_b = sum(bytes_moved(layer) for layer in int8.estimate.layers)
-    static = ""
+    baseline = ""
     if not data.hardware.energy_only:
-        static = (
-            f"; static energy, {_share(fp32.totals['energy_static_uj'], total_a)} of the fp32 total, follows the "
-            f"latency ({_ms(fp32.totals['latency_ms'])} vs {_ms(int8.totals['latency_ms'])} ms)"
+        baseline = (
+            f" The active baseline ({data.hardware.static_power_mw:g} mW over the inference time) is "
+            f"{_share(fp32.totals['energy_baseline_uj'], total_a)} of the fp32 total, so the saving follows the "
+            f"latency ({_ms(fp32.totals['latency_ms'])} vs {_ms(int8.totals['latency_ms'])} ms)."
         )
     return (
-        f"<b>int8 vs fp32</b>: {_e(int8.label)} spends {ratio(a['compute'], b['compute'])} less compute energy "
-        f"than {_e(fp32.label)} (a MAC costs {data.hardware.compute['int8'].mac_energy_pj:g} instead of "
-        f"{data.hardware.compute['fp32'].mac_energy_pj:g} pJ) and {ratio(memory_a, memory_b)} less memory energy "
-        f"({ratio(moved_a, moved_b)} fewer bytes moved): {ratio(a['compute'] + memory_a, b['compute'] + memory_b)} "
-        f"less dynamic energy, and {ratio(total_a, total_b)} less in total ({_uj(total_a)} vs {_uj(total_b)} µJ"
-        f"{static})."
+        f"<b>int8 vs fp32</b>: one inference of {_e(int8.label)} takes {_uj(total_b)} µJ against "
+        f"{_uj(total_a)} µJ for {_e(fp32.label)}, {ratio(total_a, total_b)} less energy in total.{baseline} "
+        f"On top of it, int8 spends {ratio(a['datapath'], b['datapath'])} less datapath energy (a MAC costs "
+        f"{data.hardware.compute['int8'].mac_energy_pj:g} instead of {data.hardware.compute['fp32'].mac_energy_pj:g}"
+        f" pJ) and {ratio(memory_a, memory_b)} less memory energy ({ratio(moved_a, moved_b)} fewer bytes moved)."
     )
 
 
-def _energy(data: ReportData, story: list, pics: dict) -> None:
+def _energy(data: ReportData, story: list, pics: dict, number: int) -> None:
     story.append(PageBreak())
-    story.append(_p("4 Energy", "h1"))
+    story.append(_p(f"{number} Energy", "h1"))
     hw = data.hardware
     story.append(
         _p(
-            "Energy per inference = MACs x pJ per MAC and other ops x pJ per op at the layer's precision "
-            "(compute), plus bytes x pJ per byte at each memory level: weights read from "
-            f"<b>{_e(hw.weights_level)}</b>, activations read and written in <b>{_e(hw.activations_level)}</b> "
-            f"(memory), plus {hw.static_power_mw:g} mW of static power over the latency (static)."
+            "Energy per inference, in the parts a board measurement is made of: the <b>active baseline</b>, "
+            f"{hw.static_power_mw:g} mW (the whole chip's power while it runs: clocks, leakage, instruction fetch "
+            "and control) over the inference time; plus the <b>incremental datapath</b> energy, MACs x pJ per "
+            "MAC and other ops x pJ per op at the layer's precision; plus the incremental <b>memory</b> energy, "
+            f"bytes x pJ per byte: weights read from <b>{_e(hw.weights_level)}</b>, activations read and "
+            f"written in <b>{_e(hw.activations_level)}</b>. Precision and compression change the incremental "
+            "parts directly and the baseline through the latency."
         )
     )
     parts = [_energy_rows(v) for v in data.variants]
@@ -634,23 +719,23 @@ def _energy(data: ReportData, story: list, pics: dict) -> None:
     story.append(
         _picture(
             pics["energy_totals"],
-            "Energy per inference by component: all of it (left) and the dynamic part alone (right), where "
-            "precision and compression show.",
+            "Energy per inference by component: all of it (left) and the incremental part alone (right), "
+            "where precision and compression show.",
         )
     )
     for v in data.variants:
         story.append(
             _picture(
                 pics[("energy", v.label)],
-                f"Energy per layer of {_e(v.label)}: compute and memory (left), static power over the layer's "
-                "latency (right), each on its own scale.",
+                f"Energy per layer of {_e(v.label)}: incremental datapath and memory (left), the active "
+                "baseline over the layer's latency (right), each on its own scale.",
             )
         )
 
 
-def _memory(data: ReportData, story: list, pics: dict) -> None:
+def _memory(data: ReportData, story: list, pics: dict, number: int) -> None:
     story.append(PageBreak())
-    story.append(_p("5 Memory", "h1"))
+    story.append(_p(f"{number} Memory", "h1"))
     hw = data.hardware
     story.append(
         _p(
@@ -667,9 +752,9 @@ def _memory(data: ReportData, story: list, pics: dict) -> None:
         est = v.estimate
         step, live = peak_step(est)
         where = est.layers[step].name if step < len(est.layers) else f"step {step}"
-        tensors = ", ".join(f"{_e(n)} ({_b(b)} B)" for n, b in live_tensors(est, step)[:4])
+        tensors = ", ".join(f"{_name(n, 60)} ({_b(b)} B)" for n, b in live_tensors(est, step)[:4])
         lines.append(
-            f"<b>{_e(v.label)}</b>: at most {_b(live)} B live, at {_e(where)} (step {step}: {tensors}); "
+            f"<b>{_name(v.label)}</b>: at most {_b(live)} B live, at {_name(where, 60)} (step {step}: {tensors}); "
             f"planned arena {_b(est.peak_ram_bytes)} B = {_pct(est.peak_ram_bytes, est.capacity('ram'))} of "
             f"{_e(hw.activations_level)}; weights {_b(est.flash_bytes)} B = "
             f"{_pct(est.flash_bytes, est.capacity('flash'))} of {_e(hw.weights_level)}."
@@ -691,17 +776,9 @@ def _memory(data: ReportData, story: list, pics: dict) -> None:
     )
 
 
-def _comparison(data: ReportData, story: list, pics: dict) -> None:
-    story.append(CondPageBreak(250 if data.rows else 90))
-    story.append(_p("6 Plan comparison", "h1"))
-    if not data.rows:
-        story.append(
-            _p(
-                "No compression plan was given. <i>--plan PLAN.yaml</i> (repeatable) adds each plan as a variant, "
-                "with its accuracy or output SQNR, to a comparison table and a Pareto chart here."
-            )
-        )
-        return
+def _comparison(data: ReportData, story: list, pics: dict, number: int) -> None:
+    story.append(CondPageBreak(250))
+    story.append(_p(f"{number} Plan comparison", "h1"))
     story.append(
         _p(
             "Each plan applied to the same parsed model, as <i>edgesim compare</i> does. Fidelity: test accuracy "
@@ -730,11 +807,11 @@ def _comparison(data: ReportData, story: list, pics: dict) -> None:
         fits = all(row.fits.values())
         rows.append(
             [
-                _p(_e(row.plan), "cellb"),
+                _p(_name(row.plan), "cellb"),
                 _b(row.params),
                 f"{row.sparsity:.3f}",
                 _b(row.flash_bytes),
-                f"{row.compression_ratio:.1f}x",
+                f"{row.compression_ratio:.1f}x" if math.isfinite(row.compression_ratio) else "n/a",
                 _ms(row.latency_ms),
                 _uj(row.energy_uj),
                 _b(row.peak_ram_bytes),
@@ -819,9 +896,10 @@ def profile_rows(profile: dict, stack: str) -> list[tuple[str, str, str]]:
 
 
 CONVENTIONS = [
-    "<b>MAC</b> = one multiply-accumulate, counted for the reduction ops (Conv, ConvTranspose, Gemm, MatMul and "
-    "their QLinear forms) as published model tables count them; bias additions are not MACs. "
-    "<b>ops</b> = other arithmetic (one per add, compare or pooling tap).",
+    "<b>MAC</b> = one multiply-accumulate, counted for the reduction ops (Conv, ConvTranspose, Gemm, MatMul, "
+    "Einsum and their QLinear forms) as published model tables count them; bias additions are not MACs. "
+    "<b>ops</b> = other arithmetic (one per add, compare or pooling tap; one per function evaluation for "
+    "exp, log, sqrt, erf, gelu).",
     "<b>params</b> = weights + biases after batch-norm folding (as TFLite, TensorRT and ONNX Runtime deploy a "
     "model): one bias per output channel, no BN gamma/beta.",
     "<b>weight bytes</b> = parameters at their stored width (the plan's encoding: quantized bit width, sparse "
@@ -851,9 +929,9 @@ LIMITS = [
 ]
 
 
-def _assumptions(data: ReportData, story: list, profile: dict) -> None:
+def _assumptions(data: ReportData, story: list, profile: dict, number: int) -> None:
     story.append(CondPageBreak(320))
-    story.append(_p("7 Assumptions and sources", "h1"))
+    story.append(_p(f"{number} Assumptions and sources", "h1"))
     hw = data.hardware
     story.append(_p("Hardware profile", "h2"))
     story.append(
@@ -869,7 +947,7 @@ def _assumptions(data: ReportData, story: list, profile: dict) -> None:
     rows = [[_p("field", "cellb"), _p("value", "cellb"), _p("source", "cellb")]]
     for key, value, source in profile_rows(profile, hw.stack.name):
         cited = _e(source) or "<i>(a setting, not a measured number)</i>"
-        rows.append([_p(_e(key), "cell"), _p(_e(value), "cell"), _p(cited, "cell")])
+        rows.append([_p(_break_path(key, 125 - 6), "cell"), _p(_e(value), "cell"), _p(cited, "cell")])
     story.append(_table(rows, [125, 118, TEXT_W - 243]))
     story.append(_p("Every number of a profile must cite its source; the profile's own text, verbatim.", "caption"))
     if data.measurements:
@@ -903,6 +981,10 @@ def _assumptions(data: ReportData, story: list, profile: dict) -> None:
     story.append(_bullets(CONVENTIONS))
     story.append(_p("Known limits of the estimator", "h2"))
     story.append(_bullets(LIMITS))
+    if data.warnings:
+        # an op counted as zero cost (--allow-unknown) is an assumption of every number above
+        story.append(_p("Assumptions of this estimate", "h2"))
+        story.append(_bullets([_e(w) for w in data.warnings]))
     story.append(_p("Reproduce", "h2"))
     story.append(_p(f"<font face='Courier' size='7.5'>{_e(data.command)}</font>", "small"))
 
@@ -933,7 +1015,9 @@ class _Doc(BaseDocTemplate):
         canvas.setFont("Helvetica", 7.5)
         canvas.setFillColor(MUTED)
         canvas.drawString(
-            MARGIN, PAGE_H - MARGIN + 4, f"edgesim report: {self.data.model} on {self.data.hardware.label}"
+            MARGIN,
+            PAGE_H - MARGIN + 4,
+            _fit(f"edgesim report: {self.data.model} on {self.data.hardware.label}", TEXT_W - 60, size=7.5),
         )
         canvas.drawRightString(PAGE_W - MARGIN, PAGE_H - MARGIN + 4, self.data.date.strftime("%Y-%m-%d"))
         canvas.setStrokeColor(RULE)
@@ -1000,12 +1084,12 @@ def render_pdf(
     step = step or (lambda _: None)
     hw = data.hardware
     story: list = []
-    story.append(_p(f"Design review: {_e(data.model)} on {_e(hw.name)}", "title"))
+    story.append(_p(f"Design review: {_name(data.model)} on {_e(hw.name)}", "title"))
     story.append(_p(f"{_e(hw.description)}", "subtitle"))
     meta = [
         (
             "model",
-            f"<b>{_e(data.model)}</b>"
+            f"<b>{_name(data.model)}</b>"
             + (f": {_e(data.description)}" if data.description else "")
             + (f"<br/><font color='#57606A'>source: {_e(data.source)}</font>" if data.source else ""),
         ),
@@ -1040,12 +1124,14 @@ def render_pdf(
     toc = TableOfContents(dotsMinLevel=0, levelStyles=[S["toc0"]])
     story.append(toc)
     story.append(PageBreak())
+    # numbered sections (plan comparison only when plans were given), then the per-layer tables as an appendix
+    _latency(data, story, pics, 2)
+    _energy(data, story, pics, 3)
+    _memory(data, story, pics, 4)
+    if data.rows:
+        _comparison(data, story, pics, 5)
+    _assumptions(data, story, profile, 6 if data.rows else 5)
     _per_layer(data, story)
-    _latency(data, story, pics)
-    _energy(data, story, pics)
-    _memory(data, story, pics)
-    _comparison(data, story, pics)
-    _assumptions(data, story, profile)
     buffer = io.BytesIO()
     doc = _Doc(
         buffer,
@@ -1055,11 +1141,11 @@ def render_pdf(
         rightMargin=MARGIN,
         topMargin=MARGIN,
         bottomMargin=MARGIN,
-        title=f"edgesim report: {data.model} on {hw.label}",
+        title=f"edgesim report: {ellipsize(data.model, NAME_CHARS)} on {hw.label}",
         author=f"edgesim {data.version}",
         subject="Hardware-aware cost estimate: latency, energy and memory per layer",
         creator=f"edgesim {data.version}",
-        keywords=f"{data.model}, {hw.name}, {hw.stack.name}",
+        keywords=f"{ellipsize(data.model, NAME_CHARS)}, {hw.name}, {hw.stack.name}",
         invariant=1,
         pageCompression=1,
     )
@@ -1070,7 +1156,11 @@ def render_pdf(
 
 def _variant_kind(v: Variant) -> str:
     return {
-        "model": "the model's own precisions",
+        "model": (
+            "the model's own precisions"
+            if v.estimate.precision_source == "model"
+            else f"{v.precisions}, as {_e(v.estimate.hardware.stack.name)} deploys the float model"
+        ),
         "precision": f"every layer at {v.label}",
         "baseline": "uncompressed, for reference",
         "plan": f"plan {_e(v.plan.path or v.plan.name) if v.plan else ''}",
