@@ -32,7 +32,10 @@ def parse_size(text: str) -> int:
     match = _SIZE.match(text)
     if match is None or (match.group(2) == "" and text.strip().lower().endswith("ib")):
         raise ValueError(text)
-    return math.ceil(float(match.group(1)) * _SUFFIXES[match.group(2).lower()])
+    size = float(match.group(1)) * _SUFFIXES[match.group(2).lower()]
+    if not math.isfinite(size):  # 400 nines: float says inf, and ceil(inf) would raise OverflowError
+        raise ValueError(text)
+    return math.ceil(size)
 
 
 @dataclass(frozen=True)

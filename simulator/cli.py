@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 from simulator import __version__
 from simulator.errors import EdgesimError
 from simulator.graph import Shape
+from simulator.limits import set_max_elements
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,7 +46,7 @@ def parse_input_shape(text: str) -> tuple[str, Shape]:
         shape = tuple(int(d) for d in dims.split(","))
     except ValueError:
         shape = ()
-    if not sep or not name or not shape or min(shape) < 1:
+    if not sep or not name or not shape or min(shape) < 1 or max(shape) > 2**31 - 1:
         raise EdgesimError(
             f"--input-shape {text!r}: expected NAME=D0,D1,... with positive integers, e.g. input=1,3,224,224"
         )
@@ -475,6 +476,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from simulator.arrays import load_arrays
     from simulator.execute import layout, state
     from simulator.execute.int_exec import dequantize, run_tflm
     from simulator.output import table
@@ -483,10 +485,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _, graph = _plan_applied(args, onnxruntime_ops=args.mode == "ort" and not args.plan)
     name = graph.inputs[0]
     shape = layout.file_shape(graph, name)
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise EdgesimError(f"{args.input}: cannot read the input ({exc}); give a .npy array") from None
+    x = load_arrays(args.input, "input", finite=True)
     if not isinstance(x, np.ndarray) or (x.shape != shape and x.shape != shape[1:]):
         raise EdgesimError(f"{args.input}: input of shape {getattr(x, 'shape', '?')}; {graph.name} takes {shape}")
     x = layout.to_graph(graph, name, x.reshape(shape))
@@ -533,6 +532,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from simulator.output import table, to_json, write_text
     from simulator.plan import load_calibration
 
+    if args.samples is not None and args.samples < 1:
+        raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
     reference, quantized = _plan_applied(args)
     if args.data:
         data = DataSet(load_calibration(args.data, reference))
@@ -675,6 +676,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edgesim {__version__}")
+    parser.add_argument(
+        "--max-elements",
+        type=int,
+        metavar="N",
+        help="largest tensor edgesim allocates, in elements (default 2**28 or $EDGESIM_MAX_ELEMENTS; docs/security.md)",
+    )
     parser.set_defaults(func=lambda args: _missing_command(parser))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -853,6 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        set_max_elements(args.max_elements)
         with limited_blas(blas_threads()):
             return args.func(args)
     except EdgesimError as exc:

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.arrays import load_arrays
 from simulator.errors import EdgesimError
 from simulator.execute.float_exec import run_graph
 from simulator.graph import Graph
+from simulator.limits import check_tensors
 from simulator.ops.registry import reductions_in
 from simulator.passes.quantize import fake_quantize
 from simulator.passes.rebatch import with_batch
@@ -59,11 +61,10 @@ def load_dataset(graph: Graph) -> DataSet | None:
     path = graph.metadata.get("dataset")
     if not path:
         return None
-    try:
-        with np.load(Path(path), allow_pickle=False) as data:
-            x, y = np.asarray(data["x"], np.float32), np.asarray(data["y"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise EdgesimError(f"{path}: cannot read the data set ({exc}); it needs arrays x and y") from None
+    data = load_arrays(Path(path), "data set", finite=True)
+    if not isinstance(data, dict) or "x" not in data or "y" not in data:
+        raise EdgesimError(f"{path}: the data set needs arrays x and y (an .npz)")
+    x, y = np.asarray(data["x"], np.float32), np.asarray(data["y"])
     name = graph.inputs[0]
     shape = graph.tensors[name].shape
     per_sample = math.prod(shape[1:])
@@ -74,6 +75,7 @@ def load_dataset(graph: Graph) -> DataSet | None:
 
 
 def random_inputs(graph: Graph, samples: int, seed: int = 0) -> DataSet:
+    check_tensors([graph.tensors[name] for name in graph.inputs], "seeded input")
     rng = np.random.default_rng(seed)
     feeds = [
         {name: rng.standard_normal(graph.tensors[name].shape).astype(np.float32) for name in graph.inputs}

@@ -9,6 +9,7 @@ default.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -159,6 +160,20 @@ def _numeric_paths(value: Any, path: str, named_lists: bool = True) -> list[str]
     return []
 
 
+def _check_finite(value: Any, path: str) -> None:
+    """Refuse NaN and infinity anywhere: they pass every JSON-schema bound (a comparison with NaN is false)
+    and would come out as ``nan MHz`` and ``nan`` latencies. The physical ranges (clock 1 kHz-10 GHz, energies
+    0-1e6 pJ, ...) are the schema's minimum / maximum, so they stay data."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise EdgesimError(f"{path or '(top level)'}: {value} is not a finite number; give the measured value")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{path}[{i}]")
+
+
 def _all_paths(value: Any, path: str) -> set[str]:
     out = {path} if path else set()
     if isinstance(value, dict):
@@ -225,6 +240,7 @@ def parse_profile(data: Any) -> dict:
     """Validate a parsed profile; returns it unchanged. Errors name the field path."""
     if not isinstance(data, dict):
         raise EdgesimError("a hardware profile must be a YAML mapping (see docs/hardware-profiles.md)")
+    _check_finite(data, "")
     problem = _schema_error(data)
     if problem is not None:
         raise EdgesimError(problem)

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import textwrap
@@ -111,29 +112,76 @@ def _umask() -> int:
 
 
 def write_bytes(data: bytes, path: str | Path) -> None:
-    """Write ``path`` atomically: the data goes to a temporary file beside it, reaches the disk, and is renamed
-    over ``path``, so readers see the old file or the whole new one and a crash leaves nothing half-written.
-    The file gets the permissions an ordinary write would (0666 less the umask), not mkstemp's 0600."""
-    target = Path(path)
+    """Write ``data`` to the output a user named, never destroying what edgesim does not own:
+
+    - ``-``: standard output.
+    - a regular file, or a name that does not exist yet: written atomically (a temporary file beside it gets
+      the data, reaches the disk and is renamed over it), so readers see the old file or the whole new one and
+      a failed write leaves neither a partial file nor the temporary behind. A new file gets 0666 less the
+      umask (not mkstemp's 0600); a replaced file keeps its permissions.
+    - a symbolic link: followed, and its target written as above. The link is the user's (a dotfile manager's
+      link, a ``latest`` link into a results tree): replacing it with a regular file would silently cut it
+      from what it points at, and refusing would break the common case of writing through it.
+    - a device, FIFO or socket (``/dev/null``, ``/dev/stdout``, a named pipe): written directly as a stream;
+      a rename would replace the node itself (as root, ``-o /dev/full`` used to replace the system's).
+    - a directory: an error.
+    """
+    if str(path) == "-":
+        _write_stream(sys.stdout.buffer, data, "standard output")
+        return
+    target = Path(os.path.realpath(path))  # follows every link, also a dangling one's target name
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise EdgesimError(f"{path}: cannot write it ({exc.strerror or exc})") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise EdgesimError(f"{path}: is a directory; give a file name")
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        try:
+            with open(target, "wb") as handle:
+                _write_stream(handle, data, str(path))
+        except OSError as exc:
+            raise EdgesimError(f"{path}: cannot write it ({exc.strerror or exc})") from None
+        return
     if not target.parent.is_dir():
         raise EdgesimError(f"{path}: the directory {str(target.parent)!r} does not exist; create it first")
-    if target.is_dir():
-        raise EdgesimError(f"{path}: is a directory; give a file name")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    _write_atomically(data, target, path, None if info is None else stat.S_IMODE(info.st_mode))
+
+
+def _write_stream(handle, data: bytes, what: str) -> None:
+    try:
+        handle.write(data)
+        handle.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise EdgesimError(f"{what}: cannot write it ({exc.strerror or exc})") from None
+
+
+def _write_atomically(data: bytes, target: Path, shown: str | Path, mode: int | None) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise EdgesimError(f"{shown}: cannot write in {str(target.parent)!r} ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise EdgesimError(f"{shown}: cannot write it ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def write_text(text: str, path: str | None) -> None:
-    """Print to stdout, or write ``path`` atomically."""
+    """Print to stdout, or write ``path`` as :func:`write_bytes` does."""
     if path is None or path == "-":
         sys.stdout.write(text)
         return

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from simulator.arrays import load_arrays
 from simulator.errors import EdgesimError
 from simulator.graph import Encoding, Graph, Node
+from simulator.limits import check_tensors
 from simulator.passes import prune, quantize, share
 from simulator.passes.deploy import fuse_hard_swish
 from simulator.yamlio import read_yaml
@@ -37,7 +39,7 @@ def _number(lo: float, hi: float, integer: bool = False, lo_open: bool = False):
     def check(value):
         if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
             raise ValueError(f"expected {'an integer' if integer else 'a number'}")
-        if value < lo or value > hi or (lo_open and value == lo):
+        if not lo <= value <= hi or (lo_open and value == lo):  # also refuses NaN
             raise ValueError(f"expected a value in {'(' if lo_open else '['}{lo}, {hi}]")
         return value
 
@@ -175,7 +177,7 @@ def parse_plan(data: Any, default_name: str, path: str = "") -> Plan:
         if not isinstance(item, dict) or "pass" not in item:
             raise EdgesimError(f"{where}: each pass is a mapping with 'pass' ({', '.join(PASSES)})")
         kind = item["pass"]
-        if kind not in PASSES:
+        if not isinstance(kind, str) or kind not in PASSES:
             raise EdgesimError(f"{where}.pass: unknown pass {kind!r}; valid passes: {', '.join(PASSES)}")
         where = f"{where} ({kind})"
         selectors = {}
@@ -300,6 +302,7 @@ def _apply(graph: Graph, spec: PassSpec, calibration) -> Graph:
 
 def random_calibration(graph: Graph, samples: int = 8, seed: int = 0) -> list[dict[str, np.ndarray]]:
     """Seeded standard-normal inputs: the default when the user gives no calibration data."""
+    check_tensors([graph.tensors[name] for name in graph.inputs], "seeded calibration input")
     rng = np.random.default_rng(seed)
     feeds = []
     for _ in range(samples):
@@ -311,25 +314,29 @@ def load_calibration(path: str | Path, graph: Graph) -> list[dict[str, np.ndarra
     """Calibration feeds from a .npy (samples of the single input, stacked on axis 0) or an .npz (one array
     per input name, samples stacked on axis 0)."""
     path = Path(path)
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise EdgesimError(f"{path}: cannot read calibration data ({exc}); give a .npy or .npz file") from None
-    arrays = {graph.inputs[0]: loaded} if isinstance(loaded, np.ndarray) else {k: loaded[k] for k in loaded.files}
+    loaded = load_arrays(path, "calibration data", finite=True)
+    arrays = {graph.inputs[0]: loaded} if isinstance(loaded, np.ndarray) else loaded
     missing = [name for name in graph.inputs if name not in arrays]
     if missing:
         raise EdgesimError(f"{path}: no array for input(s) {', '.join(missing)}; the .npz keys must be the input names")
     counts = set()
     for name in graph.inputs:
         shape = graph.tensors[name].shape
-        data = np.asarray(arrays[name], dtype=np.float32)
-        if data.shape[1:] != shape[1:]:
+        with np.errstate(over="ignore"):
+            data = np.asarray(arrays[name], dtype=np.float32)
+        if data.ndim == 0 or data.shape[1:] != shape[1:]:
             raise EdgesimError(
                 f"{path}: calibration data for {name!r} has samples of shape {data.shape[1:]}, "
                 f"the model takes {shape[1:]} (stack samples on axis 0)"
+            )
+        if not np.all(np.isfinite(data)):
+            raise EdgesimError(
+                f"{path}: calibration data for {name!r} does not fit float32 (NaN, inf or beyond 3.4e38)"
             )
         arrays[name] = data
         counts.add(data.shape[0])
     n = min(counts)
     batch = graph.tensors[graph.inputs[0]].shape[0]
+    if n < batch:
+        raise EdgesimError(f"{path}: {n} calibration samples; the model's batch takes {batch}, give at least that many")
     return [{name: arrays[name][i : i + batch] for name in graph.inputs} for i in range(0, n - batch + 1, batch)]

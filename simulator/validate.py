@@ -8,6 +8,7 @@ can be judged on measurements the profiles were not built from.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from simulator.errors import EdgesimError
 from simulator.estimate import estimate, prepare
 from simulator.hardware import load_hardware
 from simulator.importers import load_model
+from simulator.limits import read_file
 from simulator.resources import data_dir
 
 METRICS = ("latency_ms", "energy_uj")
@@ -72,22 +74,31 @@ def input_size(text: str) -> int:
 
 def read_measurements(path: Path) -> list[dict[str, str]]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise EdgesimError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        text = read_file(path, "measurements file").decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except UnicodeDecodeError:
+        raise EdgesimError(f"{path}: not a UTF-8 text file; measurements are CSV") from None
+    except csv.Error as exc:
+        raise EdgesimError(f"{path}: not valid CSV ({exc})") from None
     if not rows:
         raise EdgesimError(f"{path}: no measurements in it")
     missing = [c for c in COLUMNS if c not in rows[0]]
     if missing:
         raise EdgesimError(f"{path}: missing columns {', '.join(missing)}; expected {', '.join(COLUMNS)}")
     for i, row in enumerate(rows, start=2):
+        if any(not isinstance(row.get(c), str) for c in COLUMNS):
+            raise EdgesimError(f"{path}: line {i}: expected the {len(COLUMNS)} columns {', '.join(COLUMNS)}")
         if row["metric"] not in METRICS:
             raise EdgesimError(f"{path}: line {i}: metric {row['metric']!r} is not one of {', '.join(METRICS)}")
         try:
-            float(row["value"]), float(row["tolerance_pct"])
+            value, tolerance = float(row["value"]), float(row["tolerance_pct"])
+            dims = [int(d) for d in row["input"].lower().split("x")]
         except ValueError:
-            raise EdgesimError(f"{path}: line {i}: value and tolerance_pct must be numbers") from None
+            raise EdgesimError(
+                f"{path}: line {i}: value and tolerance_pct must be numbers, input a shape such as 1x3x32x32"
+            ) from None
+        if not (0 < value < math.inf and 0 <= tolerance < math.inf) or min(dims) < 1:
+            raise EdgesimError(f"{path}: line {i}: value must be positive, tolerance_pct non-negative, dims positive")
         if row["batch"] != "1":
             raise EdgesimError(f"{path}: line {i}: only batch 1 is modelled")
     return rows

@@ -36,9 +36,9 @@ class FixedPointOverflow(EdgesimError):
     ``kernel`` names the kernel or primitive, ``worst`` is the most extreme offending value.
     """
 
-    def __init__(self, kernel: str, what: str, worst: int, count: int, limits: tuple[int, int]):
+    def __init__(self, kernel: str, what: str, worst: int | float, count: int, limits: tuple[int, int]):
         self.kernel = kernel
-        self.worst = int(worst)
+        self.worst = _extreme(worst)
         self.count = int(count)
         super().__init__(
             f"{kernel}: {what} left the range [{limits[0]}, {limits[1]}] in {count} element(s) (worst {worst}); "
@@ -59,7 +59,14 @@ def check_range(values: np.ndarray, lo: int, hi: int, kernel: str, what: str, ex
     if bad.any():
         offending = values[bad]
         worst = offending.max() if offending.max() > hi else offending.min()
-        raise exc(kernel, what, int(worst), int(bad.sum()), (lo, hi))
+        raise exc(kernel, what, _extreme(worst), int(bad.sum()), (lo, hi))
+
+
+def _extreme(value) -> int | float:
+    """An offending value as an exact integer, or as the float it is when it has no integer (a float32 input
+    of 1e300 arrives as inf; ``int(inf)`` would raise OverflowError instead of naming the overflow)."""
+    value = float(value) if isinstance(value, float | np.floating) else value
+    return value if isinstance(value, float) and not math.isfinite(value) else int(value)
 
 
 def round_half_away(value: float) -> int:

@@ -14,6 +14,7 @@ import numpy as np
 
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node
+from simulator.limits import check_tensors
 from simulator.ops import get_op
 from simulator.ops.registry import fail
 
@@ -32,6 +33,7 @@ def run_graph(
     given, rewrites every activation as it is produced (fidelity measurement rounds quantized activations to
     their grid there).
     """
+    check_tensors(graph.tensors.values(), "the graph to run")
     values = _check_feeds(graph, feeds)
     order = graph.order
     last_use = _last_use(graph, order)
@@ -41,7 +43,10 @@ def run_graph(
             raise fail(node, "it has no float kernel, so the graph cannot be executed")
         inputs = [_value(graph, values, name, node) if name else None for name in node.inputs]
         try:
-            results = op.run(node, *inputs)
+            # IEEE semantics, as the runtimes compute: an overflow is an inf in the result, not a warning on
+            # stderr; whoever needs finite values (calibration, quantization) checks them
+            with np.errstate(all="ignore"):
+                results = op.run(node, *inputs)
         except EdgesimError:
             raise
         except Exception as exc:  # a kernel bug: keep the traceback, say where

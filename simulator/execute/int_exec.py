@@ -38,6 +38,7 @@ from simulator.execute import tflm_kernels as k
 from simulator.execute.exact_sums import row_sign_sums, subset_sum_bound
 from simulator.execute.ort_prepared import PreparedConv, WorkBuffers
 from simulator.graph import Graph, Node, QuantParams
+from simulator.limits import check_tensors
 from simulator.ops import get_op
 from simulator.ops.registry import fail
 from simulator.ops.window import window_geometry
@@ -880,6 +881,7 @@ class TflmSession:
     input is kept), one at a time per session."""
 
     def __init__(self, graph: Graph):
+        check_tensors(graph.tensors.values(), "the graph to run")
         self.graph = for_deployment(graph)
         self._prepared: dict[str, object] = {}
         self._work = WorkBuffers()

@@ -45,6 +45,7 @@ from simulator.execute.float_exec import _check_feeds
 from simulator.execute.ort_graph import onnxruntime_rewrites
 from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, WorkBuffers
 from simulator.graph import Graph, Node, Tensor
+from simulator.limits import check_tensors
 from simulator.ops import get_op
 from simulator.ops.activation import softmax_axes
 from simulator.ops.quantization import stored_integers
@@ -136,6 +137,7 @@ class OrtSession:
     """
 
     def __init__(self, graph: Graph, blas_threads: int | None = None):
+        check_tensors(graph.tensors.values(), "the graph to run")
         self.graph = onnxruntime_rewrites(graph)  # what the runtime's optimizer changes before it runs the graph
         self.constants: dict[str, QValue | None] = {}
         self.kernels: dict[str, tuple[tuple, object]] = {}

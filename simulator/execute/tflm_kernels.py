@@ -1379,7 +1379,8 @@ def affine_quantize(input, *, scale: float, zero_point: int, output_dtype) -> np
     ``|q| + 0.5`` is exact. A quotient beyond int32 makes the C cast undefined (x86 gives INT32_MIN, and
     adding a negative zero point then wraps: tflite-micro on x86 turns both +-1e30 into 127 at zero point -1):
     that raises instead of guessing."""
-    quotient = (np.asarray(input, np.float32) / np.float32(scale)).astype(np.float64)
+    with np.errstate(over="ignore"):  # an infinite quotient is refused just below, as the overflow it is
+        quotient = (np.asarray(input, np.float32) / np.float32(scale)).astype(np.float64)
     rounded = np.copysign(np.floor(np.abs(quotient) + 0.5), quotient)
     if np.any(np.isnan(rounded)):
         raise FixedPointOverflow("quantize", "x / scale (NaN)", INT32_MIN, int(np.isnan(rounded).sum()),

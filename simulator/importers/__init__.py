@@ -26,6 +26,20 @@ def load_model(
     an ONNX file may also use onnxruntime's com.microsoft quantized ops (a QOperator model, for the ``ort``
     executor; :func:`simulator.importers.qoperator.load_quantized_onnx`). Errors name the file they come from.
     """
+    graph = _load(ref, input_shapes, allow_unknown, input_values, onnxruntime_ops)
+    if not graph.inputs or not graph.outputs:
+        missing = "inputs" if not graph.inputs else "outputs"
+        raise EdgesimError(f"{ref}: the model has no {missing}; edgesim needs a graph from inputs to outputs")
+    return graph
+
+
+def _load(
+    ref: str,
+    input_shapes: dict[str, Shape] | None,
+    allow_unknown: bool,
+    input_values: dict[str, np.ndarray] | None,
+    onnxruntime_ops: bool,
+) -> Graph:
     from simulator.importers.yamlspec import load_spec
     from simulator.importers.zoo import zoo_names, zoo_path
 

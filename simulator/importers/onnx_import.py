@@ -16,12 +16,13 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
-from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
-from onnx.helper import get_attribute_value, tensor_dtype_to_np_dtype
+from onnx.external_data_helper import uses_external_data
+from onnx.helper import get_attribute_value, tensor_dtype_to_field, tensor_dtype_to_np_dtype
 
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node, Shape, Subgraph, Tensor
 from simulator.importers.dynamic_dims import binding_hint
+from simulator.limits import check_elements, read_file, regular_file
 
 _STANDARD_DOMAINS = ("", "ai.onnx")
 #: ops whose axis semantics changed at opset 13 (see ops/activation.py softmax_axes)
@@ -29,43 +30,157 @@ LEGACY_SOFTMAX = ("Softmax", "LogSoftmax")
 
 
 def read_onnx(path: Path) -> onnx.ModelProto:
-    """Parse and sanity-check an ONNX file; external data is loaded only from inside its directory."""
+    """Parse an ONNX file and check what edgesim's import relies on (every graph output computed, no string
+    tensors, initializer data the size its dims and type say). External data is read only from inside the
+    model's directory, after its offsets and lengths are checked against the file. onnx's own checker runs
+    after edgesim's import (:func:`check_onnx`), so that what edgesim can explain in its terms (a cycle
+    through named nodes, a shape mismatch at a layer) is said that way, and the checker refuses the rest."""
+    data = read_file(path, "ONNX model")
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise EdgesimError(f"not a valid ONNX model ({reason}); check the file is complete and re-export it") from None
+        model = onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError, TypeError) as exc:
+        raise EdgesimError(
+            f"not a valid ONNX model ({_first_line(exc)}); check the file is complete and re-export it"
+        ) from None
     if not model.HasField("graph") or len(model.graph.node) == 0:
         raise EdgesimError("the file holds no ONNX graph (no nodes); check it is a complete .onnx model")
     base = path.resolve().parent
-    for tensor in model.graph.initializer:
+    for tensor in _all_tensors(model):
         if uses_external_data(tensor):
-            _check_location(tensor, base)
-            load_external_data_for_tensor(tensor, str(base))
+            _load_external(tensor, base)
+    _check_structure(model)
     return model
 
 
-def _check_location(tensor: onnx.TensorProto, base: Path) -> None:
+def _first_line(exc: BaseException) -> str:
+    """An exception's message as one line (onnx's checker spreads one over several)."""
+    text = " ".join(str(exc).split())
+    return text[:400] if text else type(exc).__name__
+
+
+def _all_tensors(model: onnx.ModelProto):
+    """Initializers and attribute tensors of the main graph (subgraphs are checked by onnx's checker)."""
+    yield from model.graph.initializer
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+
+
+def check_onnx(model: onnx.ModelProto) -> None:
+    """onnx's checker with full_check (strict shape inference) where the model is small enough to hand it."""
+    try:
+        onnx.checker.check_model(model, full_check=model.ByteSize() < 2**31 - 1)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise EdgesimError(f"onnx's checker refuses the model: {_first_line(exc)}") from None
+    except (ValueError, RuntimeError, TypeError) as exc:  # the checker's own failures on malformed input
+        raise EdgesimError(f"onnx's checker cannot read the model: {_first_line(exc)}") from None
+
+
+def _check_structure(model: onnx.ModelProto) -> None:
+    g = model.graph
+    known = {i.name for i in g.input} | {t.name for t in g.initializer}
+    produced = {name for node in g.node for name in node.output if name}
+    for output in g.output:
+        if output.name not in produced and output.name not in known:
+            raise EdgesimError(f"graph output {output.name!r} is computed by no node; the model is incomplete")
+    for vi in g.input:
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type == onnx.TensorProto.STRING:
+            raise EdgesimError(f"input {vi.name!r} holds strings; edgesim models numeric tensors only")
+    for tensor in g.initializer:
+        _check_initializer(tensor)
+
+
+_SUB_BYTE_BITS = {
+    getattr(onnx.TensorProto, name): bits
+    for name, bits in (("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4), ("INT2", 2), ("UINT2", 2))
+    if hasattr(onnx.TensorProto, name)
+}
+
+
+def _check_initializer(tensor: onnx.TensorProto) -> None:
+    """An initializer holds exactly the data its dims and type need (a FLOAT16 tensor whose raw bytes are
+    float32 would otherwise surface as a reshape traceback the first time its values are read)."""
+    what = f"initializer {tensor.name!r}"
+    if tensor.data_type == onnx.TensorProto.STRING:
+        raise EdgesimError(f"{what} holds strings; edgesim models numeric tensors only")
+    if any(d < 0 for d in tensor.dims):
+        raise EdgesimError(f"{what} has a negative dimension {list(tensor.dims)}")
+    count = math.prod(tensor.dims)
+    check_elements(count, what)
+    dtype = np.dtype(_np_dtype(tensor.data_type, what))
+    if tensor.HasField("raw_data"):
+        bits = _SUB_BYTE_BITS.get(tensor.data_type, 8 * dtype.itemsize)
+        expected = (count * bits + 7) // 8
+        given = len(tensor.raw_data)
+    else:
+        field = tensor_dtype_to_field(tensor.data_type)
+        given = len(getattr(tensor, field))
+        # sub-byte types pack several values per stored integer, each type its own way: to_array checks them
+        expected = None if tensor.data_type in _SUB_BYTE_BITS else count * (2 if dtype.kind == "c" else 1)
+    if expected is not None and given != expected:
+        raise EdgesimError(
+            f"{what}: dims {list(tensor.dims)} of {onnx.TensorProto.DataType.Name(tensor.data_type)} need "
+            f"{expected:,} {'bytes' if tensor.HasField('raw_data') else 'values'}, the model stores {given:,}; "
+            "the tensor's type or data is mislabelled"
+        )
+
+
+def _load_external(tensor: onnx.TensorProto, base: Path) -> None:
+    """Read a tensor's external data after checking every field of its reference (location inside ``base``,
+    offset and length non-negative integers inside the file) and its size against the element limit."""
+    what = f"initializer {tensor.name!r}"
     info = {entry.key: entry.value for entry in tensor.external_data}
     location = info.get("location", "")
+    if not location or "\0" in location:
+        raise EdgesimError(f"{what} points at external data {location!r}, which is no file name; re-export the model")
     target = (base / location).resolve()
-    if not location or Path(location).is_absolute() or not target.is_relative_to(base):
+    if Path(location).is_absolute() or not target.is_relative_to(base):
         raise EdgesimError(
-            f"initializer {tensor.name!r} points at external data {location!r} outside the model's directory; "
+            f"{what} points at external data {location!r} outside the model's directory; "
             "edgesim only reads external data stored beside the model"
         )
-    if not target.is_file():
+    if not target.exists():
+        raise EdgesimError(f"{what} needs external data file {location!r}, which is missing; copy it next to the model")
+    size = regular_file(target, "external data")
+    offset, length = (_external_int(info, key, what) for key in ("offset", "length"))
+    offset = offset or 0
+    length = size - offset if length is None else length
+    if offset > size or offset + length > size:
         raise EdgesimError(
-            f"initializer {tensor.name!r} needs external data file {location!r}, which is missing; "
-            "copy it next to the model"
+            f"{what}: external data at offset {offset:,} length {length:,} lies beyond the end of {location!r} "
+            f"({size:,} bytes); the data file does not belong to this model"
         )
+    if any(d < 0 for d in tensor.dims):
+        raise EdgesimError(f"{what} has a negative dimension {list(tensor.dims)}")
+    check_elements(math.prod(tensor.dims), what)
+    with target.open("rb") as handle:
+        handle.seek(offset)
+        tensor.raw_data = handle.read(length)
+    tensor.data_location = onnx.TensorProto.DEFAULT
+    del tensor.external_data[:]
+
+
+def _external_int(info: dict[str, str], key: str, what: str) -> int | None:
+    text = info.get(key)
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise EdgesimError(f"{what}: external data {key} {text!r} is not a non-negative integer")
+    return int(text)
 
 
 def _np_dtype(elem_type: int, what: str) -> str:
     try:
-        return np.dtype(tensor_dtype_to_np_dtype(elem_type)).name
+        dtype = np.dtype(tensor_dtype_to_np_dtype(elem_type))
     except (KeyError, TypeError, ValueError):
-        raise EdgesimError(f"{what} has element type {elem_type}, which edgesim does not handle") from None
+        dtype = np.dtype(object)
+    if dtype.kind in "OSU":  # strings, or a type onnx itself does not know
+        name = (
+            onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() else elem_type
+        )
+        raise EdgesimError(f"{what} has element type {name}, which edgesim does not handle (numeric tensors only)")
+    return dtype.name
 
 
 def _declared_dims(vi: onnx.ValueInfoProto) -> list | None:
@@ -350,4 +465,5 @@ def load_onnx(
     if has_unknown and allow_unknown:
         hints, unknown = _shape_hints(model, input_shapes), unknown_op_shapes(model)
     graph = infer_shapes(graph, allow_unknown=allow_unknown, hints=hints, unknown_shapes=unknown)
+    check_onnx(model)
     return fold_batchnorm(graph)

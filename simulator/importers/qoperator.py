@@ -16,7 +16,7 @@ import onnx
 from onnx import helper
 
 from simulator.graph import Graph, Shape
-from simulator.importers.onnx_import import _shape_hints, onnx_to_graph, read_onnx
+from simulator.importers.onnx_import import _shape_hints, check_onnx, onnx_to_graph, read_onnx
 
 _MS = "com.microsoft"
 
@@ -120,4 +120,5 @@ def load_quantized_onnx(path: Path, input_shapes: dict[str, Shape] | None = None
     graph, has_unknown = onnx_to_graph(model, Path(path).stem, input_shapes)
     hints = _shape_hints(model) if has_unknown else None
     graph = infer_shapes(graph, allow_unknown=has_unknown, hints=hints)
+    check_onnx(model)
     return fold_batchnorm(graph)

@@ -44,6 +44,7 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node, QuantParams, Tensor
 from simulator.importers import tflite_movement as mv
+from simulator.limits import read_file
 
 NHWC_TO_NCHW = (0, 3, 1, 2)
 NCHW_TO_NHWC = (0, 2, 3, 1)
@@ -847,7 +848,7 @@ def load_tflite(path: Path) -> Graph:
     """Read a .tflite file into a shape-inferred NCHW op graph whose tensors carry their quantization."""
     from simulator.passes.infer_shapes import infer_shapes
 
-    graph = read_tflite(Path(path).read_bytes(), Path(path).stem)
+    graph = read_tflite(read_file(path, "TFLite model"), Path(path).stem)
     quant: dict[str, QuantParams | None] = graph.metadata.pop("tflite_quant")
     expected: dict[str, tuple[int, ...]] = graph.metadata.pop("tflite_shapes")
     graph = infer_shapes(graph)

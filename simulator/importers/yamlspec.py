@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.arrays import load_arrays
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node, Tensor
 from simulator.ops import get_op
@@ -48,6 +49,44 @@ LAYER_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "hardswish": (set(), set()),
     "hardsigmoid": (set(), set()),
     "leakyrelu": (set(), {"alpha"}),
+}
+_MAX_DIM = 2**31 - 1
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _MAX_DIM
+
+
+def _int_or_ints(value: Any) -> bool:
+    return _positive_int(value) or (isinstance(value, list) and bool(value) and all(map(_positive_int, value)))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e30
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+#: field -> (check, what it must be): a spec's values are checked before any layer is built from them
+_FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "filters": (_positive_int, "a positive integer"),
+    "units": (_positive_int, "a positive integer"),
+    "groups": (_positive_int, "a positive integer"),
+    "multiplier": (_positive_int, "a positive integer"),
+    "kernel": (_int_or_ints, "a positive integer or a list of them"),
+    "stride": (_int_or_ints, "a positive integer or a list of them"),
+    "dilation": (_int_or_ints, "a positive integer or a list of them"),
+    "axis": (lambda v: isinstance(v, int) and not isinstance(v, bool) and abs(v) < 64, "an integer axis"),
+    "bias": (lambda v: isinstance(v, bool), "true or false"),
+    "batchnorm": (lambda v: isinstance(v, bool), "true or false"),
+    "ceil_mode": (lambda v: isinstance(v, bool), "true or false"),
+    "rate": (lambda v: _finite(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "alpha": (_finite, "a finite number"),
+    "name": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "input": (_names, "a layer name or a list of layer names"),
+    "inputs": (_names, "a layer name or a list of layer names"),
 }
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "leakyrelu", "softmax")
 _TOP_FIELDS = {"name", "description", "source", "seed", "inputs", "layers", "outputs", "weights", "dataset"}
@@ -138,7 +177,7 @@ def _check_fields(layer: Any, index: int) -> str:
         raise EdgesimError(f"layer {index}: each layer must be a mapping with a 'type' field")
     kind = layer["type"]
     where = _layer_where(index, layer)
-    if kind not in LAYER_FIELDS:
+    if not isinstance(kind, str) or kind not in LAYER_FIELDS:
         raise EdgesimError(f"{where}: unknown layer type {kind!r}; valid types: {', '.join(sorted(LAYER_FIELDS))}")
     required, optional = LAYER_FIELDS[kind]
     allowed = _COMMON | required | optional
@@ -148,6 +187,10 @@ def _check_fields(layer: Any, index: int) -> str:
     for key in required:
         if key not in layer:
             raise EdgesimError(f"{where}: {kind} needs the field {key!r}")
+    for key, value in layer.items():
+        check, expected = _FIELD_CHECKS.get(key, (None, ""))
+        if check is not None and not check(value):
+            raise EdgesimError(f"{where}: {key} must be {expected}, got {str(value)[:80]!r}")
     if layer.get("activation") not in (None, *ACTIVATIONS):
         raise EdgesimError(
             f"{where}: unknown activation {layer['activation']!r}; valid activations: {', '.join(ACTIVATIONS)}"
@@ -266,11 +309,10 @@ def _beside(base: Path | None, value: Any, field: str) -> Path:
 
 
 def _load_arrays(path: Path, field: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise EdgesimError(f"{field}: cannot read {path.name} as .npz ({exc})") from None
+    arrays = load_arrays(path, f"{field} (.npz)", finite=True)
+    if not isinstance(arrays, dict):
+        raise EdgesimError(f"{field}: {path.name} is a single .npy array; weights are an .npz of named arrays")
+    return arrays
 
 
 def parse_spec(spec: Any, default_name: str, base: Path | None = None) -> tuple[Graph, dict]:
@@ -281,8 +323,8 @@ def parse_spec(spec: Any, default_name: str, base: Path | None = None) -> tuple[
         if key not in _TOP_FIELDS:
             raise EdgesimError(f"unknown top-level field {key!r}; valid fields: {', '.join(sorted(_TOP_FIELDS))}")
     seed = spec.get("seed", 0)
-    if not isinstance(seed, int):
-        raise EdgesimError(f"seed must be an integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise EdgesimError(f"seed must be an integer in [0, 2**63), got {str(seed)[:40]!r}")
     trained = _load_arrays(_beside(base, spec["weights"], "weights"), "weights") if "weights" in spec else None
     b = _Builder(seed, trained)
     inputs = spec.get("inputs")
@@ -293,7 +335,7 @@ def parse_spec(spec: Any, default_name: str, base: Path | None = None) -> tuple[
         if not isinstance(item, dict) or set(item) - {"name", "shape"} or "shape" not in item:
             raise EdgesimError(f"inputs[{i}] must be a mapping with 'name' and 'shape'")
         shape = item["shape"]
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d > 0 for d in shape):
+        if not isinstance(shape, list) or not all(_positive_int(d) for d in shape):
             raise EdgesimError(f"inputs[{i}].shape must be a list of positive integers, got {shape!r}")
         name = str(item.get("name", f"input{i}"))
         b.tensors[name] = Tensor(name, tuple(shape), "float32")
@@ -329,7 +371,7 @@ def parse_spec(spec: Any, default_name: str, base: Path | None = None) -> tuple[
             raise EdgesimError(message if message.startswith(where) else f"{where}: {message}") from None
         output_of[name], previous = out, name
     outputs = spec.get("outputs", [layers[-1].get("name", f"{layers[-1]['type']}{len(layers) - 1}")])
-    if not isinstance(outputs, list) or any(o not in output_of for o in outputs):
+    if not isinstance(outputs, list) or any(not isinstance(o, str) or o not in output_of for o in outputs):
         raise EdgesimError(f"outputs must list layer names; known: {', '.join(sorted(output_of))}")
     if trained is not None and set(trained) - b.used:
         raise EdgesimError(f"weights file has arrays no layer uses: {', '.join(sorted(set(trained) - b.used))}")

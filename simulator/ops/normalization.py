@@ -56,6 +56,15 @@ class LRN(OpDef):
     op_type = "LRN"
     op_class = "normalization"
 
+    def infer(self, node, inputs):
+        size = node.attr("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise fail(node, f"size {size!r} is not a positive integer (the number of channels summed)")
+        x = shape_of(node, inputs[0], "input")
+        if len(x) < 2:
+            raise fail(node, f"its input has rank {len(x)}; LRN normalizes across channels (axis 1)")
+        return super().infer(node, inputs)
+
     def ops(self, node, inputs, outputs):
         return outputs[0].size * (2 * int(node.attr("size")) + 3)
 

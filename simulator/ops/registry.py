@@ -25,6 +25,7 @@ import numpy as np
 
 from simulator.errors import EdgesimError
 from simulator.graph import Node, Shape, Tensor
+from simulator.limits import check_shape
 
 #: op class names the estimator's efficiency factors are keyed by
 OP_CLASSES = (
@@ -99,7 +100,11 @@ class OpDef:
             return None
         if any(t is not None and not t.constant for t in inputs):
             return None
-        return self.run(node, *[None if t is None else t.data for t in inputs])
+        # the shapes come first: a folded Expand / ConstantOfShape / Tile / Range allocates what its inputs say
+        for name, (shape, _) in zip(node.outputs, self.infer(node, inputs), strict=False):
+            check_shape(shape, f"node {node.name!r} ({node.op_type}): folded constant {name!r}")
+        with np.errstate(all="ignore"):  # IEEE results, as the float executor computes them
+            return self.run(node, *[None if t is None else t.data for t in inputs])
 
     def folded_tensor(self, node: Node, inputs: list[Tensor | None], name: str, value: np.ndarray) -> Tensor:
         """The constant tensor a folded output becomes (DequantizeLinear keeps its quantization)."""

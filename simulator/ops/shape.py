@@ -278,6 +278,8 @@ def resize_targets(
         if len(sizes) != len(axes):
             raise fail(node, f"{len(sizes)} sizes for {len(axes)} axes")
         policy = node.attr("keep_aspect_ratio_policy", "stretch")
+        if any(s < 1 for s in sizes) or any(x[a] < 1 for a in axes):
+            raise fail(node, f"sizes {list(sizes)} of input {list(x)}: every resized dim needs a positive size")
         ratios = [s / x[a] for a, s in zip(axes, sizes, strict=True)]
         if policy in ("not_larger", "not_smaller"):
             common = min(ratios) if policy == "not_larger" else max(ratios)
@@ -293,8 +295,8 @@ def resize_targets(
         if len(scales) != len(axes):
             raise fail(node, f"{len(scales)} scales for {len(axes)} axes")
         for a, s in zip(axes, scales, strict=True):
-            if s <= 0:
-                raise fail(node, f"scale {s} along axis {a} is not positive")
+            if not (s > 0 and math.isfinite(s)):  # also NaN
+                raise fail(node, f"scale {s} along axis {a} is not a positive finite number")
             out[a], scale[a] = int(math.floor(x[a] * s)), s
     else:
         raise fail(node, "neither scales nor sizes is given")
@@ -492,6 +494,8 @@ class Slice(_Movement):
 
             starts, ends = opt(1, "starts"), opt(2, "ends")
             axes, steps = opt(3, "axes"), opt(4, "steps")
+        if starts is None or ends is None:
+            raise fail(node, "it needs starts and ends (inputs 1 and 2 from opset 10, attributes before)")
         return slice_ranges(node, x, starts, ends, axes, steps)
 
     def infer(self, node, inputs):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from simulator.graph import Node, Shape
@@ -38,7 +36,7 @@ def window_geometry(
     for i in range(rank):
         size, k, s = spatial[i], effective[i], strides[i]
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            o = math.ceil(size / s)
+            o = -(-size // s)  # ceil in integers: a float quotient overflows on huge dims
             total = max((o - 1) * s + k - size, 0)
             small, large = total // 2, total - total // 2
             b, e = (small, large) if auto_pad == "SAME_UPPER" else (large, small)

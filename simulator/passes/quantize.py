@@ -61,14 +61,22 @@ def _reduce(values: np.ndarray, axis: int | None, fn: Callable) -> np.ndarray:
     return fn(moved, axis=1)
 
 
-def affine_params(lo: np.ndarray, hi: np.ndarray, bits: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(scale, zero point) mapping [lo, hi] onto signed ``bits``-bit integers.
+def affine_params(
+    lo: np.ndarray, hi: np.ndarray, bits: int, symmetric: bool, what: str = "a tensor"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, zero point) mapping [lo, hi] onto signed ``bits``-bit integers; a range that is not finite
+    (NaN or infinite weights, or activations that overflowed on the calibration data) has no grid.
 
     Symmetric uses the narrow range [-(2^(b-1) - 1), 2^(b-1) - 1] with zero point 0 (TFLite's weights);
     asymmetric the full range with the zero point chosen so that real 0 is exactly representable.
     """
     lo = np.minimum(np.asarray(lo, np.float64), 0.0)
     hi = np.maximum(np.asarray(hi, np.float64), 0.0)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise EdgesimError(
+            f"cannot quantize {what}: its range holds NaN or infinity (non-finite weights, or activations that "
+            "overflow on the calibration data); check the model's weights and the --calib data"
+        )
     qmax = (1 << (bits - 1)) - 1
     qmin = -(1 << (bits - 1))
     if symmetric:
@@ -142,7 +150,7 @@ def quantize_weights(
         else:
             lo = _reduce(values, axis, np.min)
             hi = _reduce(values, axis, np.max)
-            scale, zero_point = affine_params(lo, hi, bits, symmetric)
+            scale, zero_point = affine_params(lo, hi, bits, symmetric, f"the weights {name!r}")
             q = QuantParams(bits, scale, zero_point, symmetric, axis)
             new = fake_quantize(values, q)
         if t.mask is not None:
@@ -228,7 +236,7 @@ def _group_quant(
     else:
         known = [ranges[name] for name in group if name in ranges]
         lo, hi = min(r[0] for r in known), max(r[1] for r in known)
-        scale, zp = affine_params(np.array(lo), np.array(hi), bits, symmetric)
+        scale, zp = affine_params(np.array(lo), np.array(hi), bits, symmetric, f"the activation {group[0]!r}")
     q = QuantParams(bits, scale, zp, symmetric, None)
     return {name: graph.copy_tensor(name, quant=q) for name in group}
 
