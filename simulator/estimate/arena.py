@@ -12,6 +12,8 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from simulator.graph import Graph
 from simulator.ops import get_op
 
@@ -91,24 +93,26 @@ def plan_arena(graph: Graph, tensor_bytes: Callable[[str], int], alignment: int 
     # largest first; ties by first use, then name, so the plan is deterministic
     roots.sort(key=lambda n: (-tensor_bytes(n), first[n], n))
     placed: list[Buffer] = []
-    # placed buffers by the steps they are alive at, so finding those that overlap a lifetime reads only
-    # the steps of that lifetime instead of every buffer placed so far (linear on chain-like graphs)
-    alive_at: dict[int, list[Buffer]] = {}
-    for name in roots:
+    # the placed buffers' lifetimes and extents as arrays: finding those alive during a new buffer's lifetime
+    # and the lowest gap among them are vector operations, not a Python scan per buffer placed so far
+    firsts = np.empty(len(roots), dtype=np.int64)
+    lasts = np.empty(len(roots), dtype=np.int64)
+    starts = np.empty(len(roots), dtype=object)  # Python ints: sizes past 2**63 stay exact
+    ends = np.empty(len(roots), dtype=object)
+    for k, name in enumerate(roots):
         size = _align(tensor_bytes(name), alignment)
-        seen: dict[int, Buffer] = {}
-        for step in range(first[name], last[name] + 1):
-            for b in alive_at.get(step, ()):
-                seen[id(b)] = b
-        overlapping = sorted(seen.values(), key=lambda b: b.offset)
+        alive = np.flatnonzero((firsts[:k] <= last[name]) & (lasts[:k] >= first[name]))
         offset = 0
-        for b in overlapping:
-            if offset + size <= b.offset:
-                break
-            offset = max(offset, b.offset + b.size_bytes)
-        buffer = Buffer(name, size, first[name], last[name], offset, tuple(aliases.get(name, ())))
-        placed.append(buffer)
-        for step in range(first[name], last[name] + 1):
-            alive_at.setdefault(step, []).append(buffer)
+        if len(alive):
+            by_offset = sorted(alive.tolist(), key=lambda j: starts[j])
+            # below each overlapping buffer (by offset) lies the gap from the highest end before it
+            reach = 0
+            for j in by_offset:
+                if reach + size <= starts[j]:
+                    break
+                reach = max(reach, ends[j])
+            offset = reach
+        firsts[k], lasts[k], starts[k], ends[k] = first[name], last[name], offset, offset + size
+        placed.append(Buffer(name, size, first[name], last[name], offset, tuple(aliases.get(name, ()))))
     placed.sort(key=lambda b: (b.first_step, b.name))
     return ArenaPlan(placed, len(order))
