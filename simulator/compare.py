@@ -184,9 +184,10 @@ def pareto_figure(rows: list[PlanRow], title: str, dpi: int = 150):
         ax.step(xs, [quality(r) for r in front], where="post", color="tab:green", lw=1, zorder=2,
                 label="size-quality front")  # fmt: skip
         fig.legend(fontsize=8, loc="outside lower right", frameon=False)
-    ax.set_xscale("log")
+    log = all(r.flash_bytes > 0 for r in rows)  # a plan that stores nothing has no place on a log axis
+    ax.set_xscale("log" if log else "linear")
     ax.margins(x=0.12, y=0.12)
-    ax.set_xlabel("flash (KiB, log scale)")
+    ax.set_xlabel("flash (KiB, log scale)" if log else "flash (KiB)")
     ax.set_ylabel("test accuracy (%)" if use_accuracy else "output SQNR (dB; identical = 100)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)

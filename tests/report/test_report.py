@@ -224,3 +224,75 @@ def test_budget_verdicts_per_variant():
     assert list(data.over_budget) == ["fp32"]
     assert data.over_budget["fp32"][0].value == data.variants[0].totals["flash_bytes"] > 1024**2
     assert math.isclose(data.over_budget["fp32"][0].limit, 1024**2)
+
+
+# -- large and odd graphs ---------------------------------------------------------------------------------------
+
+
+def _report_text(graph, tmp_path, hw="cortex-m7:tflm-portable", precisions=("int8",)) -> tuple[str, int]:
+    from simulator.report import build_report
+
+    path = tmp_path / "odd.pdf"
+    report = build_report(graph, load_hardware(hw), path, precisions=list(precisions), command="edgesim report")
+    return _text(path), report.pages
+
+
+def test_summary_columns_hold_large_numbers():
+    """VGG-16 in fp32 on a Cortex-M4: hundreds of MB and millions of µJ. Every column of plain numbers is at
+    least as wide as its widest cell plus the cell padding, and the table stays within the text width."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.platypus import Table
+
+    from simulator.report import pdf
+
+    data = collect(load_model("vgg-16"), load_hardware("cortex-m4:tflm-portable"), precisions=["fp32", "int8"])
+    assert data.variants[0].totals["flash_bytes"] > 500_000_000
+    story: list = []
+    pdf._summary(data, story)
+    table = next(f for f in story if isinstance(f, Table))
+    rows = table._cellvalues
+    for col, width in enumerate(table._colWidths):
+        cells = [row[col] for row in rows]
+        if all(isinstance(c, str) for c in cells):
+            widest = max(stringWidth(c, "Helvetica-Bold", 6.8) for c in cells)
+            assert width >= widest + 6, (rows[0][col], width, widest)
+    assert sum(table._colWidths) <= pdf.TEXT_W + 0.5
+
+
+def test_a_long_name_and_a_3000_input_concat_lay_out(tmp_path):
+    """A 5000-character layer name and a Concat of 3000 inputs: the report is written (no LayoutError), the
+    name is cut with an ellipsis, the Concat's 3000 inputs are counted, not listed."""
+    import yaml
+
+    layers = [{"type": "conv", "name": "n" * 5000, "filters": 1, "kernel": 1, "input": "image"}]
+    layers += [{"type": "conv", "name": f"c{i}", "filters": 1, "kernel": 1, "input": "image"} for i in range(1, 3000)]
+    layers.append({"type": "concat", "name": "cat", "inputs": ["n" * 5000] + [f"c{i}" for i in range(1, 3000)]})
+    spec = tmp_path / "odd.yaml"
+    spec.write_text(yaml.safe_dump({"name": "odd", "inputs": [{"name": "image", "shape": [1, 3, 4, 4]}],
+                                    "layers": layers}))  # fmt: skip
+    text, pages = _report_text(load_model(str(spec)), tmp_path)
+    assert "n" * 5000 not in text and "nnnnnnnnnn\u2026" in text
+    assert "3,000 x 1x1x4x4 » 1x3000x4x4" in text
+    # 3001 layers at 66 to a table: the appendix holds them in about 46 pages, the rest of the report ~10
+    assert pages < 70
+
+
+def test_a_dimension_of_2_to_the_31(tmp_path):
+    import yaml
+
+    spec = tmp_path / "big.yaml"
+    spec.write_text(yaml.safe_dump({"name": "big", "inputs": [{"name": "image", "shape": [1, 2**31]}],
+                                    "layers": [{"type": "relu", "name": "r"}]}))  # fmt: skip
+    text, _ = _report_text(load_model(str(spec)), tmp_path)
+    # int8: the input and the relu's output, 2^31 bytes each, live together; sizes stay exact
+    assert "at most 4,294,967,296 B live" in text and "image (2,147,483,648 B)" in text
+    assert "819,200.0% of sram" in text  # 2^32 B of a 512 KiB SRAM
+
+
+def test_an_empty_graph_says_so(tmp_path):
+    from simulator.graph import Graph, Tensor
+
+    graph = Graph("empty", [], {"x": Tensor("x", (1, 4))}, ["x"], ["x"])
+    text, _ = _report_text(graph, tmp_path, precisions=("fp32", "int8"))
+    assert "computes nothing" in text
+    assert "0 slowest" not in text and "infx" not in text and "nan" not in text.lower().replace("nanos", "")
