@@ -287,6 +287,11 @@ def test_a_dimension_of_2_to_the_31(tmp_path):
     # int8: the input and the relu's output, 2^31 bytes each, live together; sizes stay exact
     assert "at most 4,294,967,296 B live" in text and "image (2,147,483,648 B)" in text
     assert "819,200.0% of sram" in text  # 2^32 B of a 512 KiB SRAM
+    # fp32 tensors of 2^64 elements: 2^66 bytes, past int64, drawn as floats and written exactly
+    spec.write_text(yaml.safe_dump({"name": "big", "inputs": [{"name": "image", "shape": [1, 2**32, 2**32]}],
+                                    "layers": [{"type": "relu", "name": "r"}]}))  # fmt: skip
+    text, _ = _report_text(load_model(str(spec)), tmp_path, precisions=("fp32",))
+    assert f"image ({4 * 2**64:,} B)" in text
 
 
 def test_an_empty_graph_says_so(tmp_path):
