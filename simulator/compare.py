@@ -156,7 +156,7 @@ def pareto_figure(rows: list[PlanRow], title: str, dpi: int = 150):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from simulator.report.labels import PointLabel, freeze_layout, place_labels
+    from simulator.report.labels import PointLabel, freeze_layout, marker_boxes, place_labels, text_boxes
 
     use_accuracy = all(r.accuracy is not None for r in rows)
     fig = Figure(figsize=(7, 4.5), dpi=dpi, layout="constrained")
@@ -193,7 +193,8 @@ def pareto_figure(rows: list[PlanRow], title: str, dpi: int = 150):
     ax.grid(True, which="both", alpha=0.3)
     freeze_layout(fig)
     labels = [PointLabel(r.flash_bytes / 1024, quality(r), r.plan) for r in rows]
-    for label in place_labels(ax, labels, fontsize=7):
+    taken = text_boxes(fig) + marker_boxes(ax, [(label.x, label.y) for label in labels], 8)
+    for label in place_labels(ax, labels, taken, fontsize=7):
         # no free place near the point: the label goes on the point itself rather than nowhere
         ax.annotate(label.text, (label.x, label.y), xytext=(0, -9), textcoords="offset points", ha="center",
                     fontsize=6, color="#555555", annotation_clip=True)  # fmt: skip

@@ -25,7 +25,7 @@ from simulator.report.data import (
     memory_energy_by_level,
     peak_step,
 )
-from simulator.report.labels import PointLabel, freeze_layout, place_labels, place_text
+from simulator.report.labels import PointLabel, freeze_layout, marker_boxes, place_labels, place_text
 from simulator.report.labels import text_boxes as _text_boxes
 
 DPI = 220
@@ -367,6 +367,8 @@ def roofline(variants: Sequence[Variant]) -> Picture:
         place_text(ax, text, _roof_candidates(hi, roof, below=True), taken, fontsize=6, color="#555555")
     # number the first variant's four slowest layers as in the per-layer table, slowest first
     slowest = sorted((p for p in placed if p[0] == 0), key=lambda p: (-(p[2].latency_ms or 0), p[1]))[:4]
+    # other points are obstacles too (a scatter marker of s=26 is about 5 pt across)
+    taken += marker_boxes(ax, [(x, y) for *_, x, y in placed], 5.5)
     place_labels(ax, [PointLabel(x, y, f"#{k}") for _, k, _, x, y in slowest], taken, fontsize=6, color="#333333")
     return _render(fig, "roofline")
 
