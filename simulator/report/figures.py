@@ -423,6 +423,7 @@ def energy_per_layer(variant: Variant) -> Picture:
         ax, side = fig.add_subplot(), None
     ys = list(range(n))
     stacked = _stacked(ax, ys, dynamic, 0.72)
+    ax.set_xlim(left=0)
     single = max((v for b, v in zip(bars, stacked, strict=True) if len(b.indices) == 1), default=0.0)
     if _grouped(bars) and stacked[-1] > single * 1.16 > 0:
         ax.set_xlim(0, single * 1.16)
@@ -431,6 +432,7 @@ def energy_per_layer(variant: Variant) -> Picture:
     ax.invert_yaxis()
     ax.set_xlabel("dynamic energy per layer (µJ): compute + memory")
     ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(_uj_ticks())
     total_dynamic = sum(sum(values) for _, values in dynamic)
     ax.set_title(_bar_title(variant.label, f"dynamic {total_dynamic:,.2f} µJ", len(layers), bars), loc="left")
     ax.grid(axis="x", alpha=0.3)
@@ -439,6 +441,7 @@ def energy_per_layer(variant: Variant) -> Picture:
     if side is not None:
         values = static[0][1]
         side.barh(ys, values, color=STATIC_COLOUR, height=0.72)
+        side.set_xlim(left=0)
         single = max((v for b, v in zip(bars, values, strict=True) if len(b.indices) == 1), default=0.0)
         if _grouped(bars) and values[-1] > single * 1.16 > 0:
             side.set_xlim(0, single * 1.16)
@@ -446,9 +449,14 @@ def energy_per_layer(variant: Variant) -> Picture:
         side.tick_params(axis="y", labelleft=False)
         side.set_xlabel("static energy (µJ)")
         side.xaxis.set_major_locator(MaxNLocator(3))
+        side.xaxis.set_major_formatter(_uj_ticks())
         side.set_title(f"static {sum(values):,.1f} µJ", loc="left")
         side.grid(axis="x", alpha=0.3)
     return _render(fig, f"energy per layer, {variant.label}")
+
+
+def _uj_ticks() -> FuncFormatter:
+    return FuncFormatter(lambda v, _pos=None: f"{v:,.0f}" if abs(v) >= 10 else f"{v:g}")
 
 
 def _uj_text(total: float) -> str:
@@ -492,7 +500,7 @@ def energy_totals(variants: Sequence[Variant]) -> Picture:
         ax.invert_yaxis()
         ax.set_xlabel("µJ")
         ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos=None: f"{v:,.0f}" if v >= 10 else f"{v:g}"))
+        ax.xaxis.set_major_formatter(_uj_ticks())
         ax.set_title(title, loc="left")
         ax.grid(axis="x", alpha=0.3)
     ax_dyn.tick_params(axis="y", labelleft=False)
