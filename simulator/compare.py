@@ -155,6 +155,8 @@ def pareto_figure(rows: list[PlanRow], title: str, dpi: int = 150):
     at the same point share one label)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+    from matplotlib.transforms import Bbox
 
     from simulator.report.labels import PointLabel, freeze_layout, marker_boxes, place_labels, text_boxes
 
@@ -188,13 +190,23 @@ def pareto_figure(rows: list[PlanRow], title: str, dpi: int = 150):
     ax.set_xscale("log" if log else "linear")
     ax.margins(x=0.12, y=0.12)
     ax.set_xlabel("flash (KiB, log scale)" if log else "flash (KiB)")
+    if log:  # plain numbers (20, 50), not 2 x 10^1; minor ticks labelled at 2 and 5 of each decade
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos=None: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos=None: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
     ax.set_ylabel("test accuracy (%)" if use_accuracy else "output SQNR (dB; identical = 100)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     freeze_layout(fig)
     labels = [PointLabel(r.flash_bytes / 1024, quality(r), r.plan) for r in rows]
     taken = text_boxes(fig) + marker_boxes(ax, [(label.x, label.y) for label in labels], 8)
-    for label in place_labels(ax, labels, taken, fontsize=7):
+    # the front's steps are horizontal and vertical segments: their extents keep labels off the line
+    corners = [(r.flash_bytes / 1024, quality(r)) for r in front] if len(front) > 1 else []
+    for (x0, y0), (x1, y1) in zip(corners, corners[1:], strict=False):
+        for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1))):
+            (px0, py0), (px1, py1) = ax.transData.transform([a, b])
+            taken.append(Bbox([[min(px0, px1) - 1, min(py0, py1) - 1], [max(px0, px1) + 1, max(py0, py1) + 1]]))
+    # above first: the front's steps run horizontally through the points
+    for label in place_labels(ax, labels, taken, above_first=True, fontsize=7):
         # no free place near the point: the label goes on the point itself rather than nowhere
         ax.annotate(label.text, (label.x, label.y), xytext=(0, -9), textcoords="offset points", ha="center",
                     fontsize=6, color="#555555", annotation_clip=True)  # fmt: skip
