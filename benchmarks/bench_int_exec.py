@@ -15,7 +15,9 @@ Two modes on quantized MobileNetV2 (224x224) and ResNet-18 of the zoo:
   (and the reference evaluator) running edgesim's QDQ export of it.
 
 Times are the best of ``--runs`` runs after one warm-up (the reference evaluator runs once: it is slow).
-Goal: edgesim at least 20x faster than the reference evaluator and within 5x of onnxruntime.
+Goal: edgesim at least 20x faster than the reference evaluator and within 5x of onnxruntime, both measured at
+one thread (onnxruntime ``intra_op_num_threads=1``; edgesim's BLAS limited to one thread with threadpoolctl, as
+the CLI runs it).
 
 Run: python benchmarks/bench_int_exec.py [--models mobilenet-v2 resnet-18] [--modes ort tflm] [--runs 3]
                                          [--no-reference]
@@ -45,6 +47,7 @@ from simulator.execute.qdq_export import export_qdq  # noqa: E402
 from simulator.importers import load_model  # noqa: E402
 from simulator.importers.onnx_import import load_onnx  # noqa: E402
 from simulator.plan import apply_plan, load_plan  # noqa: E402
+from simulator.threads import limited_blas  # noqa: E402
 from tests.helpers import graph_to_onnx  # noqa: E402
 
 MODELS = ("mobilenet-v2", "resnet-18")
@@ -96,7 +99,12 @@ def _reference(model: onnx.ModelProto) -> ReferenceEvaluator:
 
 
 def _session(model: onnx.ModelProto):
-    return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    # both sides at one thread (issue 13's protocol): onnxruntime's intra-op pool at one thread, edgesim's
+    # BLAS limited to one thread by main()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
 def bench_ort(name: str, runs: int, reference: bool, workdir: Path) -> dict:
@@ -175,7 +183,7 @@ def main(argv=None) -> None:
     print(
         f"onnxruntime {onnxruntime.__version__}, onnx {onnx.__version__}, numpy {np.__version__}; best of {args.runs}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, limited_blas(1):
         for name in args.models:
             if "ort" in args.modes:
                 _report("ort", name, bench_ort(name, args.runs, not args.no_reference, Path(tmp)))

@@ -122,30 +122,43 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     from simulator.budget import parse_budget
+    from simulator.deployment import FROM_PTQ, check_precision, deploy
     from simulator.estimate import estimate
     from simulator.hardware import load_hardware
     from simulator.importers import load_model
     from simulator.output import to_json, write_text
+    from simulator.plan import apply_plan, load_calibration, load_plan
     from simulator.report_text import estimate_dict, render_estimate
 
     budget = parse_budget(args.budget)
     hw = load_hardware(args.hw)
+    if args.precision:
+        check_precision(hw, args.precision)
     graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    calibration = load_calibration(args.calib, graph) if args.calib else None
     plan = None
     if args.plan:
-        from simulator.plan import apply_plan, load_calibration, load_plan
-
         if args.precision:
             raise EdgesimError("give --plan or --precision, not both: a plan sets each layer's precision")
         plan = load_plan(args.plan)
-        calibration = load_calibration(args.calib, graph) if args.calib else None
         try:
             graph = apply_plan(graph, plan, calibration)
         except EdgesimError as exc:
             raise EdgesimError(f"{args.plan}: {exc}") from None
-    elif args.calib:
-        raise EdgesimError("--calib calibrates a plan's quantization; give --plan too")
-    est = estimate(graph, hw, precision=args.precision, plan=plan.name if plan else None)
+    deployed = deploy(graph, hw, precision=args.precision, from_plan=plan is not None, calibration=calibration)
+    if args.calib and plan is None and deployed.precision_source != FROM_PTQ:
+        raise EdgesimError(
+            f"--calib {args.calib}: {hw.label} runs this model as given, so nothing is calibrated; "
+            "--calib calibrates a plan's quantization (give --plan too)"
+        )
+    est = estimate(
+        deployed.graph,
+        hw,
+        precision=deployed.precision,
+        plan=plan.name if plan else None,
+        precision_source=deployed.precision_source,
+        notes=[deployed.note] if deployed.note else [],
+    )
     breaches = budget.check(est.totals(), est.model) if budget else []
     if budget is not None and args.format == "json":
         text = to_json(estimate_dict(est) | {"budget": budget.as_dict(breaches)})
@@ -479,9 +492,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from simulator.budget import parse_budget
+    from simulator.deployment import check_precision, deploy
     from simulator.hardware import load_hardware
     from simulator.importers import load_model
-    from simulator.plan import load_calibration, load_plan
+    from simulator.plan import check_plan, load_calibration, load_plan
     from simulator.progress import progress_bar
     from simulator.report import build_report, check_target
 
@@ -491,9 +505,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 1:
         raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
     hw = load_hardware(args.hw)
+    for precision in precisions:
+        check_precision(hw, precision)
     plans = [load_plan(p) for p in args.plan or []]
     graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
     calibration = load_calibration(args.calib, graph) if args.calib else None
+    # everything that can refuse the inputs runs before the progress bar starts
+    for plan in plans:
+        check_plan(graph, plan)
+    deployment = deploy(graph, hw, calibration=calibration) if not precisions and not plans else None
     with progress_bar(None, "report") as bar:
         report = build_report(
             graph,
@@ -506,6 +526,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             budget=budget,
             command=_report_command(args),
             progress=bar,
+            deployment=deployment,
             model_ref=args.model,
         )
     data = report.data
@@ -721,9 +742,12 @@ def _missing_command(parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from simulator.threads import blas_threads, limited_blas
+
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        with limited_blas(blas_threads()):
+            return args.func(args)
     except EdgesimError as exc:
         print(f"edgesim: error: {exc}", file=sys.stderr)
         return 2

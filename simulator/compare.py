@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulator.deployment import FROM_PTQ, deploy, deployment_bits
 from simulator.errors import EdgesimError
-from simulator.estimate import estimate
-from simulator.fidelity import DataSet, load_dataset, measure, random_inputs
+from simulator.estimate import Estimate, estimate
+from simulator.fidelity import DataSet, load_dataset, measure, random_inputs, reference_run, self_fidelity
 from simulator.graph import Graph
 from simulator.hardware import Hardware
+from simulator.ops import get_op
 from simulator.passes.prune import weight_name, weighted_layers
 from simulator.plan import Plan, apply_plan
 from simulator.summary import count
@@ -32,7 +34,7 @@ class PlanRow:
     sparsity: float  # of the weights of weighted layers
     weight_bytes: int
     flash_bytes: int
-    compression_ratio: float
+    compression_ratio: float  # weights of the model as given / this row's weights (Deep Compression's ratio)
     latency_ms: float | None
     energy_uj: float
     peak_ram_bytes: int
@@ -41,11 +43,16 @@ class PlanRow:
     sqnr_db: float
     top1_agreement: float
     precision: str
+    compression_ratio_vs_baseline: float = 1.0  # the baseline row's weights (as the stack deploys it) / this row's
+    precision_source: str = "model"
     layer_sqnr_db: dict[str, float | None] = field(default_factory=dict)
     pareto: bool = False
+    #: the graph the row estimates (as the stack deploys it) and its full estimate, for the report
+    graph: Graph | None = field(default=None, repr=False, compare=False)
+    estimate: Estimate | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("graph", "estimate")}
         if math.isinf(out["sqnr_db"]):
             out["sqnr_db"] = None  # JSON has no infinity: identical outputs
         return out
@@ -61,16 +68,18 @@ def _nonzero_params(graph: Graph) -> tuple[int, float]:
     return count(graph).params - zeros, (zeros / weights if weights else 0.0)
 
 
-def _baseline_precision(graph: Graph, hw: Hardware) -> str | None:
-    """None when the stack runs the graph at its own precisions, else the stack's narrowest integer one."""
-    try:
-        estimate(graph, hw)
-        return None
-    except EdgesimError:
-        ints = [p for p in hw.stack.precisions if p.startswith("int")]
-        if not ints:
-            raise
-        return min(ints, key=lambda p: int(p[3:]))
+def given_weight_bytes(graph: Graph) -> int:
+    """Bytes of the weights of the model as given (float32 values for a float model, the stored width of a
+    quantized one), dense: the size Deep Compression's tables count compression ratios against."""
+    total = 0
+    for node in graph.order:
+        op = get_op(node.op_type)
+        if op is None:
+            continue
+        inputs = graph.input_tensors(node)
+        for i in op.weight_slots(node, inputs):
+            total += math.ceil(inputs[i].size * inputs[i].stored_bits / 8)
+    return total
 
 
 def _pareto(rows: list[PlanRow]) -> list[PlanRow]:
@@ -100,39 +109,45 @@ def compare_plans(
     """One row for the uncompressed baseline and one per plan, Pareto-optimal rows marked."""
     data: DataSet | None = load_dataset(graph)
     if data is None:
-        macs = max(estimate(graph, hw, precision=hw.stack.precisions[0]).totals()["macs"], 1)
-        count = samples if samples is not None else int(max(1, min(16, MAC_BUDGET // macs)))
-        data = random_inputs(graph, count)
+        macs = max(count(graph).macs, 1)
+        n = samples if samples is not None else int(max(1, min(16, MAC_BUDGET // macs)))
+        data = random_inputs(graph, n)
     elif samples is not None:
         data = DataSet(data.feeds[:samples], data.labels[:samples])
-    candidates = [("baseline", graph)]
+    reference = reference_run(graph, data, per_layer=True)
+    given_bytes = given_weight_bytes(graph)
+    candidates = [("baseline", graph, False)]
     for plan in plans:
         try:
-            candidates.append((plan.name, apply_plan(graph, plan, calibration)))
+            candidates.append((plan.name, apply_plan(graph, plan, calibration), True))
         except EdgesimError as exc:
             raise EdgesimError(f"{plan.path or plan.name}: {exc}") from None
-    baseline_flash = None
+    baseline_bytes = None
     rows = []
-    for name, g in candidates:
-        # a float model (or a plan that leaves float layers) on an integer-only stack runs as that stack's
-        # integer precision would run it; the row's name says so
-        precision = _baseline_precision(g, hw)
-        if precision is not None:
-            name = f"{name} (as {precision})"
-        est = estimate(g, hw, precision=precision)
+    for name, g, from_plan in candidates:
+        # one rule for every command (simulator.deployment): a float model, or float layers a plan left, on
+        # an integer-only stack is estimated as that stack deploys it, and the row's name says so
+        deployed = deploy(g, hw, from_plan=from_plan, calibration=calibration)
+        if deployed.precision_source == FROM_PTQ:
+            name = f"{name} (post-training int{deployment_bits(hw)})"
+        est = estimate(deployed.graph, hw, precision_source=deployed.precision_source, notes=[deployed.note])
         totals = est.totals()
-        fidelity = measure(graph, g, data, per_layer=True)
-        params, sparsity = _nonzero_params(g)
-        flash = totals["flash_bytes"]
-        baseline_flash = baseline_flash or flash
+        if deployed.graph is graph:
+            fidelity = self_fidelity(graph, reference)
+        else:
+            fidelity = measure(graph, deployed.graph, data, per_layer=True, ref=reference)
+        params, sparsity = _nonzero_params(deployed.graph)
+        weight_bytes = totals["weight_bytes"]
+        baseline_bytes = baseline_bytes or weight_bytes
         rows.append(
             PlanRow(
                 plan=name,
                 params=params,
                 sparsity=sparsity,
-                weight_bytes=totals["weight_bytes"],
-                flash_bytes=flash,
-                compression_ratio=baseline_flash / flash if flash else math.inf,
+                weight_bytes=weight_bytes,
+                flash_bytes=totals["flash_bytes"],
+                compression_ratio=given_bytes / weight_bytes if weight_bytes else math.inf,
+                compression_ratio_vs_baseline=baseline_bytes / weight_bytes if weight_bytes else math.inf,
                 latency_ms=totals["latency_ms"],
                 energy_uj=totals["energy_uj"],
                 peak_ram_bytes=totals["peak_ram_bytes"],
@@ -141,7 +156,10 @@ def compare_plans(
                 sqnr_db=fidelity.output_sqnr_db,
                 top1_agreement=fidelity.top1_agreement,
                 precision=",".join(sorted({layer.precision for layer in est.layers})),
+                precision_source=deployed.precision_source,
                 layer_sqnr_db={k: (None if math.isinf(v) else v) for k, v in fidelity.layer_sqnr_db.items()},
+                graph=deployed.graph,
+                estimate=est,
             )
         )
         if progress is not None:

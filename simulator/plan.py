@@ -240,6 +240,16 @@ def select(graph: Graph, spec: PassSpec) -> list[Node]:
     return chosen
 
 
+def check_plan(graph: Graph, plan: Plan) -> None:
+    """Refuse a plan whose selectors name no layer of ``graph`` before any pass runs (a command that shows
+    progress checks its inputs first); the error names the plan file, the pass and the field."""
+    for spec in plan.passes:
+        try:
+            select(graph, spec)
+        except EdgesimError as exc:
+            raise EdgesimError(f"{plan.path or plan.name}: {exc}") from None
+
+
 def apply_plan(graph: Graph, plan: Plan, calibration: list[dict[str, np.ndarray]] | None = None) -> Graph:
     """Run the plan's passes in order; the input graph is not modified."""
     for spec in plan.passes:

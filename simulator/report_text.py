@@ -89,9 +89,9 @@ ESTIMATE_LAYER_FIELDS = (
     "overhead_cycles",
     "latency_ms",
     "energy_uj",
-    "energy_compute_uj",
+    "energy_datapath_uj",
     "energy_memory_uj",
-    "energy_static_uj",
+    "energy_baseline_uj",
     "bound",
 )
 
@@ -103,6 +103,8 @@ def estimate_dict(est: Estimate) -> dict:
         "hardware": {"name": hw.name, "stack": hw.stack.name, "chip": hw.chip, "clock_hz": hw.clock_hz},
         "plan": est.plan,
         "precision": est.precision,
+        "precision_source": est.precision_source,
+        "notes": est.notes,
         "totals": est.totals(),
         "fits": est.fits,
         "capacity": {"flash_bytes": est.capacity("flash"), "ram_bytes": est.capacity("ram")},
@@ -130,6 +132,30 @@ def fit_lines(est: Estimate) -> list[str]:
                 f"(over by {format_bytes(used - capacity) if used > capacity else 'the shared level'})"
             )
     return lines
+
+
+def precision_line(est: Estimate) -> str:
+    """What the layers run at and why, in a few words (the JSON's ``precision`` and ``precision_source``)."""
+    if est.precision is not None:
+        return f"{est.precision} (--precision)"
+    used = ", ".join(sorted({layer.precision for layer in est.layers})) or "none"
+    if est.precision_source == "post-training quantization" and est.notes:
+        return f"{used} - {est.notes[0]}"
+    return f"{used} ({'as the plan left it' if est.precision_source == 'plan' else 'as the model gives it'})"
+
+
+def energy_line(est: Estimate) -> str:
+    """Energy per inference in the parts a board measurement is made of: the chip's active baseline power over
+    the inference time (what dominates on a microcontroller), plus the incremental datapath and memory energy
+    that precision and compression change."""
+    t, hw = est.totals(), est.hardware
+    parts = [f"incremental datapath {t['energy_datapath_uj']:,.2f}", f"memory {t['energy_memory_uj']:,.2f}"]
+    if not hw.energy_only:
+        parts.insert(
+            0,
+            f"active baseline {t['energy_baseline_uj']:,.2f} ({hw.static_power_mw:g} mW x {t['latency_ms']:,.3f} ms)",
+        )
+    return f"energy_uj: {t['energy_uj']:,.2f} = " + " + ".join(parts)
 
 
 def render_estimate(est: Estimate, fmt: str) -> str:
@@ -160,14 +186,14 @@ def render_estimate(est: Estimate, fmt: str) -> str:
     hw = est.hardware
     head = (
         f"model: {est.model}\nhardware: {hw.label} ({hw.chip}, {hw.clock_hz / 1e6:g} MHz)\n"
-        f"precision: {est.precision or 'from the model'}" + (f"\nplan: {est.plan}" if est.plan else "") + "\n\n"
+        f"precision: {precision_line(est)}"
+        + (f"\nplan: {est.plan}" if est.plan else "")
+        + "\n"
+        + "".join(f"note: {note}\n" for note in est.notes if note not in precision_line(est))
+        + "\n"
     )
     text = head + table(headers, rows, [False, False, False, True, True, True, True, True, False])
-    text += (
-        f"\nlatency_ms: {latency}\n"
-        f"energy_uj: {t['energy_uj']:.2f} (compute {t['energy_compute_uj']:.2f}, memory {t['energy_memory_uj']:.2f}, "
-        f"static {t['energy_static_uj']:.2f})\n"
-    )
+    text += f"\nlatency_ms: {latency}\n" + energy_line(est) + "\n"
     text += "".join(line + "\n" for line in fit_lines(est))
     for warning in est.warnings:
         text += f"warning: {warning}\n"

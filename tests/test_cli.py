@@ -150,11 +150,11 @@ def test_cyclic_graph(tmp_path, capsys):
 
 
 def test_unknown_op(tmp_path, capsys):
-    nodes = [helper.make_node("Celu", ["x"], ["y"], name="odd")]
+    nodes = [helper.make_node("Shrink", ["x"], ["y"], name="odd")]
     path = tmp_path / "unknown.onnx"
     onnx.save(make_model(nodes, [tensor_info("x", [1, 4])], [tensor_info("y", [1, 4])]), path)
     code, _, err = run(["inspect", str(path)], capsys)
-    assert_one_line_error(code, err, "unknown.onnx", "'odd'", "Celu", "--allow-unknown")
+    assert_one_line_error(code, err, "unknown.onnx", "'odd'", "Shrink", "--allow-unknown")
     code, out, err = run(["inspect", str(path), "--allow-unknown", "--format", "json"], capsys)
     assert code == 0 and json.loads(out)["warnings"] and "warning" in err
 
@@ -238,7 +238,7 @@ def test_estimate_json_fields(capsys):
     data = json.loads(out)
     assert set(data) >= {"model", "hardware", "plan", "totals", "fits", "layers"}
     assert set(data["totals"]) >= {
-        "params", "macs", "latency_ms", "energy_uj", "energy_compute_uj", "energy_memory_uj",
+        "params", "macs", "latency_ms", "energy_uj", "energy_datapath_uj", "energy_memory_uj",
         "weight_bytes", "flash_bytes", "peak_ram_bytes",
     }  # fmt: skip
     assert data["totals"]["macs"] == 266_200
@@ -267,7 +267,8 @@ def test_estimate_table_says_when_it_does_not_fit(capsys):
         (["estimate", "lenet-5", "--hw", "no-such-chip"], ["unknown hardware profile"]),
         (["estimate", "lenet-5"], ["--hw"]),
         (["estimate", "lenet-5", "--hw", TINY_HW, "--precision", "int3"], ["invalid choice", "int3"]),
-        (["estimate", "lenet-5", "--hw", TINY_HW + ":slow"], ["no fp32 kernels", "--precision"]),
+        (["estimate", "lenet-5", "--hw", TINY_HW + ":slow", "--precision", "fp32"], ["runs int8 only", ":fast"]),
+        (["estimate", "lenet-5", "--hw", "cortex-m55", "--precision", "fp32"], ["no stack of cortex-m55 runs fp32"]),
     ],
 )
 def test_estimate_bad_arguments(args, fragments, capsys):
@@ -582,3 +583,24 @@ def test_input_shape_names_are_stripped():
     from simulator.cli import parse_input_shape
 
     assert parse_input_shape(" data_0 = 1, 3,224,224") == ("data_0", (1, 3, 224, 224))
+
+
+def test_allow_unknown_after_binding_dynamic_dims(tmp_path, capsys):
+    """The issue's case: an unknown op between dynamic dims; the hint names the dims, and once they are bound
+    --allow-unknown estimates everything around the op."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("Shrink", ["c"], ["s"], name="odd"),
+        helper.make_node("GlobalAveragePool", ["s"], ["y"], name="gap"),
+    ]
+    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    path = tmp_path / "dyn_224.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", ["N", 3, "H", "W"])], [tensor_info("y", None)], {"w": w}), path)
+    code, _, err = run(["inspect", str(path), "--allow-unknown"], capsys)
+    assert_one_line_error(code, err, "dims 0 (N), 2 (H), 3 (W)", "--input-shape x=1,3,224,224")
+    args = ["estimate", str(path), "--hw", "cortex-m7", "--precision", "int8", "--allow-unknown"]
+    code, out, err = run([*args, "--input-shape", "x=1,3,224,224", "--format", "json"], capsys)
+    assert code == 0 and "unknown op Shrink" in err
+    layers = {layer["name"]: layer for layer in json.loads(out)["layers"]}
+    assert layers["conv"]["macs"] == 4 * 224 * 224 * 27 and layers["gap"]["latency_ms"] > 0
+    assert layers["odd"]["latency_ms"] == 0

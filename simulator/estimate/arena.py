@@ -8,11 +8,8 @@ buffer: their output aliases their input, extending its lifetime.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
 
 from simulator.graph import Graph
 from simulator.ops import get_op
@@ -38,14 +35,17 @@ class ArenaPlan:
         return max((b.offset + b.size_bytes for b in self.buffers), default=0)
 
     def live_bytes(self) -> list[int]:
-        """Bytes of live buffers at every step (the arena timeline a report draws)."""
-        # each buffer adds its size where its lifetime starts and removes it after its last step: one pass
+        """Bytes of live buffers at every step (the arena timeline a report draws), in one pass over the
+        buffers and one over the steps."""
         change = [0] * (self.steps + 1)
         for b in self.buffers:
-            if b.first_step <= b.last_step and b.first_step < self.steps:
-                change[max(b.first_step, 0)] += b.size_bytes
-                change[min(b.last_step, self.steps - 1) + 1] -= b.size_bytes
-        return list(itertools.accumulate(change[: self.steps]))
+            change[b.first_step] += b.size_bytes
+            change[min(b.last_step + 1, self.steps)] -= b.size_bytes
+        live, total = [], 0
+        for step in range(self.steps):
+            total += change[step]
+            live.append(total)
+        return live
 
     def offsets(self) -> dict[str, int]:
         out = {}
@@ -92,27 +92,27 @@ def plan_arena(graph: Graph, tensor_bytes: Callable[[str], int], alignment: int 
     roots = [name for name, root in owner.items() if name == root]
     # largest first; ties by first use, then name, so the plan is deterministic
     roots.sort(key=lambda n: (-tensor_bytes(n), first[n], n))
+    # placed buffers indexed by time, so that finding the ones a new buffer overlaps costs what they are, not
+    # what has been placed: a buffer overlaps [a, b] if it is alive at step a or starts in (a, b]
+    alive_at: dict[int, list[Buffer]] = {}
+    starting_at: dict[int, list[Buffer]] = {}
     placed: list[Buffer] = []
-    # the placed buffers' lifetimes and extents as arrays: finding those alive during a new buffer's lifetime
-    # and the lowest gap among them are vector operations, not a Python scan per buffer placed so far
-    firsts = np.empty(len(roots), dtype=np.int64)
-    lasts = np.empty(len(roots), dtype=np.int64)
-    starts = np.empty(len(roots), dtype=object)  # Python ints: sizes past 2**63 stay exact
-    ends = np.empty(len(roots), dtype=object)
-    for k, name in enumerate(roots):
+    for name in roots:
         size = _align(tensor_bytes(name), alignment)
-        alive = np.flatnonzero((firsts[:k] <= last[name]) & (lasts[:k] >= first[name]))
+        a, b = first[name], last[name]
+        overlapping = list(alive_at.get(a, ()))
+        for step in range(a + 1, b + 1):
+            overlapping.extend(starting_at.get(step, ()))
+        overlapping.sort(key=lambda buf: buf.offset)
         offset = 0
-        if len(alive):
-            by_offset = sorted(alive.tolist(), key=lambda j: starts[j])
-            # below each overlapping buffer (by offset) lies the gap from the highest end before it
-            reach = 0
-            for j in by_offset:
-                if reach + size <= starts[j]:
-                    break
-                reach = max(reach, ends[j])
-            offset = reach
-        firsts[k], lasts[k], starts[k], ends[k] = first[name], last[name], offset, offset + size
-        placed.append(Buffer(name, size, first[name], last[name], offset, tuple(aliases.get(name, ()))))
+        for other in overlapping:
+            if offset + size <= other.offset:
+                break
+            offset = max(offset, other.offset + other.size_bytes)
+        buffer = Buffer(name, size, a, b, offset, tuple(aliases.get(name, ())))
+        placed.append(buffer)
+        starting_at.setdefault(a, []).append(buffer)
+        for step in range(a, b + 1):
+            alive_at.setdefault(step, []).append(buffer)
     placed.sort(key=lambda b: (b.first_step, b.name))
     return ArenaPlan(placed, len(order))

@@ -61,6 +61,20 @@ class _Work:
 class PreparedGraph:
     graph: Graph
     work: tuple[_Work, ...]
+    #: arena plans already made for this graph, by precision override: the plan depends on the tensors' sizes
+    #: only, so sweeping profiles or stacks over one prepared graph plans each arena once
+    arenas: dict[str | None, ArenaPlan] = field(default_factory=dict, compare=False, repr=False)
+
+    def arena(self, precision: str | None) -> ArenaPlan:
+        if precision not in self.arenas:
+            g = self.graph
+
+            def activation_bytes(name: str) -> int:
+                t = g.tensors[name]
+                return math.ceil(t.size * tensor_bits(t, precision) / 8)
+
+            self.arenas[precision] = plan_arena(g, activation_bytes)
+        return self.arenas[precision]
 
 
 def _asymmetric_extra_ops(node: Node, counts: LayerCounts, weights: list[Tensor]) -> int:
@@ -122,14 +136,16 @@ class LayerEstimate:
     memory_cycles: float
     overhead_cycles: float
     latency_ms: float | None
-    energy_compute_uj: float
+    #: energy the way a board measures it: the chip's active power (static_power_mw: clocks, leakage, fetch
+    #: and control of the whole chip while it runs) over the latency, plus what each MAC and byte adds on top
+    energy_datapath_uj: float  # incremental: MACs and other ops x pJ each at the layer's precision
     energy_memory_uj: float
-    energy_static_uj: float
+    energy_baseline_uj: float  # active baseline: static_power_mw x latency
     bound: str
 
     @property
     def energy_uj(self) -> float:
-        return self.energy_compute_uj + self.energy_memory_uj + self.energy_static_uj
+        return self.energy_datapath_uj + self.energy_memory_uj + self.energy_baseline_uj
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,10 @@ class Estimate:
     layers: list[LayerEstimate]
     arena: ArenaPlan
     warnings: list[str] = field(default_factory=list)
+    #: where the layers' precisions come from (simulator.deployment: model, plan, --precision or post-training
+    #: quantization) and the one-line notes that explain it to the user
+    precision_source: str = "model"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def latency_ms(self) -> float | None:
@@ -172,17 +192,17 @@ class Estimate:
         }
 
     def totals(self) -> dict[str, float | int | None]:
-        compute = sum(layer.energy_compute_uj for layer in self.layers)
+        datapath = sum(layer.energy_datapath_uj for layer in self.layers)
         memory = sum(layer.energy_memory_uj for layer in self.layers)
-        static = sum(layer.energy_static_uj for layer in self.layers)
+        baseline = sum(layer.energy_baseline_uj for layer in self.layers)
         return {
             "params": sum(layer.params for layer in self.layers),
             "macs": sum(layer.macs for layer in self.layers),
             "latency_ms": self.latency_ms,
-            "energy_uj": compute + memory + static,
-            "energy_compute_uj": compute,
+            "energy_uj": datapath + memory + baseline,
+            "energy_datapath_uj": datapath,
             "energy_memory_uj": memory,
-            "energy_static_uj": static,
+            "energy_baseline_uj": baseline,
             "weight_bytes": self.flash_bytes,
             "flash_bytes": self.flash_bytes,
             "peak_ram_bytes": self.peak_ram_bytes,
@@ -256,13 +276,15 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
     node, counts = w.node, w.counts
     precision = layer_precision(graph, node, hw, override) if counts.op_class != "unknown" else "fp32"
     unit = hw.compute[precision]
-    efficiency = hw.stack.efficiency.get(counts.op_class, 1.0)
+    # every class has a number in every profile (the schema requires them); an unknown op does no work
+    efficiency = hw.stack.efficiency[counts.op_class] if counts.op_class != "unknown" else 1.0
     weights_level = hw.memory[hw.weights_level]
     act_level = hw.memory[hw.activations_level]
 
     # -- weights: flash in the plan's encoding, reads and MACs in the form the kernel runs -----------
     weights = _weight_costs(w, precision, hw, override)
-    if w.in_place:
+    if w.in_place or counts.op_class == "unknown":
+        # an op edgesim does not model (--allow-unknown) costs nothing at all: no traffic, no overhead
         act_read = act_write = 0
     else:
         act_read = sum(math.ceil(t.size * tensor_bits(t, override) / 8) for t in w.activation_inputs)
@@ -286,7 +308,7 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
         weights.read_bytes / weights_level.bandwidth_bytes_per_cycle
         + (act_read + act_write) / act_level.bandwidth_bytes_per_cycle
     ) / bandwidth_scale
-    overhead = hw.layer_overhead_cycles
+    overhead = hw.layer_overhead_cycles if counts.op_class != "unknown" else 0
     # a core that overlaps loads with arithmetic is bound by the slower of the two; an in-order MCU pays both
     busy = max(compute_cycles, memory_cycles) if hw.overlap_compute_memory else compute_cycles + memory_cycles
     bound = "compute" if compute_cycles >= memory_cycles else "memory"
@@ -322,9 +344,9 @@ def _layer(w: _Work, graph: Graph, hw: Hardware, override: str | None) -> LayerE
         memory_cycles=memory_cycles,
         overhead_cycles=overhead,
         latency_ms=None if hw.energy_only else latency_s * 1e3,
-        energy_compute_uj=compute_pj * 1e-6,
+        energy_datapath_uj=compute_pj * 1e-6,
         energy_memory_uj=memory_pj * 1e-6,
-        energy_static_uj=static_uj,
+        energy_baseline_uj=static_uj,
         bound=bound,
     )
 
@@ -335,15 +357,14 @@ def estimate(
     *,
     precision: str | None = None,
     plan: str | None = None,
+    precision_source: str | None = None,
+    notes: list[str] | None = None,
 ) -> Estimate:
-    """Latency, energy and memory of ``graph`` on ``hw``; ``precision`` runs every layer at one precision."""
+    """Latency, energy and memory of ``graph`` on ``hw``; ``precision`` runs every layer at one precision.
+    ``precision_source`` and ``notes`` say how the graph came to be what is estimated (simulator.deployment)."""
     prepared = graph if isinstance(graph, PreparedGraph) else prepare(graph)
     g = prepared.graph
     layers = [_layer(w, g, hw, precision) for w in prepared.work]
-
-    def activation_bytes(name: str) -> int:
-        t = g.tensors[name]
-        return math.ceil(t.size * tensor_bits(t, precision) / 8)
-
-    arena = plan_arena(g, activation_bytes)
-    return Estimate(g.name, hw, precision, plan, layers, arena, list(g.warnings))
+    arena = prepared.arena(precision)
+    source = precision_source or ("--precision" if precision else ("plan" if plan else "model"))
+    return Estimate(g.name, hw, precision, plan, layers, arena, list(g.warnings), source, list(notes or []))

@@ -15,7 +15,6 @@ def load_model(ref: str, input_shapes: dict[str, Shape] | None = None, *, allow_
 
     Errors name the file they come from.
     """
-    from simulator.importers.onnx_import import load_onnx
     from simulator.importers.yamlspec import load_spec
     from simulator.importers.zoo import zoo_names, zoo_path
 
@@ -33,6 +32,9 @@ def load_model(ref: str, input_shapes: dict[str, Shape] | None = None, *, allow_
     suffix = path.suffix.lower()
     try:
         if suffix == ".onnx":
+            # onnx costs ~0.8 s to import (its ml_dtypes extension): only ONNX models pay it
+            from simulator.importers.onnx_import import load_onnx
+
             return load_onnx(path, input_shapes, allow_unknown=allow_unknown)
         if suffix in (".yaml", ".yml"):
             if input_shapes:

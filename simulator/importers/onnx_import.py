@@ -7,19 +7,23 @@ is read only from inside the model's own directory: a model file is untrusted in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
 from onnx.helper import get_attribute_value, tensor_dtype_to_np_dtype
 
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node, Shape, Tensor
+from simulator.importers.dynamic_dims import binding_hint
 
 _STANDARD_DOMAINS = ("", "ai.onnx")
+#: ops whose axis semantics changed at opset 13 (see ops/activation.py softmax_axes)
+LEGACY_SOFTMAX = ("Softmax", "LogSoftmax")
 
 
 def read_onnx(path: Path) -> onnx.ModelProto:
@@ -62,10 +66,20 @@ def _np_dtype(elem_type: int, what: str) -> str:
         raise EdgesimError(f"{what} has element type {elem_type}, which edgesim does not handle") from None
 
 
-def _input_shape(vi: onnx.ValueInfoProto, bound: dict[str, Shape]) -> Shape:
-    name = vi.name
+def _declared_dims(vi: onnx.ValueInfoProto) -> list | None:
     tensor_type = vi.type.tensor_type
-    declared = list(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
+    return list(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
+
+
+def _is_static(vi: onnx.ValueInfoProto) -> bool:
+    declared = _declared_dims(vi)
+    return declared is not None and all(d.HasField("dim_value") and d.dim_value > 0 for d in declared)
+
+
+def _input_shape(vi: onnx.ValueInfoProto, bound: dict[str, Shape]) -> Shape:
+    """The shape of a graph input: its binding, else its declared (static) shape."""
+    name = vi.name
+    declared = _declared_dims(vi)
     if name in bound:
         shape = tuple(bound[name])
         if declared is not None and len(declared) != len(shape):
@@ -75,15 +89,7 @@ def _input_shape(vi: onnx.ValueInfoProto, bound: dict[str, Shape]) -> Shape:
         return shape
     if declared is None:
         raise EdgesimError(f"input {name!r} has no declared shape; bind it with --input-shape {name}=D0,D1,...")
-    dims = []
-    for i, dim in enumerate(declared):
-        if dim.HasField("dim_value") and dim.dim_value > 0:
-            dims.append(int(dim.dim_value))
-        else:
-            label = f" ({dim.dim_param!r})" if dim.dim_param else ""
-            example = ",".join(str(d.dim_value) if d.dim_value > 0 else "1" for d in declared)
-            raise EdgesimError(f"input {name!r} dim {i}{label} is dynamic; bind it with --input-shape {name}={example}")
-    return tuple(dims)
+    return tuple(int(d.dim_value) for d in declared)
 
 
 def _attributes(node: onnx.NodeProto) -> dict:
@@ -113,21 +119,81 @@ def _initializer(proto: onnx.TensorProto) -> Tensor:
     )
 
 
-def _shape_hints(model: onnx.ModelProto) -> dict[str, tuple[Shape, str]]:
-    """Static shapes onnx's own inference can give, for outputs of ops edgesim does not model."""
+def _static(vi: onnx.ValueInfoProto) -> tuple[Shape, str] | None:
+    """(shape, dtype) of a value whose every dimension is a known number, else None."""
+    tensor_type = vi.type.tensor_type
+    if not vi.type.HasField("tensor_type") or not tensor_type.HasField("shape"):
+        return None
+    dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
+    if any(d < 0 for d in dims):
+        return None
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # onnx raises many types here; hints are best effort
-        inferred = model
+        return tuple(dims), np.dtype(tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _infer_onnx(model: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # onnx raises many types here; inference is best effort
+        return model
+
+
+def _shape_hints(model: onnx.ModelProto, input_shapes: dict[str, Shape] | None = None) -> dict[str, tuple[Shape, str]]:
+    """Static shapes the model records or onnx's own inference (with data propagation) gives once the dynamic
+    inputs are bound to ``input_shapes``, for outputs of ops edgesim does not model."""
+    if input_shapes:
+        model = onnx.ModelProto.FromString(model.SerializeToString())
+        for vi in model.graph.input:
+            if vi.name in input_shapes and vi.type.HasField("tensor_type"):
+                shape = vi.type.tensor_type.shape
+                shape.ClearField("dim")
+                for d in input_shapes[vi.name]:
+                    shape.dim.add().dim_value = int(d)
+    inferred = _infer_onnx(model)
     hints = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
-        tensor_type = vi.type.tensor_type
-        if not tensor_type.HasField("shape"):
-            continue
-        dims = [d.dim_value for d in tensor_type.shape.dim]
-        if all(d > 0 for d in dims):
-            hints[vi.name] = (tuple(dims), np.dtype(tensor_dtype_to_np_dtype(tensor_type.elem_type)).name)
+    for vi in [*inferred.graph.value_info, *inferred.graph.output]:
+        static = _static(vi)
+        if static is not None:
+            hints[vi.name] = static
     return hints
+
+
+#: constants up to this many elements are handed to onnx's shape inference by value (a TopK's k, a shape)
+_PROPAGATED_CONSTANT_ELEMENTS = 1024
+
+
+def unknown_op_shapes(model: onnx.ModelProto) -> Callable[[Node, list[Tensor | None]], list[tuple[Shape, str] | None]]:
+    """Output shapes of one node of a standard-domain op edgesim does not model: onnx's own shape inference
+    (with data propagation) on a one-node model given the shapes edgesim has inferred up to that node, so it
+    sees bound dynamic dimensions and folded constants. Ops of other domains get nothing (onnx has no schema
+    for them); the model's recorded shapes serve those."""
+
+    def shapes(node: Node, inputs: list[Tensor | None]) -> list[tuple[Shape, str] | None]:
+        domain, _, op_type = node.op_type.rpartition(".")
+        if domain not in _STANDARD_DOMAINS:
+            return []
+        attrs = {k: numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v for k, v in node.attrs.items()}
+        proto = helper.make_node(op_type, node.inputs, node.outputs, name=node.name, **attrs)
+        feeds, inits = [], []
+        for name, t in zip(node.inputs, inputs, strict=True):
+            if not name or t is None:
+                continue
+            if t.constant and t.size <= _PROPAGATED_CONSTANT_ELEMENTS and t.data is not None:
+                inits.append(numpy_helper.from_array(np.asarray(t.data), name))
+            else:
+                elem = helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
+                feeds.append(helper.make_tensor_value_info(name, elem, t.shape))
+        outputs = [helper.make_empty_tensor_value_info(n) for n in node.outputs if n]
+        graph = helper.make_graph([proto], "node", feeds, outputs, inits)
+        one = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+        one.functions.extend(model.functions)
+        inferred = _infer_onnx(one)
+        found = {vi.name: _static(vi) for vi in [*inferred.graph.value_info, *inferred.graph.output]}
+        return [found.get(n) for n in node.outputs]
+
+    return shapes
 
 
 def onnx_to_graph(
@@ -148,6 +214,12 @@ def onnx_to_graph(
         raise EdgesimError(
             f"--input-shape names {', '.join(unknown_bound)}, but the model's inputs are {', '.join(declared)}"
         )
+    unbound = [
+        vi for vi in g.input if vi.name not in tensors and vi.name not in bound and _declared_dims(vi) is not None
+    ]
+    unbound = [vi for vi in unbound if not _is_static(vi)]
+    if unbound:
+        raise EdgesimError(binding_hint(model, name, unbound))
     inputs = []
     for vi in g.input:
         if vi.name in tensors:
@@ -167,8 +239,10 @@ def onnx_to_graph(
         names.add(node_name)
         attrs = _attributes(proto)
         op_type = proto.op_type if proto.domain in _STANDARD_DOMAINS else f"{proto.domain}.{proto.op_type}"
-        if op_type == "Softmax" and opset < 13:
+        if op_type in LEGACY_SOFTMAX and opset < 13:
+            # before opset 13 these normalise over every axis from ``axis`` (default 1) on
             attrs.setdefault("axis", 1)
+            attrs["legacy_2d"] = 1
         has_unknown |= get_op(op_type) is None
         nodes.append(Node(node_name, op_type, list(proto.input), list(proto.output), attrs))
     outputs = [o.name for o in g.output]
@@ -182,6 +256,8 @@ def load_onnx(path: Path, input_shapes: dict[str, Shape] | None = None, *, allow
 
     model = read_onnx(path)
     graph, has_unknown = onnx_to_graph(model, path.stem, input_shapes)
-    hints = _shape_hints(model) if has_unknown and allow_unknown else None
-    graph = infer_shapes(graph, allow_unknown=allow_unknown, hints=hints)
+    hints = unknown = None
+    if has_unknown and allow_unknown:
+        hints, unknown = _shape_hints(model, input_shapes), unknown_op_shapes(model)
+    graph = infer_shapes(graph, allow_unknown=allow_unknown, hints=hints, unknown_shapes=unknown)
     return fold_batchnorm(graph)

@@ -1,6 +1,9 @@
-"""Broadcasting arithmetic: Add, Sub, Mul, Div (two inputs) and Sum (any number), as numpy broadcasts."""
+"""Broadcasting arithmetic: Add, Sub, Mul, Div, Mod, Pow (two inputs) and Sum, Min, Max (any number), as numpy
+broadcasts."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -71,3 +74,78 @@ class Sum(_Broadcasting):
         for x in xs[1:]:
             total = total + x
         return [total]
+
+
+@register
+class Min(Sum):
+    op_type = "Min"
+
+    def run(self, node, *xs):
+        return [functools.reduce(np.minimum, xs)]
+
+
+@register
+class Max(Sum):
+    op_type = "Max"
+
+    def run(self, node, *xs):
+        return [functools.reduce(np.maximum, xs)]
+
+
+@register
+class Mod(_Broadcasting):
+    """fmod=1: C's fmod (sign of the dividend); fmod=0 (integers): Python's % (sign of the divisor)."""
+
+    op_type = "Mod"
+
+    def run(self, node, a, b):
+        return [np.fmod(a, b) if node.attr("fmod", 0) else np.mod(a, b)]
+
+
+#: the exponents a runtime computes by repeated multiplication (x*x for 2, as onnxruntime and XNNPACK do)
+SMALL_INTEGER_EXPONENTS = (2.0, 3.0, 4.0)
+
+
+def _constant_exponent(inputs) -> float | None:
+    t = inputs[1] if len(inputs) > 1 else None
+    if t is None or not t.constant or t.size != 1:
+        return None
+    return float(np.asarray(t.data).reshape(-1)[0])
+
+
+@register
+class Pow(_Broadcasting):
+    """x ** y. A constant exponent of 2, 3 or 4 (LayerNorm's variance, written out by exporters) is a
+    product of 1-3 multiplies per element; any other exponent is exp(y log x), a transcendental."""
+
+    op_type = "Pow"
+    weight_inputs = (1,)
+
+    def infer(self, node, inputs):
+        [(shape, _)] = super().infer(node, inputs)
+        return [(shape, inputs[0].dtype)]
+
+    def cost_class(self, node, inputs):
+        return "elementwise" if _constant_exponent(inputs) in SMALL_INTEGER_EXPONENTS else "transcendental"
+
+    def ops(self, node, inputs, outputs):
+        exponent = _constant_exponent(inputs)
+        multiplies = int(exponent) - 1 if exponent in SMALL_INTEGER_EXPONENTS else 1
+        return outputs[0].size * multiplies
+
+    def run(self, node, a, b):
+        if b.size == 1 and float(b.reshape(-1)[0]) == 2.0:
+            return [np.multiply(a, a)]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN / inf as a runtime gives them
+            return [np.power(a, b.astype(a.dtype) if a.dtype.kind == "f" else b).astype(a.dtype, copy=False)]
+
+
+@register
+class Mean(Sum):
+    op_type = "Mean"
+
+    def ops(self, node, inputs, outputs):
+        return outputs[0].size * len([t for t in inputs if t is not None])
+
+    def run(self, node, *xs):
+        return [(functools.reduce(np.add, xs) / len(xs)).astype(xs[0].dtype)]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from simulator.graph import Node
-from simulator.ops.registry import OpDef, clamp_fused, constant_ints, fail, normalize_axis, register, shape_of
+from simulator.ops.registry import OpDef, clamp_fused, fail, register, shape_of
 from simulator.ops.window import sliding_windows, window_counts, window_geometry
 
 
@@ -124,34 +124,3 @@ class GlobalMaxPool(_GlobalPool):
 
     def run(self, node, x):
         return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]
-
-
-@register
-class ReduceMean(OpDef):
-    """Axes are an attribute before opset 18 and an optional input from 18 on."""
-
-    op_type = "ReduceMean"
-    op_class = "pooling"
-    max_inputs = 2
-
-    def axes(self, node: Node, given: list[int] | None, rank: int) -> tuple[int, ...]:
-        axes = node.attr("axes", given)
-        if not axes:
-            return () if node.attr("noop_with_empty_axes", 0) else tuple(range(rank))
-        return tuple(sorted(normalize_axis(node, int(a), rank) for a in axes))
-
-    def infer(self, node, inputs):
-        x = shape_of(node, inputs[0], "input")
-        given = constant_ints(node, inputs[1], "axes") if len(inputs) > 1 and inputs[1] is not None else None
-        axes = self.axes(node, given, len(x))
-        keep = bool(node.attr("keepdims", 1))
-        out = tuple(1 if i in axes else d for i, d in enumerate(x) if keep or i not in axes)
-        return [(out, inputs[0].dtype)]
-
-    def ops(self, node, inputs, outputs):
-        return inputs[0].size
-
-    def run(self, node, x, axes=None):
-        given = None if axes is None else [int(a) for a in axes]
-        axes_ = self.axes(node, given, x.ndim)
-        return [np.mean(x, axis=axes_, keepdims=bool(node.attr("keepdims", 1))).astype(x.dtype)]

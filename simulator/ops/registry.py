@@ -8,13 +8,17 @@ Counting conventions (also in README.md):
   forms), as published model tables count them. Bias additions are not MACs.
 - ``ops``: other arithmetic, one per elementary operation (an add, a compare, a pooling tap), so elementwise
   layers still cost something in the estimator.
+- ``ops`` of the ``transcendental`` class (Exp, Erf, Sqrt, Gelu, ...): one per function evaluation, priced by
+  the profile as the cycles the kernel library spends per element.
 - ``params``: elements of constant inputs in an op's weight slots (weights and biases after batch-norm folding).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import ClassVar
 
 import numpy as np
@@ -29,6 +33,8 @@ OP_CLASSES = (
     "matmul",
     "elementwise",
     "activation",
+    "transcendental",
+    "attention",
     "pooling",
     "normalization",
     "data_movement",
@@ -132,11 +138,16 @@ def _load_all() -> None:
         constant,
         conv,
         elementwise,
+        indexing,
+        logic,
         matmul,
         normalization,
         pooling,
         quantization,
+        rearrange,
+        reduce,
         shape,
+        unary,
     )
 
 
@@ -148,12 +159,32 @@ def fail(node: Node, message: str) -> EdgesimError:
     return EdgesimError(f"node {node.name!r} ({node.op_type}): {message}")
 
 
+#: the float type conv / matmul operands are widened to (see :func:`widened`); a caller that wants speed over the
+#: last bits (calibration, fidelity over many samples) runs inside ``reductions_in(np.float32)``
+_REDUCTION_DTYPE: ContextVar[type] = ContextVar("reduction_dtype", default=np.float64)
+
+
+@contextmanager
+def reductions_in(dtype) -> Iterator[None]:
+    """Run the float kernels' reductions in ``dtype`` (float64 by default) within the block; scoped to the
+    calling thread or task, so concurrent runs do not see each other's choice."""
+    token = _REDUCTION_DTYPE.set(np.dtype(dtype).type)
+    try:
+        yield
+    finally:
+        _REDUCTION_DTYPE.reset(token)
+
+
 def widened(a: np.ndarray) -> np.ndarray:
     """A float operand of a reduction (conv, matmul) in float64: the reference sums thousands of products
     without float32 rounding, so its result does not depend on a BLAS's summation order or thread count and
     sits closer to the exact value than any float32 runtime it is compared with. The copy is C-ordered, so an
-    im2col view becomes its column matrix in the same pass. Integers stay as they are."""
-    return np.ascontiguousarray(a, np.float64) if a.dtype.kind == "f" and a.dtype.itemsize < 8 else a
+    im2col view becomes its column matrix in the same pass. Integers stay as they are. Inside
+    ``reductions_in(np.float32)`` the operand stays float32 (twice the speed, as float32 runtimes compute)."""
+    dtype = _REDUCTION_DTYPE.get()
+    if a.dtype.kind == "f" and a.dtype.itemsize <= np.dtype(dtype).itemsize:
+        return np.ascontiguousarray(a, dtype)
+    return a
 
 
 def clamp_fused(node: Node, y: np.ndarray) -> np.ndarray:

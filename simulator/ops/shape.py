@@ -546,6 +546,22 @@ class Shape(_Movement):
 
 
 @register
+class Size(_Movement):
+    """The element count of the input as an int64 scalar: known whenever its shape is, so it always folds."""
+
+    op_type = "Size"
+
+    def infer(self, node, inputs):
+        return [((), "int64")]
+
+    def fold(self, node, inputs):
+        return [np.array(math.prod(shape_of(node, inputs[0], "input")), dtype=np.int64)]
+
+    def run(self, node, x):
+        return [np.array(x.size, dtype=np.int64)]
+
+
+@register
 class Cast(_Movement):
     op_type = "Cast"
 
@@ -575,6 +591,90 @@ class Expand(_Movement):
 
     def run(self, node, x, shape):
         return [x * np.ones([int(v) for v in shape], dtype=x.dtype)]
+
+
+def _split_sizes(node: Node, inputs, x: Dims, outputs: int) -> tuple[int, list[int]]:
+    """(axis, size of each piece): the ``split`` input (opset 13) or attribute, else ``num_outputs`` (opset 18)
+    or the number of outputs, equal pieces with a smaller last one when the axis does not divide."""
+    axis = normalize_axis(node, int(node.attr("axis", 0)), len(x))
+    split = node.attr("split")
+    if split is None and len(inputs) > 1 and inputs[1] is not None:
+        split = constant_ints(node, inputs[1], "split")
+    if split is not None:
+        if len(split) != outputs or sum(split) != x[axis] or min(split, default=0) < 0:
+            raise fail(node, f"split {list(split)} does not cut axis {axis} of {x} into {outputs} pieces")
+        return axis, [int(s) for s in split]
+    pieces = int(node.attr("num_outputs", outputs))
+    size = -(-x[axis] // pieces)
+    sizes = [min(size, max(x[axis] - i * size, 0)) for i in range(pieces)]
+    return axis, sizes
+
+
+@register
+class Split(_Movement):
+    op_type = "Split"
+    max_inputs = 2
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        axis, sizes = _split_sizes(node, inputs, x, len(node.outputs))
+        return [((*x[:axis], s, *x[axis + 1 :]), inputs[0].dtype) for s in sizes]
+
+    def run(self, node, x, split=None):
+        axis, sizes = _split_sizes(node, [_shape_only(x), _const(split)], x.shape, len(node.outputs))
+        return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+
+
+@register
+class Tile(_Movement):
+    op_type = "Tile"
+    min_inputs = max_inputs = 2
+
+    def infer(self, node, inputs):
+        x = shape_of(node, inputs[0], "input")
+        repeats = constant_ints(node, inputs[1], "repeats")
+        if len(repeats) != len(x) or min(repeats, default=0) < 0:
+            raise fail(node, f"repeats {repeats} do not fit an input of rank {len(x)}")
+        return [(tuple(d * r for d, r in zip(x, repeats, strict=True)), inputs[0].dtype)]
+
+    def run(self, node, x, repeats):
+        return [np.tile(x, [int(r) for r in repeats])]
+
+
+@register
+class Range(_Movement):
+    """start, start + delta, ... up to (not including) limit; all three are scalars. Folds when they are
+    constant; a range whose length is only known at run time cannot be costed."""
+
+    op_type = "Range"
+    min_inputs = max_inputs = 3
+
+    def infer(self, node, inputs):
+        for t, what in zip(inputs, ("start", "limit", "delta"), strict=True):
+            constant_ints(node, t, what)  # refuses run-time bounds with the usual hint
+        raise AssertionError("unreachable: constant inputs fold")
+
+    def run(self, node, start, limit, delta):
+        start, limit, delta = (np.asarray(v).reshape(()) for v in (start, limit, delta))
+        count = max(int(np.ceil((limit - start) / delta)), 0)
+        return [(start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)]
+
+
+@register
+class GatherElements(_Movement):
+    """out[i][j][k] = data[index[i][j][k]][j][k] along ``axis``; the output has the indices' shape."""
+
+    op_type = "GatherElements"
+    min_inputs = max_inputs = 2
+
+    def infer(self, node, inputs):
+        shape_of(node, inputs[0], "data")
+        return [(shape_of(node, inputs[1], "indices"), inputs[0].dtype)]
+
+    def run(self, node, x, indices):
+        axis = normalize_axis(node, int(node.attr("axis", 0)), x.ndim)
+        indices = np.where(indices < 0, indices + x.shape[axis], indices)
+        return [np.take_along_axis(x, indices, axis=axis)]
 
 
 def _shape_only(x: np.ndarray) -> Tensor:

@@ -6,8 +6,10 @@ Concat chain, so its output shape is known only once that chain has been evaluat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from simulator.errors import EdgesimError
-from simulator.graph import Graph, Shape, Tensor
+from simulator.graph import Graph, Node, Shape, Tensor
 from simulator.ops import get_op
 from simulator.ops.registry import fail
 
@@ -17,11 +19,14 @@ def infer_shapes(
     *,
     allow_unknown: bool = False,
     hints: dict[str, tuple[Shape, str]] | None = None,
+    unknown_shapes: Callable[[Node, list[Tensor | None]], list[tuple[Shape, str] | None]] | None = None,
 ) -> Graph:
     """A new graph with every tensor's shape and dtype known and import-time constants folded away.
 
-    ``hints`` gives shapes for outputs of ops edgesim does not model (from the model file's own shape
-    information); such ops are kept only when ``allow_unknown`` is set, and cost nothing.
+    Ops edgesim does not model are kept only when ``allow_unknown`` is set, cost nothing and are listed in
+    the graph's warnings. Their output shapes come from ``unknown_shapes(node, inputs)`` (the importer's
+    format-specific inference, given the shapes known at that point), else from ``hints`` (shapes the model
+    file itself records).
     """
     hints = hints or {}
     tensors = dict(graph.tensors)
@@ -36,11 +41,21 @@ def infer_shapes(
                     f"node {node.name!r} uses op {node.op_type!r}, which edgesim does not model; "
                     "pass --allow-unknown to count it as zero cost"
                 )
-            for name in node.outputs:
-                if name and name not in hints:
-                    raise fail(node, f"op is unknown and the shape of its output {name!r} is not in the model")
-                if name:
+            inferred = unknown_shapes(node, inputs) if unknown_shapes is not None else None
+            for i, name in enumerate(node.outputs):
+                if not name:
+                    continue
+                if inferred is not None and i < len(inferred) and inferred[i] is not None:
+                    tensors[name] = Tensor(name, *inferred[i])
+                elif name in hints:
                     tensors[name] = Tensor(name, *hints[name])
+                else:
+                    raise fail(
+                        node,
+                        f"op is unknown and the shape of its output {name!r} is neither in the model nor given by "
+                        "onnx's shape inference; bind the dynamic inputs with --input-shape, or export the model "
+                        "with its shapes (onnx.shape_inference.infer_shapes)",
+                    )
             warnings.append(f"unknown op {node.op_type} at node {node.name!r} counted as zero cost")
             kept.append(node)
             continue

@@ -250,7 +250,7 @@ def quantize_activations(
 ) -> Graph:
     """Calibrate the inputs and outputs of the selected layers on ``calibration`` feeds and record their
     quantization; biases of those layers become int32 at scale s_in * s_w (int64 for wider activations)."""
-    from simulator.execute.float_exec import run_graph
+    from simulator.fidelity import run_samples
 
     if not 2 <= bits <= 16:
         raise EdgesimError(f"activation bits must be from 2 to 16, got {bits}")
@@ -290,14 +290,11 @@ def quantize_activations(
             or node.op_type in FIXED_OUTPUT_RANGE
         ) and node.outputs[0] not in wanted:  # fmt: skip
             wanted.append(node.outputs[0])
-    samples: dict[str, list[np.ndarray]] = {name: [] for name in wanted if name not in shared and name not in fixed}
-    for feeds in calibration:
-        values = run_graph(graph, feeds, keep=True)
-        for name in samples:
-            samples[name].append(np.asarray(values[name]).reshape(-1))
+    calibrated = [name for name in wanted if name not in shared and name not in fixed]
+    values = run_samples(graph, calibration, keep=True)
     ranges = {
-        name: activation_range(np.concatenate(values), bits, symmetric, method, percentile)
-        for name, values in samples.items()
+        name: activation_range(np.asarray(values[name]).reshape(-1), bits, symmetric, method, percentile)
+        for name in calibrated
     }
     ranges.update(fixed)
     tensors = dict(graph.tensors)

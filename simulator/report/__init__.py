@@ -95,6 +95,7 @@ def build_report(
     budget: Budget | None = None,
     command: str = "",
     progress=None,
+    deployment=None,
     model_ref: str = "",
 ) -> Report:
     """Estimate, draw and lay out the report, then write it to ``output`` atomically. ``progress`` is a
@@ -112,6 +113,7 @@ def build_report(
     data = collect(
         graph,
         hw,
+        deployment=deployment,
         precisions=precisions,
         plans=plans,
         calibration=calibration,

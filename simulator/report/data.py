@@ -14,12 +14,13 @@ import numpy as np
 
 from simulator import __version__
 from simulator.budget import Breach, Budget
+from simulator.deployment import FROM_MODEL, Deployment, deploy, deployment_bits
 from simulator.errors import EdgesimError
 from simulator.estimate import Estimate, LayerEstimate, estimate, prepare
 from simulator.graph import Graph, Shape
 from simulator.hardware import Hardware
 from simulator.importers import SUFFIXES as MODEL_SUFFIXES
-from simulator.plan import Plan, apply_plan
+from simulator.plan import Plan
 
 Step = Callable[[str], None]
 
@@ -138,15 +139,10 @@ def fidelity_text(row) -> str:
     return f"{row.sqnr_db:.1f} dB output SQNR"
 
 
-def _baseline_precision(graph: Graph, hw: Hardware) -> str | None:
-    from simulator.compare import _baseline_precision as compare_rule
-
-    return compare_rule(graph, hw)
-
-
-def _variant(label, kind, graph, hw, precision, checked, budget, plan=None, fidelity="") -> Variant:
+def _variant(label, kind, graph, hw, precision, checked, budget, plan=None, fidelity="", est=None) -> Variant:
     prepared = prepare(graph)
-    est = estimate(prepared, hw, precision=precision, plan=plan.name if plan else None)
+    if est is None:
+        est = estimate(prepared, hw, precision=precision, plan=plan.name if plan else None)
     shapes = [(list(w.counts.inputs), list(w.counts.outputs)) for w in prepared.work]
     breaches = budget.check(est.totals(), label) if (budget is not None and checked) else []
     return Variant(label, kind, est, shapes, checked, breaches, fidelity, plan)
@@ -163,6 +159,7 @@ def collect(
     budget: Budget | None = None,
     command: str = "",
     step: Step | None = None,
+    deployment: Deployment | None = None,
     model_ref: str = "",
 ) -> ReportData:
     """Estimate every variant the report shows.
@@ -187,26 +184,25 @@ def collect(
             base = rows[0]
             variants.append(
                 _variant(
-                    base.plan,
-                    "baseline",
-                    graph,
-                    hw,
-                    _baseline_precision(graph, hw),
-                    False,
-                    budget,
-                    fidelity=fidelity_text(base),
+                    base.plan, "baseline", base.graph, hw, None, False, budget, None, fidelity_text(base), base.estimate
                 )
             )
         else:
-            variants.append(_variant("as imported", "model", graph, hw, None, True, budget))
+            deployed = deployment or deploy(graph, hw, calibration=calibration)
+            est = estimate(
+                deployed.graph,
+                hw,
+                precision_source=deployed.precision_source,
+                notes=[deployed.note] if deployed.note else [],
+            )
+            label = (
+                "as imported" if deployed.precision_source == FROM_MODEL else f"post-training int{deployment_bits(hw)}"
+            )
+            variants.append(_variant(label, "model", deployed.graph, hw, None, True, budget, est=est))
         step("estimate")
     for plan, row in zip(plans, rows[1:], strict=True):
-        try:
-            g = apply_plan(graph, plan, calibration)
-        except EdgesimError as exc:
-            raise EdgesimError(f"{plan.path or plan.name}: {exc}") from None
         variants.append(
-            _variant(row.plan, "plan", g, hw, _baseline_precision(g, hw), True, budget, plan, fidelity_text(row))
+            _variant(row.plan, "plan", row.graph, hw, None, True, budget, plan, fidelity_text(row), row.estimate)
         )
         step(f"estimate {plan.name}")
     measurements = []

@@ -374,22 +374,23 @@ def roofline(variants: Sequence[Variant]) -> Picture:
 
 
 def energy_parts(variant: Variant) -> list[tuple[str, list[float]]]:
-    """(component, uJ per layer): compute, each memory level, static (absent on energy-only profiles)."""
+    """(component, uJ per layer): incremental datapath, each memory level, and the active baseline (the chip's
+    active power over the layer's latency; absent on energy-only profiles)."""
     hw = variant.estimate.hardware
     layers = variant.estimate.layers
     splits = [memory_energy_by_level(layer, hw) for layer in layers]
     levels = list(dict.fromkeys(level for split in splits for level in split))
-    parts = [("compute", [layer.energy_compute_uj for layer in layers])]
+    parts = [("datapath", [layer.energy_datapath_uj for layer in layers])]
     parts += [(f"{level} memory", [split.get(level, 0.0) for split in splits]) for level in levels]
     if not hw.energy_only:
-        parts.append(("static", [layer.energy_static_uj for layer in layers]))
+        parts.append(("active baseline", [layer.energy_baseline_uj for layer in layers]))
     return parts
 
 
 def _part_colour(name: str, k: int) -> str:
-    if name == "compute":
+    if name == "datapath":
         return COMPUTE_COLOUR
-    if name == "static":
+    if name == "active baseline":
         return STATIC_COLOUR
     return LEVEL_COLOURS[(k - 1) % len(LEVEL_COLOURS)]
 
@@ -411,8 +412,8 @@ def energy_per_layer(variant: Variant) -> Picture:
     per_layer = [sum(values[i] for _, values in parts) for i in range(len(layers))]
     bars = layer_bars(per_layer, [layer.name for layer in layers])
     grouped = [(name, _bar_values(values, bars)) for name, values in parts]
-    dynamic = [p for p in grouped if p[0] != "static"]
-    static = [p for p in grouped if p[0] == "static"]
+    dynamic = [p for p in grouped if p[0] != "active baseline"]
+    static = [p for p in grouped if p[0] == "active baseline"]
     n = len(bars)
     fig = _figure(WIDTH, _layer_axis_height(n))
     if static:
@@ -447,10 +448,10 @@ def energy_per_layer(variant: Variant) -> Picture:
             side.set_xlim(0, single * 1.16)
             _cut_group_bar(side, bars, values[-1], single * 1.16, "µJ")
         side.tick_params(axis="y", labelleft=False)
-        side.set_xlabel("static energy (µJ)")
+        side.set_xlabel("active baseline (µJ)")
         side.xaxis.set_major_locator(MaxNLocator(3))
         side.xaxis.set_major_formatter(_uj_ticks())
-        side.set_title(f"static {sum(values):,.1f} µJ", loc="left")
+        side.set_title(f"baseline {sum(values):,.0f} µJ", loc="left")
         side.grid(axis="x", alpha=0.3)
     return _render(fig, f"energy per layer, {variant.label}")
 
@@ -465,8 +466,8 @@ def _uj_text(total: float) -> str:
 
 @styled
 def energy_totals(variants: Sequence[Variant]) -> Picture:
-    """One stacked bar per variant: left everything (static included), right the dynamic part alone, where
-    precision and compression show (static power over the latency swamps it on a microcontroller)."""
+    """One stacked bar per variant: left everything (active baseline included), right the incremental part
+    alone, where precision and compression show (on a microcontroller the active baseline is most of it)."""
     n = len(variants)
     fig = _figure(WIDTH, max(1.9, 0.42 * n + 1.3))
     grid = fig.add_gridspec(1, 2)
@@ -485,7 +486,7 @@ def energy_totals(variants: Sequence[Variant]) -> Picture:
 
     for ax, keep, title in (
         (ax_all, lambda name: True, "per inference, all components"),
-        (ax_dyn, lambda name: name != "static", "dynamic only (compute + memory)"),
+        (ax_dyn, lambda name: name != "active baseline", "incremental only (datapath + memory)"),
     ):
         comps = components(keep)
         left = [0.0] * n

@@ -374,6 +374,9 @@ def _summary(data: ReportData, story: list) -> None:
     hw = data.hardware
     story.append(_p("1 Summary", "h1"))
     story.append(_p(_bottom_line(data)))
+    # how each variant's precisions were chosen (simulator.deployment), once per distinct note
+    for note in dict.fromkeys(n for v in data.variants for n in v.estimate.notes if n):
+        story.append(_p(f"<b>Precision</b>: {_e(note)}."))
     single = len(data.variants) == 1
     lines = []
     for v in data.variants:
@@ -634,7 +637,7 @@ def _latency(data: ReportData, story: list, pics: dict, number: int) -> None:
 
 
 def _energy_rows(v: Variant) -> dict[str, float]:
-    """Component -> uJ per inference: compute, each memory level, static."""
+    """Component -> uJ per inference: datapath, each memory level, active baseline."""
     return {name: sum(values) for name, values in figures.energy_parts(v)}
 
 
@@ -650,7 +653,8 @@ def _share(part: float, total: float) -> str:
 
 
 def _precision_saving(data: ReportData) -> str:
-    """The int8-vs-fp32 sentence, when one variant runs all-fp32 and another all-int8."""
+    """The int8-vs-fp32 sentence, when one variant runs all-fp32 and another all-int8: total energy per
+    inference first (what a board measures), then where the difference comes from."""
     fp32 = next((v for v in data.variants if v.precisions == "fp32"), None)
     int8 = next((v for v in data.variants if v.precisions == "int8"), None)
     if fp32 is None or int8 is None:
@@ -665,19 +669,19 @@ def _precision_saving(data: ReportData) -> str:
     total_a, total_b = fp32.totals["energy_uj"], int8.totals["energy_uj"]
     moved_a = sum(bytes_moved(layer) for layer in fp32.estimate.layers)
     moved_b = sum(bytes_moved(layer) for layer in int8.estimate.layers)
-    static = ""
+    baseline = ""
     if not data.hardware.energy_only:
-        static = (
-            f"; static energy, {_share(fp32.totals['energy_static_uj'], total_a)} of the fp32 total, follows the "
-            f"latency ({_ms(fp32.totals['latency_ms'])} vs {_ms(int8.totals['latency_ms'])} ms)"
+        baseline = (
+            f" The active baseline ({data.hardware.static_power_mw:g} mW over the inference time) is "
+            f"{_share(fp32.totals['energy_baseline_uj'], total_a)} of the fp32 total, so the saving follows the "
+            f"latency ({_ms(fp32.totals['latency_ms'])} vs {_ms(int8.totals['latency_ms'])} ms)."
         )
     return (
-        f"<b>int8 vs fp32</b>: {_e(int8.label)} spends {ratio(a['compute'], b['compute'])} less compute energy "
-        f"than {_e(fp32.label)} (a MAC costs {data.hardware.compute['int8'].mac_energy_pj:g} instead of "
-        f"{data.hardware.compute['fp32'].mac_energy_pj:g} pJ) and {ratio(memory_a, memory_b)} less memory energy "
-        f"({ratio(moved_a, moved_b)} fewer bytes moved): {ratio(a['compute'] + memory_a, b['compute'] + memory_b)} "
-        f"less dynamic energy, and {ratio(total_a, total_b)} less in total ({_uj(total_a)} vs {_uj(total_b)} µJ"
-        f"{static})."
+        f"<b>int8 vs fp32</b>: one inference of {_e(int8.label)} takes {_uj(total_b)} µJ against "
+        f"{_uj(total_a)} µJ for {_e(fp32.label)}, {ratio(total_a, total_b)} less energy in total.{baseline} "
+        f"On top of it, int8 spends {ratio(a['datapath'], b['datapath'])} less datapath energy (a MAC costs "
+        f"{data.hardware.compute['int8'].mac_energy_pj:g} instead of {data.hardware.compute['fp32'].mac_energy_pj:g}"
+        f" pJ) and {ratio(memory_a, memory_b)} less memory energy ({ratio(moved_a, moved_b)} fewer bytes moved)."
     )
 
 
@@ -687,10 +691,13 @@ def _energy(data: ReportData, story: list, pics: dict, number: int) -> None:
     hw = data.hardware
     story.append(
         _p(
-            "Energy per inference = MACs x pJ per MAC and other ops x pJ per op at the layer's precision "
-            "(compute), plus bytes x pJ per byte at each memory level: weights read from "
-            f"<b>{_e(hw.weights_level)}</b>, activations read and written in <b>{_e(hw.activations_level)}</b> "
-            f"(memory), plus {hw.static_power_mw:g} mW of static power over the latency (static)."
+            "Energy per inference, in the parts a board measurement is made of: the <b>active baseline</b>, "
+            f"{hw.static_power_mw:g} mW (the whole chip's power while it runs: clocks, leakage, instruction fetch "
+            "and control) over the inference time; plus the <b>incremental datapath</b> energy, MACs x pJ per "
+            "MAC and other ops x pJ per op at the layer's precision; plus the incremental <b>memory</b> energy, "
+            f"bytes x pJ per byte: weights read from <b>{_e(hw.weights_level)}</b>, activations read and "
+            f"written in <b>{_e(hw.activations_level)}</b>. Precision and compression change the incremental "
+            "parts directly and the baseline through the latency."
         )
     )
     parts = [_energy_rows(v) for v in data.variants]
@@ -713,16 +720,16 @@ def _energy(data: ReportData, story: list, pics: dict, number: int) -> None:
     story.append(
         _picture(
             pics["energy_totals"],
-            "Energy per inference by component: all of it (left) and the dynamic part alone (right), where "
-            "precision and compression show.",
+            "Energy per inference by component: all of it (left) and the incremental part alone (right), "
+            "where precision and compression show.",
         )
     )
     for v in data.variants:
         story.append(
             _picture(
                 pics[("energy", v.label)],
-                f"Energy per layer of {_e(v.label)}: compute and memory (left), static power over the layer's "
-                "latency (right), each on its own scale.",
+                f"Energy per layer of {_e(v.label)}: incremental datapath and memory (left), the active "
+                "baseline over the layer's latency (right), each on its own scale.",
             )
         )
 
@@ -890,9 +897,10 @@ def profile_rows(profile: dict, stack: str) -> list[tuple[str, str, str]]:
 
 
 CONVENTIONS = [
-    "<b>MAC</b> = one multiply-accumulate, counted for the reduction ops (Conv, ConvTranspose, Gemm, MatMul and "
-    "their QLinear forms) as published model tables count them; bias additions are not MACs. "
-    "<b>ops</b> = other arithmetic (one per add, compare or pooling tap).",
+    "<b>MAC</b> = one multiply-accumulate, counted for the reduction ops (Conv, ConvTranspose, Gemm, MatMul, "
+    "Einsum and their QLinear forms) as published model tables count them; bias additions are not MACs. "
+    "<b>ops</b> = other arithmetic (one per add, compare or pooling tap; one per function evaluation for "
+    "exp, log, sqrt, erf, gelu).",
     "<b>params</b> = weights + biases after batch-norm folding (as TFLite, TensorRT and ONNX Runtime deploy a "
     "model): one bias per output channel, no BN gamma/beta.",
     "<b>weight bytes</b> = parameters at their stored width (the plan's encoding: quantized bit width, sparse "
@@ -974,6 +982,10 @@ def _assumptions(data: ReportData, story: list, profile: dict, number: int) -> N
     story.append(_bullets(CONVENTIONS))
     story.append(_p("Known limits of the estimator", "h2"))
     story.append(_bullets(LIMITS))
+    if data.warnings:
+        # an op counted as zero cost (--allow-unknown) is an assumption of every number above
+        story.append(_p("Assumptions of this estimate", "h2"))
+        story.append(_bullets([_e(w) for w in data.warnings]))
     story.append(_p("Reproduce", "h2"))
     story.append(_p(f"<font face='Courier' size='7.5'>{_e(data.command)}</font>", "small"))
 
@@ -1145,7 +1157,11 @@ def render_pdf(
 
 def _variant_kind(v: Variant) -> str:
     return {
-        "model": "the model's own precisions",
+        "model": (
+            "the model's own precisions"
+            if v.estimate.precision_source == "model"
+            else f"{v.precisions}, as {_e(v.estimate.hardware.stack.name)} deploys the float model"
+        ),
         "precision": f"every layer at {v.label}",
         "baseline": "uncompressed, for reference",
         "plan": f"plan {_e(v.plan.path or v.plan.name) if v.plan else ''}",

@@ -81,6 +81,55 @@ def test_alignment_rounds_sizes_up():
     assert plan.peak_ram_bytes == 32
 
 
+def _brute_force(plan_in, sizes):
+    """The greedy-by-size placement written the obvious way (every placed buffer checked for every new
+    one): a second implementation for the indexed one in arena.py."""
+    placed = []
+    for b in sorted(plan_in.buffers, key=lambda b: (-sizes[b.name], b.first_step, b.name)):
+        overlapping = sorted((p for p in placed if p[1] <= b.last_step and b.first_step <= p[2]), key=lambda p: p[3])
+        offset = 0
+        for _, _, _, other_offset, other_size in overlapping:
+            if offset + b.size_bytes <= other_offset:
+                break
+            offset = max(offset, other_offset + other_size)
+        placed.append((b.name, b.first_step, b.last_step, offset, b.size_bytes))
+    return {name: offset for name, _, _, offset, _ in placed}
+
+
+def test_indexed_placement_equals_brute_force_on_random_graphs():
+    import random
+
+    rng = random.Random(7)
+    for trial in range(40):
+        n = rng.randint(1, 60)
+        nodes, tensors = [], ["x"]
+        for i in range(n):
+            reads = rng.sample(tensors, k=min(len(tensors), rng.randint(1, 3)))
+            nodes.append(Node(f"n{i}", "Add" if len(reads) > 1 else "Relu", reads, [f"t{i}"]))
+            tensors.append(f"t{i}")
+        outputs = [f"t{n - 1}"] + rng.sample(tensors[1:], k=min(2, n))
+        g = _graph(nodes, ["x"], list(dict.fromkeys(outputs)))
+        sizes = {name: rng.choice([16, 32, 48, 64, 128, 1000]) for name in tensors}
+        plan = plan_arena(g, sizes.__getitem__, alignment=16)
+        assert {b.name: b.offset for b in plan.buffers} == _brute_force(plan, sizes), trial
+        # the timeline by its definition
+        assert plan.live_bytes() == [
+            sum(b.size_bytes for b in plan.buffers if b.first_step <= s <= b.last_step) for s in range(plan.steps)
+        ]
+
+
+def test_ten_thousand_layer_chain():
+    """A chain of 10,000 equal layers needs two buffers at a time (input and output of the running layer):
+    the plan ping-pongs between two offsets. Its time is in benchmarks/bench_estimate.py (scaling 1k -> 10k)."""
+    n = 10_000
+    nodes = [Node(f"n{i}", "Relu", [f"t{i - 1}" if i else "x"], [f"t{i}"]) for i in range(n)]
+    g = _graph(nodes, ["x"], [f"t{n - 1}"])
+    plan = plan_arena(g, lambda name: 100, alignment=16)
+    assert plan.peak_ram_bytes == 2 * 112
+    assert {b.offset for b in plan.buffers} == {0, 112}
+    assert max(plan.live_bytes()) == 2 * 112 and len(plan.live_bytes()) == n
+
+
 def test_live_bytes_matches_the_per_step_sum():
     """The one-pass timeline equals the definition (bytes of every buffer alive at the step), summed here
     step by step over random lifetimes, some reaching past the last step."""

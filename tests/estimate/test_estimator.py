@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import helper
 
 from simulator.errors import EdgesimError
 from simulator.estimate import estimate, prepare
 from simulator.graph import QuantParams
 from simulator.hardware import load_hardware
 from simulator.importers import load_model
+from simulator.importers.onnx_import import load_onnx
+from tests.helpers import make_model, tensor_info
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 HW = str(DATA / "tiny-hw.yaml")
@@ -38,9 +42,9 @@ def test_int8_mlp_by_hand(mlp):
     assert fc1.latency_ms == pytest.approx(0.442)
     assert fc1.bound == "compute"
     # energy: 128 MACs x 1 pJ; 160 B x 5 pJ + 16 B x 1 pJ + 8 B x 2 pJ; 1 mW x 0.442 ms = 0.442 uJ
-    assert fc1.energy_compute_uj == pytest.approx(128e-6)
+    assert fc1.energy_datapath_uj == pytest.approx(128e-6)
     assert fc1.energy_memory_uj == pytest.approx((800 + 16 + 16) * 1e-6)
-    assert fc1.energy_static_uj == pytest.approx(0.442)
+    assert fc1.energy_baseline_uj == pytest.approx(0.442)
     # fc2: 32 MACs -> 64 cycles; weights 32 + 16 B -> 24 cycles; acts 8 + 4 B -> 3 cycles; + 100
     assert fc2.latency_ms == pytest.approx((64 + 24 + 3 + 100) / 1e3)
     totals = est.totals()
@@ -58,7 +62,7 @@ def test_fp32_mlp_by_hand(mlp):
     assert fc1.weight_bytes == 136 * 4
     assert fc1.compute_cycles == pytest.approx(128 / (1 * 0.25))
     assert fc1.memory_cycles == pytest.approx(544 / 2 + (64 + 32) / 4)
-    assert fc1.energy_compute_uj == pytest.approx(128 * 4e-6)
+    assert fc1.energy_datapath_uj == pytest.approx(128 * 4e-6)
 
 
 def test_precision_from_the_graph_is_float32(mlp):
@@ -176,7 +180,7 @@ def test_codebook_lookups_on_hardware_that_supports_them(mlp, tmp_path):
     assert fc1.weight_read_bytes == 32 + 16 + 32
     # 128 MACs at 2/cycle x 0.25, plus one lookup cycle per weight use
     assert fc1.compute_cycles == pytest.approx(256 + 128)
-    assert fc1.energy_compute_uj == pytest.approx((128 * 1.0 + 128 * 0.5) * 1e-6)
+    assert fc1.energy_datapath_uj == pytest.approx((128 * 1.0 + 128 * 0.5) * 1e-6)
     # without support the runtime expands the codebook: dense int8 reads
     plain = estimate(shared, load_hardware(HW), precision="int8").layers[0]
     assert plain.weight_read_bytes == 128 + 32 and plain.compute_cycles == pytest.approx(256)
@@ -208,3 +212,31 @@ def test_quantize_and_dequantize_run_at_their_integer_width():
     by_op = {layer.name: layer.precision for layer in est.layers}
     quantization = [n.name for n in graph.order if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
     assert len(quantization) == 4 and {by_op[n] for n in quantization} == {"int8"}
+
+
+def test_attention_transcendental_and_unknown_layers_by_hand(tmp_path):
+    """q = x.Wq; scores = q.q^T (attention class); e = Exp(scores) (transcendental class); Shrink (unknown,
+    --allow-unknown) costs nothing; the Add after it is still estimated."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"], name="proj"),
+        helper.make_node("Transpose", ["q"], ["qt"], perm=[0, 2, 1], name="t"),
+        helper.make_node("MatMul", ["q", "qt"], ["s"], name="scores"),
+        helper.make_node("Exp", ["s"], ["e"], name="exp"),
+        helper.make_node("Shrink", ["e"], ["k"], name="odd"),
+        helper.make_node("Add", ["k", "e"], ["y"], name="add"),
+    ]
+    wq = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)
+    path = tmp_path / "attn.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 4, 16])], [tensor_info("y", None)], {"wq": wq}), path)
+    est = estimate(load_onnx(path, allow_unknown=True), load_hardware(HW), precision="fp32")
+    layers = {layer.name: layer for layer in est.layers}
+    scores = layers["scores"]
+    # 4 x 4 scores of 16 products at 1 fp32 MAC/cycle x attention efficiency 0.25; no weights
+    assert (scores.op_class, scores.macs, scores.weight_bytes) == ("attention", 4 * 4 * 16, 0)
+    assert scores.compute_cycles == pytest.approx(256 / 0.25)
+    # 16 exponentials at 1 op/cycle x transcendental efficiency 0.05
+    assert layers["exp"].op_class == "transcendental" and layers["exp"].compute_cycles == pytest.approx(16 / 0.05)
+    odd = layers["odd"]
+    assert (odd.latency_ms, odd.energy_uj, odd.activation_read_bytes) == (0, 0, 0)
+    assert layers["add"].latency_ms > 0
+    assert any("Shrink" in w for w in est.warnings)

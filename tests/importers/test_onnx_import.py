@@ -130,7 +130,7 @@ def _dynamic_model():
 
 
 def test_unbound_dynamic_dim_is_named(save):
-    with pytest.raises(EdgesimError, match=r"input 'x' dim 0 \('batch'\) is dynamic; bind it with --input-shape x="):
+    with pytest.raises(EdgesimError, match=r"input 'x' has dynamic dims 0 \(batch\); bind them with --input-shape x="):
         load_onnx(save(_dynamic_model()))
 
 
@@ -210,14 +210,14 @@ def test_qdq_weight_keeps_its_quantization(save):
 def _custom_op_model():
     nodes = [
         helper.make_node("Relu", ["x"], ["r"]),
-        helper.make_node("Celu", ["r"], ["c"]),  # a real ONNX op edgesim does not model
+        helper.make_node("Shrink", ["r"], ["c"]),  # a real ONNX op edgesim does not model
         helper.make_node("MatMul", ["c", "w"], ["y"]),
     ]
     return make_model(nodes, [tensor_info("x", [2, 4])], [tensor_info("y", None)], {"w": _rand(4, 3)})
 
 
 def test_unknown_op_is_an_error_naming_the_node(save):
-    with pytest.raises(EdgesimError, match=r"node 'Celu_1' uses op 'Celu'.*--allow-unknown"):
+    with pytest.raises(EdgesimError, match=r"node 'Shrink_1' uses op 'Shrink'.*--allow-unknown"):
         load_onnx(save(_custom_op_model()))
 
 
@@ -225,10 +225,10 @@ def test_unknown_op_allowed_costs_nothing_and_warns(save):
     graph = load_onnx(save(_custom_op_model()), allow_unknown=True)
     counts = count(graph)
     assert graph.tensors["y"].shape == (2, 3)
-    celu = next(layer for layer in counts.layers if layer.op == "Celu")
-    assert (celu.params, celu.macs, celu.ops) == (0, 0, 0) and celu.warning
+    shrink = next(layer for layer in counts.layers if layer.op == "Shrink")
+    assert (shrink.params, shrink.macs, shrink.ops) == (0, 0, 0) and shrink.warning
     assert counts.macs == 2 * 4 * 3
-    assert any("Celu" in w for w in counts.warnings)
+    assert any("Shrink" in w for w in counts.warnings)
 
 
 def test_legacy_softmax_axis_defaults_to_one(save):
@@ -236,3 +236,51 @@ def test_legacy_softmax_axis_defaults_to_one(save):
         [helper.make_node("Softmax", ["x"], ["y"])], [tensor_info("x", [2, 5])], [tensor_info("y", None)], opset=11
     )
     assert load_onnx(save(model)).order[0].attrs["axis"] == 1
+
+
+def _unknown_between_dynamic_model():
+    """x (dynamic N x 8) -> Relu -> Shrink -> TopK(k=4) -> MatMul: two ops edgesim does not model, whose
+    output shapes exist only once N is bound (the file records none)."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Shrink", ["r"], ["s"], lambd=0.5),
+        helper.make_node("TopK", ["s", "k"], ["v", "i"], axis=-1),
+        helper.make_node("MatMul", ["v", "w"], ["y"]),
+    ]
+    inits = {"k": np.array([4], np.int64), "w": _rand(4, 3)}
+    return make_model(nodes, [tensor_info("x", ["N", 8])], [tensor_info("y", None)], inits)
+
+
+def test_allow_unknown_takes_shapes_from_onnx_inference_after_binding(save):
+    graph = load_onnx(save(_unknown_between_dynamic_model()), {"x": (5, 8)}, allow_unknown=True)
+    assert graph.tensors["s"].shape == (5, 8)
+    assert graph.tensors["v"].shape == (5, 4) and graph.tensors["i"].dtype == "int64"
+    counts = count(graph)
+    assert counts.macs == 5 * 4 * 3  # the MatMul after the unknown ops is still counted
+    assert [layer.op for layer in counts.layers if layer.warning] == ["Shrink", "TopK"]
+    assert len(counts.warnings) == 2
+
+
+def test_dynamic_hint_names_the_dims_and_uses_the_exported_size(save):
+    nodes = [helper.make_node("Relu", ["x"], ["y"])]
+    model = make_model(nodes, [tensor_info("x", ["N", 3, "H", "W"])], [tensor_info("y", None)])
+    with pytest.raises(EdgesimError) as exc:
+        load_onnx(save(model, "detector.onnx"))
+    assert "dims 0 (N), 2 (H), 3 (W)" in str(exc.value) and "--input-shape x=1,3,<H>,<W>" in str(exc.value)
+    with pytest.raises(EdgesimError, match=r"--input-shape x=1,3,320,480 \(batch 1; the 320x480 image size"):
+        load_onnx(save(model, "detector_320x480.onnx"))
+    helper.set_model_props(model, {"imgsz": "[640, 640]"})
+    with pytest.raises(EdgesimError, match=r"--input-shape x=1,3,640,640 "):
+        load_onnx(save(model, "detector.onnx"))
+
+
+def test_dynamic_hint_binds_a_shared_batch_symbol_and_leaves_other_dims_named(save):
+    """silero-vad's spelling: the state shares the input's batch symbol; a sequence length is not a batch."""
+    nodes = [helper.make_node("Identity", ["audio"], ["y"]), helper.make_node("Identity", ["state"], ["s"])]
+    inputs = [tensor_info("audio", ["batch", "sequence"]), tensor_info("state", [2, "batch", 128])]
+    model = make_model(nodes, inputs, [tensor_info("y", None), tensor_info("s", None)])
+    with pytest.raises(EdgesimError, match=r"--input-shape audio=1,<sequence> --input-shape state=2,1,128 "):
+        load_onnx(save(model))
+    model = make_model(nodes[:1], [tensor_info("audio", ["sequence_length", 576])], [tensor_info("y", None)])
+    with pytest.raises(EdgesimError, match=r"--input-shape audio=<sequence_length>,576 \(for each <name>"):
+        load_onnx(save(model))

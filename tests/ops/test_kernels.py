@@ -403,3 +403,54 @@ def test_fused_activation_is_applied(op, bounds):
     assert fused.dtype == plain.dtype
     np.testing.assert_array_equal(fused, np.clip(plain, *bounds))
     assert (plain < bounds[0]).any() or (plain > bounds[1]).any()  # the clamp did something
+
+
+# -- multi-output and folding-only ops ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape, k, attrs",
+    [
+        ([3, 7], 3, {"axis": 1}),
+        ([5, 4], 2, {"axis": 0, "largest": 0}),
+        ([2, 6], 6, {}),  # k = the whole axis: a full sort
+    ],
+)
+def test_topk_values_and_indices(shape, k, attrs):
+    # integers in a small range: ties, which must keep the lower index first
+    x = np.random.default_rng(1).integers(-3, 4, shape).astype(F)
+    check("TopK", {"x": x}, {"k": np.array([k], I64)}, attrs, n_outputs=2)
+
+
+@pytest.mark.parametrize(
+    "split, attrs, opset",
+    [
+        (np.array([2, 3, 1], I64), {"axis": 1}, 17),
+        (None, {"axis": 0}, 17),  # equal pieces
+        (None, {"axis": 1, "num_outputs": 3}, 18),  # 7 = 3 + 3 + 1
+    ],
+)
+def test_split_pieces(split, attrs, opset):
+    x = rand(6, 7) if split is None and "num_outputs" in attrs else rand(6, 6)
+    consts = {} if split is None else {"split": split}
+    check("Split", {"x": x}, consts, attrs, opset=opset, n_outputs=3)
+
+
+def test_layer_normalization_mean_and_inverse_std_outputs():
+    x, scale, bias = rand(2, 3, 8), rand(8, seed=1), rand(8, seed=2)
+    check("LayerNormalization", {"x": x}, {"s": scale, "b": bias}, {"axis": -1}, n_outputs=3)
+
+
+@pytest.mark.parametrize("start, limit, delta, dtype", [(0, 10, 3, I64), (5, -4, -2, I64), (0.5, 2.0, 0.25, F)])
+def test_range_folds_to_its_values(start, limit, delta, dtype):
+    model = make_model(
+        [helper.make_node("Range", ["a", "b", "c"], ["r"]), helper.make_node("Add", ["x", "r"], ["y"])],
+        [tensor_info("x", [1], helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))],
+        [helper.make_empty_tensor_value_info("y")],
+        {"a": np.array(start, dtype), "b": np.array(limit, dtype), "c": np.array(delta, dtype)},
+    )
+    graph = infer_shapes(onnx_to_graph(model, "r")[0])
+    assert [n.op_type for n in graph.order] == ["Add"]  # the Range folded away
+    expected = np.arange(start, limit, delta, dtype=dtype)
+    np.testing.assert_array_equal(graph.tensors["r"].data, expected)
+    assert graph.tensors["y"].shape == expected.shape

@@ -158,12 +158,101 @@ CASES = [
     ("dropout", "Dropout", [[2, 3]], {}, {}, 17),
     ("cast", "Cast", [[2, 3]], {}, {"to": onnx.TensorProto.INT32}, 17),
     ("expand", "Expand", [[3, 1]], {"s": np.array([2, 3, 4], I64)}, {}, 17),
+    ("pow-square", "Pow", [[2, 3, 4]], {"e": np.array(2.0, F)}, {}, 17),
+    ("pow-general", "Pow", [[2, 3], [2, 3]], {}, {}, 17),
+    ("min", "Min", [[2, 3], [3]], {}, {}, 17),
+    ("max", "Max", [[2, 3], [1, 3], [2, 1]], {}, {}, 17),
+    ("mod-fmod", "Mod", [[3, 4]], {"c": np.array([1.5], F)}, {"fmod": 1}, 17),
+    ("neg", "Neg", [[2, 3]], {}, {}, 17),
+    ("abs", "Abs", [[2, 3]], {}, {}, 17),
+    ("sign", "Sign", [[2, 3]], {}, {}, 17),
+    ("floor", "Floor", [[2, 3]], {}, {}, 17),
+    ("ceil", "Ceil", [[2, 3]], {}, {}, 17),
+    ("round", "Round", [[2, 3]], {}, {}, 17),
+    ("reciprocal", "Reciprocal", [[2, 3]], {}, {}, 17),
+    ("exp", "Exp", [[2, 3]], {}, {}, 17),
+    ("log", "Log", [[2, 3]], {}, {}, 17),
+    ("sqrt", "Sqrt", [[2, 3]], {}, {}, 17),
+    ("sin", "Sin", [[2, 3]], {}, {}, 17),
+    ("cos", "Cos", [[2, 3]], {}, {}, 17),
+    ("erf", "Erf", [[4, 5]], {}, {}, 17),
+    ("gelu", "Gelu", [[4, 5]], {}, {}, 20),
+    ("gelu-tanh", "Gelu", [[4, 5]], {}, {"approximate": "tanh"}, 20),
+    ("softplus", "Softplus", [[2, 3]], {}, {}, 17),
+    ("mish", "Mish", [[2, 3]], {}, {}, 18),
+    ("elu", "Elu", [[2, 3]], {}, {"alpha": 0.7}, 17),
+    ("celu", "Celu", [[2, 3]], {}, {"alpha": 1.3}, 17),
+    ("selu", "Selu", [[2, 3]], {}, {}, 17),
+    ("softsign", "Softsign", [[2, 3]], {}, {}, 17),
+    ("thresholdedrelu", "ThresholdedRelu", [[2, 3]], {}, {"alpha": 0.3}, 17),
+    ("prelu", "PRelu", [[1, 4, 3, 3]], {"s": w(4, 1, 1)}, {}, 17),
+    ("softmax-axis1", "Softmax", [[2, 3, 4]], {}, {"axis": 1}, 17),
+    ("softmax-legacy", "Softmax", [[2, 3, 4]], {}, {"axis": 1}, 11),
+    ("logsoftmax", "LogSoftmax", [[2, 3, 4]], {}, {"axis": 0}, 17),
+    ("layernorm", "LayerNormalization", [[2, 5, 8]], {"s": w(8), "b": w(8)}, {"epsilon": 1e-3}, 17),
+    ("layernorm-axis", "LayerNormalization", [[2, 5, 8]], {"s": w(5, 8)}, {"axis": 1}, 17),
+    ("instancenorm", "InstanceNormalization", [[2, 3, 5, 4]], {"s": w(3), "b": w(3)}, {}, 17),
+    ("einsum-attention", "Einsum", [[2, 4, 5, 8], [2, 4, 6, 8]], {}, {"equation": "bhqd,bhkd->bhqk"}, 17),
+    ("einsum-ellipsis", "Einsum", [[3, 2, 5]], {"w": w(5, 7)}, {"equation": "...i,ij->...j"}, 17),
+    ("einsum-transpose", "Einsum", [[3, 4]], {}, {"equation": "ij->ji"}, 17),
+    ("einsum-implicit", "Einsum", [[3, 4], [4, 5]], {}, {"equation": "ij,jk"}, 17),
+    ("reducesum", "ReduceSum", [[2, 3, 4]], {"a": np.array([1], I64)}, {}, 17),
+    ("reducemax", "ReduceMax", [[2, 3, 4]], {}, {"axes": [0, 2]}, 17),
+    ("reducemin", "ReduceMin", [[2, 3, 4]], {}, {"keepdims": 0}, 17),
+    ("reduceprod", "ReduceProd", [[2, 3, 4]], {}, {"axes": [-1]}, 17),
+    ("reducesumsquare", "ReduceSumSquare", [[2, 3, 4]], {}, {"axes": [1]}, 17),
+    ("reducel1", "ReduceL1", [[2, 3, 4]], {}, {"axes": [1]}, 17),
+    ("reducel2", "ReduceL2", [[2, 3, 4]], {}, {"axes": [1]}, 17),
+    ("reducelogsum", "ReduceLogSum", [[2, 3, 4]], {}, {"axes": [1]}, 17),
+    ("reducelogsumexp", "ReduceLogSumExp", [[2, 3, 4]], {}, {"axes": [1]}, 17),
+    ("argmax", "ArgMax", [[2, 3, 4]], {}, {"axis": 1}, 17),
+    ("argmin-last", "ArgMin", [[2, 3, 4]], {}, {"axis": -1, "keepdims": 0, "select_last_index": 1}, 17),
+    ("equal", "Equal", [[2, 3], [3]], {}, {}, 17),
+    ("less", "Less", [[2, 3]], {"c": w(3)}, {}, 17),
+    ("lessorequal", "LessOrEqual", [[2, 3], [2, 1]], {}, {}, 17),
+    ("greater", "Greater", [[2, 3], [3]], {}, {}, 17),
+    ("greaterorequal", "GreaterOrEqual", [[2, 3], [3]], {}, {}, 17),
+    ("and", "And", [[2, 3], [3]], {}, {}, 17),
+    ("or", "Or", [[2, 3], [2, 1]], {}, {}, 17),
+    ("xor", "Xor", [[2, 3], [2, 3]], {}, {}, 17),
+    ("not", "Not", [[2, 3]], {}, {}, 17),
+    ("where", "Where", [[2, 3], [3], [2, 1]], {}, {}, 17),
+    ("tile", "Tile", [[2, 3]], {"r": np.array([2, 3], I64)}, {}, 17),
+    ("split", "Split", [[4, 6]], {"sp": np.array([6], I64)}, {"axis": 1}, 17),
+    ("size", "Size", [[2, 3, 4]], {}, {}, 17),
+    ("gatherelements", "GatherElements", [[3, 4]], {"i": np.array([[0, 2], [1, -1], [3, 0]], I64)}, {"axis": 1}, 17),
+    ("depthtospace-dcr", "DepthToSpace", [[1, 8, 3, 4]], {}, {"blocksize": 2}, 17),
+    ("depthtospace-crd", "DepthToSpace", [[2, 18, 2, 3]], {}, {"blocksize": 3, "mode": "CRD"}, 17),
+    ("spacetodepth", "SpaceToDepth", [[1, 3, 4, 6]], {}, {"blocksize": 2}, 17),
+    ("upsample-nearest", "Upsample", [[1, 2, 3, 4]], {"sc": np.array([1, 1, 2, 3], F)}, {}, 9),
+    ("upsample-linear", "Upsample", [[1, 2, 3, 4]], {"sc": np.array([1, 1, 2, 2], F)}, {"mode": "linear"}, 9),
+    ("trilu-upper", "Trilu", [[2, 4, 5]], {"k": np.array(1, I64)}, {}, 17),
+    ("trilu-lower", "Trilu", [[4, 5]], {}, {"upper": 0}, 17),
+    ("gathernd", "GatherND", [[3, 4, 5]], {"i": np.array([[0, 1], [2, -1]], I64)}, {}, 17),
+    ("gathernd-batch", "GatherND", [[2, 4, 5]], {"i": np.array([[[1], [3]], [[0], [2]]], I64)}, {"batch_dims": 1}, 17),
+    ("scatternd", "ScatterND", [[4, 5], [2, 5]], {"i": np.array([[3], [1]], I64)}, {}, 17),
+    ("onehot", "OneHot", [[2, 3]], {"d": np.array(5, I64), "v": np.array([0.5, 2.0], F)}, {"axis": 1}, 17),
+    ("cumsum", "CumSum", [[3, 4]], {"a": np.array(1, I64)}, {}, 17),
+    ("cumsum-exclusive-reverse", "CumSum", [[3, 4]], {"a": np.array(0, I64)}, {"exclusive": 1, "reverse": 1}, 17),
+    ("groupnorm-18", "GroupNormalization", [[2, 6, 3, 3]], {"s": w(3), "b": w(3)}, {"num_groups": 3}, 18),
+    ("groupnorm", "GroupNormalization", [[2, 6, 3, 3]], {"s": w(6), "b": w(6)}, {"num_groups": 3}, 21),
+    ("lpnorm", "LpNormalization", [[3, 4]], {}, {"axis": 1, "p": 2}, 17),
+    ("lpnorm-l1", "LpNormalization", [[3, 4]], {}, {"axis": 0, "p": 1}, 17),
+    ("mean", "Mean", [[2, 3], [3], [2, 1]], {}, {}, 17),
     ("quantize", "QuantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
     ("dequantize", "DequantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
 ]
 
 # gather-embedding: constant table, activation indices; dequantize: activation int input
-_ACTIVATION_DTYPES = {"gather-embedding": [np.int64], "dequantize": [np.uint8]}
+_BOOL2 = [np.bool_, np.bool_]
+_ACTIVATION_DTYPES = {
+    "gather-embedding": [np.int64],
+    "dequantize": [np.uint8],
+    **{c: _BOOL2 for c in ("and", "or", "xor")},
+    "not": [np.bool_],
+    "where": [np.bool_, F, F],
+    "onehot": [np.int64],
+}
 _CONSTANT_FIRST = {"gather-embedding": {"table": w(10, 4)}}
 
 
@@ -173,7 +262,11 @@ def _case_model(case):
     act = [f"x{i}" for i in range(len(shapes))]
     first = list(_CONSTANT_FIRST.get(cid, {}))
     inputs = first + act + list(consts)
-    if op == "Resize" and "sc" in consts and "sz" not in consts:
+    if op == "Upsample":
+        inputs = act + ["sc"]
+    elif op == "ScatterND":
+        inputs = [act[0], *consts, act[1]]
+    elif op == "Resize" and "sc" in consts and "sz" not in consts:
         inputs = act + ["roi", "sc"]
     elif op == "Resize":
         inputs = act + ["roi", "sc", "sz"]
@@ -192,6 +285,9 @@ def test_shape_matches_onnx_shape_inference(case, save):
     model = _case_model(case)
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     y = next(v for v in inferred.graph.output if v.name == "y")
+    if not y.type.tensor_type.HasField("shape"):
+        # onnx does not infer through every function op (GroupNormalization-21): onnxruntime's output decides
+        pytest.skip(f"onnx's shape inference gives no shape for {case[1]}; its kernel case checks the shape")
     expected = tuple(d.dim_value for d in y.type.tensor_type.shape.dim)
     graph = load_onnx(save(model))
     assert graph.tensors["y"].shape == expected
@@ -200,8 +296,23 @@ def test_shape_matches_onnx_shape_inference(case, save):
 
 
 def test_every_registered_op_has_a_case():
-    covered = {c[1] for c in CASES} | {"Constant", "ConstantOfShape", "Shape", "QLinearConv", "QLinearMatMul"}
+    # Range folds (constant inputs only): tests/ops/test_kernels.py
+    covered = {c[1] for c in CASES} | {"Constant", "ConstantOfShape", "Shape", "QLinearConv", "QLinearMatMul", "Range"}
+    covered |= {"TopK"}  # two outputs: tests/ops/test_kernels.py
     assert set(registered_ops()) <= covered, set(registered_ops()) - covered
+
+
+#: cases defined on positive inputs only
+_POSITIVE = ("log", "sqrt", "pow-general", "reducelogsum")
+
+
+def _random(rng, shape, dtype, positive=False):
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    if dtype == np.int64:
+        return rng.integers(-4, 5, shape).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
+    return np.abs(x) + dtype(0.1) if positive else x
 
 
 KERNEL_CASES = [c for c in CASES if get_op(c[1]).has_kernel and c[0] not in ("gather-embedding", "dequantize")]
@@ -212,7 +323,9 @@ def test_float_kernel_matches_onnxruntime(case):
     cid, op, shapes, consts, attrs, _ = case
     model = _case_model(case)
     rng = np.random.default_rng(7)
-    feeds = {f"x{i}": rng.standard_normal(s).astype(F) for i, s in enumerate(shapes)}
+    dtypes = _ACTIVATION_DTYPES.get(cid, [F] * len(shapes))
+    positive = cid in _POSITIVE
+    feeds = {f"x{i}": _random(rng, s, d, positive) for i, (s, d) in enumerate(zip(shapes, dtypes, strict=True))}
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     expected = session.run(None, feeds)[0]
     node = onnx_to_graph(model, "k")[0].nodes[0]
@@ -292,3 +405,37 @@ def test_qlinear_ops_match_onnx_shapes_and_count_macs(op, macs, save):
     w_size = 6 * 2 * 3 * 3 if op == "QLinearConv" else 5 * 7
     assert layer.params == w_size + (6 if op == "QLinearConv" else 0)
     assert layer.weight_bytes == w_size + (4 * 6 if op == "QLinearConv" else 0)
+
+
+def _layer(save, case):
+    return count(load_onnx(save(_case_model(case)))).layers[0]
+
+
+def test_einsum_product_counts_like_matmul(save):
+    # bhqd,bhkd->bhqk: one MAC per (b, h, q, k, d)
+    layer = _layer(save, next(c for c in CASES if c[0] == "einsum-attention"))
+    assert layer.macs == 2 * 4 * 5 * 6 * 8 and layer.op_class == "attention" and layer.ops == 0
+    layer = _layer(save, next(c for c in CASES if c[0] == "einsum-ellipsis"))
+    assert layer.macs == 3 * 2 * 5 * 7 and layer.op_class == "matmul" and layer.params == 35
+    layer = _layer(save, next(c for c in CASES if c[0] == "einsum-transpose"))
+    assert layer.macs == 0 and layer.op_class == "elementwise"
+
+
+def test_matmul_between_activations_is_attention(save):
+    layer = _layer(save, next(c for c in CASES if c[0] == "matmul-batched"))
+    assert layer.op_class == "attention" and layer.params == 0 and layer.macs == 2 * 3 * 4 * 6 * 5
+    assert _layer(save, next(c for c in CASES if c[0] == "matmul-const")).op_class == "matmul"
+
+
+def test_pow_by_a_small_integer_is_multiplication(save):
+    square = _layer(save, next(c for c in CASES if c[0] == "pow-square"))
+    assert square.op_class == "elementwise" and square.ops == 2 * 3 * 4
+    general = _layer(save, next(c for c in CASES if c[0] == "pow-general"))
+    assert general.op_class == "transcendental" and general.ops == 2 * 3
+
+
+def test_transcendental_ops_cost_one_evaluation_per_element(save):
+    for cid in ("exp", "log", "sqrt", "erf", "gelu", "softplus", "mish", "elu", "reducelogsumexp"):
+        layer = _layer(save, next(c for c in CASES if c[0] == cid))
+        assert layer.op_class == "transcendental", cid
+    assert _layer(save, next(c for c in CASES if c[0] == "erf")).ops == 4 * 5

@@ -66,15 +66,14 @@ TABLES = {
 }  # fmt: skip
 
 MODELS = list(PUBLISHED)
-HUFFMAN_GAP = (
-    "seeded random weights: pruning positions are uniformly random (more filler entries and higher-entropy "
-    "gaps than a trained mask) and the codebook indices of Gaussian weights compress less than those of "
-    "trained ones; the size before Huffman coding matches the paper (test_size_before_huffman_...)"
-)
-COMPRESSED_CASES = [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=HUFFMAN_GAP)) if m in ("alexnet", "vgg-16") else m
-    for m in MODELS
-]
+# After Huffman coding, models whose zoo weights are seeded, not trained (AlexNet, VGG-16: no trained weights can
+# be fetched here), are held to 25 % instead of 15 % (decided in issue 13): their pruning positions are
+# uniformly random (more filler entries and higher-entropy gaps than a trained mask) and the codebook indices
+# of Gaussian weights compress less than those of trained ones. Every stage before Huffman is still held to
+# 15 % (test_size_before_huffman_..., test_each_layers_p_q_...). LeNets ship the same way but their small
+# layers leave Huffman less to gain, so they stay within 15 %.
+SEEDED_HUFFMAN_TOLERANCE = 0.25
+SEEDED_WEIGHTS = ("alexnet", "vgg-16")
 
 
 @dataclass(frozen=True)
@@ -177,14 +176,15 @@ def test_original_size_matches_the_paper(model, sizes):
     assert s.original_bytes == pytest.approx(PUBLISHED[model]["original"], rel=ORIGINAL_TOLERANCE)
 
 
-@pytest.mark.parametrize("model", COMPRESSED_CASES)
+@pytest.mark.parametrize("model", MODELS)
 def test_compressed_size_matches_the_paper(model, sizes):
     s = sizes(model)
     published = PUBLISHED[model]["compressed"]
     print(
         f"{model}: compressed {s.flash_bytes:,} B, published {published:,.0f} B ({s.flash_bytes / published - 1:+.1%})"
     )
-    assert s.flash_bytes == pytest.approx(published, rel=TOLERANCE)
+    tolerance = SEEDED_HUFFMAN_TOLERANCE if model in SEEDED_WEIGHTS else TOLERANCE
+    assert s.flash_bytes == pytest.approx(published, rel=tolerance)
 
 
 @pytest.mark.parametrize("model", MODELS)

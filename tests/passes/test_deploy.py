@@ -1,5 +1,6 @@
 """Deployment rewrites: hard-swish written out by exporters becomes one HardSwish (as TFLite's converter fuses
-it into HARD_SWISH), only on the exact pattern, and then runs in tflm mode exactly as ONNX's HardSwish does."""
+it into HARD_SWISH), only on the exact pattern, and then runs in tflm mode exactly as ONNX's HardSwish does;
+layer normalisation written out becomes one LayerNormalization computing the same values."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import onnx
 import pytest
 from onnx import helper
 
+from simulator.execute.float_exec import run_graph
 from simulator.execute.int_exec import run_tflm
 from simulator.importers.onnx_import import load_onnx
 from simulator.passes.deploy import for_deployment, fuse_hard_swish
@@ -156,3 +158,107 @@ def test_an_intermediate_read_elsewhere_is_not_fused(tmp_path):
     """The Relu6 result is also a graph output: fusing would lose it."""
     graph = _model(tmp_path, "div", extra_output="r")
     assert "HardSwish" not in [n.op_type for n in fuse_hard_swish(graph).order]
+
+
+# -- layer normalisation written out ----------------------------------------------------------------------
+
+
+def _spelled_layer_norm(square: str, root: str, axes: list[int], affine: bool, eps_first: bool = False):
+    """x (2, 3, 4, 6) -> layer norm over ``axes`` in elementary ops; square: "pow" or "mul"; root: "div" or
+    "reciprocal" (Mul by Reciprocal(Sqrt), as tf2onnx writes it)."""
+    rng = np.random.default_rng(3)
+    tail = (2, 3, 4, 6)[axes[0] :]
+    consts = {"two": np.float32(2.0), "eps": np.float32(1e-3), "axes": np.array(axes, np.int64)}
+    nodes = [
+        helper.make_node("ReduceMean", ["x", "axes"], ["mean"]),
+        helper.make_node("Sub", ["x", "mean"], ["d"]),
+        helper.make_node("Pow", ["d", "two"], ["sq"])
+        if square == "pow"
+        else helper.make_node("Mul", ["d", "d"], ["sq"]),
+        helper.make_node("ReduceMean", ["sq", "axes"], ["var"]),
+        helper.make_node("Add", ["eps", "var"] if eps_first else ["var", "eps"], ["ve"]),
+        helper.make_node("Sqrt", ["ve"], ["std"]),
+    ]
+    if root == "div":
+        nodes.append(helper.make_node("Div", ["d", "std"], ["n"]))
+    else:
+        nodes += [helper.make_node("Reciprocal", ["std"], ["inv"]), helper.make_node("Mul", ["inv", "d"], ["n"])]
+    last = "n"
+    if affine:
+        consts["scale"] = (1 + 0.1 * rng.standard_normal(tail)).astype(np.float32)
+        consts["bias"] = rng.standard_normal(tail[-1]).astype(np.float32)
+        nodes += [helper.make_node("Mul", ["scale", "n"], ["ns"]), helper.make_node("Add", ["ns", "bias"], ["ln"])]
+        last = "ln"
+    nodes.append(helper.make_node("Relu", [last], ["y"]))
+    return make_model(nodes, [tensor_info("x", [2, 3, 4, 6])], [tensor_info("y", None)], consts, opset=18)
+
+
+@pytest.mark.parametrize(
+    "square, root, axes, affine, eps_first",
+    [
+        ("pow", "div", [-1], True, False),  # paddle2onnx, PyTorch before opset 17
+        ("mul", "reciprocal", [-1], True, True),  # tf2onnx's spelling, epsilon on the left
+        ("pow", "div", [2, 3], False, False),  # over the last two axes, no scale or shift
+    ],
+)
+def test_spelled_out_layer_norm_becomes_one_op(square, root, axes, affine, eps_first, tmp_path):
+    path = tmp_path / "ln.onnx"
+    onnx.save(_spelled_layer_norm(square, root, axes, affine, eps_first), path)
+    graph = load_onnx(path)
+    fused = for_deployment(graph)
+    assert [n.op_type for n in fused.order] == ["LayerNormalization", "Relu"]
+    [ln] = [n for n in fused.order if n.op_type == "LayerNormalization"]
+    assert ln.attrs["axis"] == min(a % 4 for a in axes) and ln.attrs["epsilon"] == pytest.approx(1e-3)
+    x = {"x": np.random.default_rng(4).standard_normal((2, 3, 4, 6)).astype(np.float32)}
+    np.testing.assert_allclose(run_graph(fused, x)["y"], run_graph(graph, x)["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_layer_norm_over_a_leading_axis_is_not_fused(tmp_path):
+    path = tmp_path / "ln.onnx"
+    onnx.save(_spelled_layer_norm("pow", "div", [1], True), path)
+    assert "LayerNormalization" not in [n.op_type for n in for_deployment(load_onnx(path)).order]
+
+
+# -- Gelu written out -------------------------------------------------------------------------------------
+
+
+def _spelled_gelu(order: str, scale: str, half: float = 0.5):
+    """c = Conv(x); gelu(c) spelled out; the products in ``order`` ("gate-last": (c * gate) * 0.5,
+    "half-first": (c * 0.5) * gate, "gate-half": c * (gate * 0.5)); the scaling as Div by sqrt 2 or Mul by
+    1 / sqrt 2."""
+    consts = {
+        "w": np.random.default_rng(5).uniform(-1, 1, (4, 2, 3, 3)).astype(np.float32),
+        "s": np.float32(np.sqrt(2.0)) if scale == "div" else np.float32(1 / np.sqrt(2.0)),
+        "one": np.float32(1.0),
+        "half": np.float32(half),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Div" if scale == "div" else "Mul", ["c", "s"], ["t"]),
+        helper.make_node("Erf", ["t"], ["e"]),
+        helper.make_node("Add", ["one", "e"], ["gate"]),
+    ]
+    nodes += {
+        "gate-last": [helper.make_node("Mul", ["c", "gate"], ["m"]), helper.make_node("Mul", ["m", "half"], ["y"])],
+        "half-first": [helper.make_node("Mul", ["half", "c"], ["m"]), helper.make_node("Mul", ["m", "gate"], ["y"])],
+        "gate-half": [helper.make_node("Mul", ["gate", "half"], ["m"]), helper.make_node("Mul", ["c", "m"], ["y"])],
+    }[order]
+    return make_model(nodes, [tensor_info("x", [1, 2, 5, 5])], [tensor_info("y", None)], consts)
+
+
+@pytest.mark.parametrize("order", ["gate-last", "half-first", "gate-half"])
+@pytest.mark.parametrize("scale", ["div", "mul"])
+def test_spelled_out_gelu_becomes_one_op(order, scale, tmp_path):
+    path = tmp_path / "gelu.onnx"
+    onnx.save(_spelled_gelu(order, scale), path)
+    graph = load_onnx(path)
+    fused = for_deployment(graph)
+    assert [n.op_type for n in fused.order] == ["Conv", "Gelu"]
+    x = {"x": np.random.default_rng(6).standard_normal((1, 2, 5, 5)).astype(np.float32)}
+    np.testing.assert_allclose(run_graph(fused, x)["y"], run_graph(graph, x)["y"], rtol=1e-6, atol=1e-6)
+
+
+def test_gelu_with_another_constant_is_left_alone(tmp_path):
+    path = tmp_path / "gelu.onnx"
+    onnx.save(_spelled_gelu("gate-last", "div", half=0.6), path)
+    assert "Gelu" not in [n.op_type for n in for_deployment(load_onnx(path)).order]

@@ -54,7 +54,7 @@ def test_every_figure_renders_without_warnings(variants):
 def test_energy_only_profile_figures():
     data = collect(load_model("lenet-5"), load_hardware("horowitz-45nm"), precisions=["fp32", "int8"])
     names = [name for name, _ in figures.energy_parts(data.variants[0])]
-    assert "static" not in names and names[0] == "compute"
+    assert "active baseline" not in names and names[0] == "datapath"
     _check(figures.energy_totals(data.variants))
     _check(figures.energy_per_layer(data.variants[1]))
     _check(figures.arena_timeline(data.variants))

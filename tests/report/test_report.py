@@ -10,7 +10,9 @@ import json
 import math
 from pathlib import Path
 
+import onnx
 import pytest
+from onnx import helper
 from pypdf import PdfReader
 
 from simulator.cli import main
@@ -20,6 +22,7 @@ from simulator.importers import load_model
 from simulator.report import write_atomic
 from simulator.report.data import collect, memory_energy_by_level, report_date
 from simulator.report.pdf import profile_rows
+from tests.helpers import make_model, tensor_info
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANS = ROOT / "plans"
@@ -109,8 +112,9 @@ def test_same_inputs_give_identical_bytes(tmp_path, monkeypatch):
     assert first.read_bytes() == second.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pdf", "b.pdf"]  # no temporary files left
     text = _text(first)
-    # the seed's energy table: an int8 MAC costs far less than an fp32 one, and the report says by how much
-    assert "int8 vs fp32" in text and "less compute energy" in text
+    # total energy per inference first (what a board measures), then the seed's energy table: an int8 MAC
+    # costs far less than an fp32 one, and the report says by how much
+    assert "int8 vs fp32" in text and "less energy in total" in text and "less datapath energy" in text
     assert "A.1 fp32" in text and "A.2 int8" in text
 
 
@@ -301,3 +305,17 @@ def test_an_empty_graph_says_so(tmp_path):
     text, _ = _report_text(graph, tmp_path, precisions=("fp32", "int8"))
     assert "computes nothing" in text
     assert "0 slowest" not in text and "infx" not in text and "nan" not in text.lower().replace("nanos", "")
+
+
+def test_ops_counted_as_zero_cost_are_listed_in_the_assumptions(tmp_path, monkeypatch):
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Shrink", ["r"], ["y"], name="odd")]
+    model_path = tmp_path / "odd.onnx"
+    onnx.save(make_model(nodes, [tensor_info("x", [1, 8])], [tensor_info("y", None)]), model_path)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    path = tmp_path / "odd.pdf"
+    code, _, err = _cli(["report", str(model_path), "--hw", "cortex-m7:tflm-portable", "--precision", "fp32",
+                         "--allow-unknown", "-o", str(path)])  # fmt: skip
+    assert code == 0 and "unknown op Shrink" in err
+    assumptions = _text(path).split("Assumptions and sources")[-1]  # the section, after the contents' entry
+    assert "Assumptions of this estimate" in assumptions
+    assert "unknown op Shrink at node 'odd' counted as zero cost" in " ".join(assumptions.split())
