@@ -431,11 +431,11 @@ def energy_per_layer(variant: Variant) -> Picture:
         _cut_group_bar(ax, bars, stacked[-1], single * 1.16, "µJ")
     ax.set_yticks(ys, [b.label for b in bars], fontsize=6.5 if n <= 24 else 5.8)
     ax.invert_yaxis()
-    ax.set_xlabel("dynamic energy per layer (µJ): compute + memory")
+    ax.set_xlabel("incremental energy per layer (µJ): datapath + memory")
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.xaxis.set_major_formatter(_uj_ticks())
     total_dynamic = sum(sum(values) for _, values in dynamic)
-    ax.set_title(_bar_title(variant.label, f"dynamic {total_dynamic:,.2f} µJ", len(layers), bars), loc="left")
+    ax.set_title(_bar_title(variant.label, f"incremental {total_dynamic:,.2f} µJ", len(layers), bars), loc="left")
     ax.grid(axis="x", alpha=0.3)
     handles = [matplotlib.patches.Patch(color=_part_colour(name, k), label=name) for k, (name, _) in enumerate(grouped)]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
