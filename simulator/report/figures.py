@@ -60,6 +60,7 @@ class Picture:
     height: float
     alt: str
     figure: Figure | None = field(default=None, compare=False, repr=False)  # kept for layout checks
+    notes: tuple[str, ...] = ()  # labels that found no free place on the chart, for its caption
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -68,11 +69,11 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _render(fig: Figure, alt: str) -> Picture:
+def _render(fig: Figure, alt: str, notes: Sequence[str] = ()) -> Picture:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     width, height = fig.get_size_inches()
-    return Picture(buffer.getvalue(), float(width), float(height), alt, fig)
+    return Picture(buffer.getvalue(), float(width), float(height), alt, fig, tuple(notes))
 
 
 def styled(draw):
@@ -239,7 +240,7 @@ def _roof_candidates(x_right: float, roof: float, below: bool) -> list[dict]:
     """Places for a horizontal roof's label: at the right end, else stepping left, above or below it."""
     out = []
     for side in (below, not below):
-        for shift in (1, 3, 10, 30):
+        for shift in (1, 2, 3, 5, 10, 20, 30, 100, 300):
             out.append(
                 {
                     "xy": (x_right / shift, roof),
@@ -359,18 +360,22 @@ def roofline(variants: Sequence[Variant]) -> Picture:
         loc="left",
     )
     freeze_layout(fig)  # the axes' geometry is final: label angles and free places can be measured
-    taken = _text_boxes(fig)
+    # the points are obstacles for every label (a scatter marker of s=26 is about 5 pt across)
+    taken = _text_boxes(fig) + marker_boxes(ax, [(x, y) for *_, x, y in placed], 5.5)
+    notes = []
     for p, roof in roofs.items():
-        place_text(ax, f"{p} peak: {_si(roof, 'MAC/s')}", _roof_candidates(hi, roof, below=False), taken,
-                   fontsize=6.5, color="#333333")  # fmt: skip
+        text = f"{p} peak: {_si(roof, 'MAC/s')}"
+        if not place_text(ax, text, _roof_candidates(hi, roof, below=False), taken, fontsize=6.5, color="#333333"):
+            notes.append(text)
     for text, roof in kernel_labels:
-        place_text(ax, text, _roof_candidates(hi, roof, below=True), taken, fontsize=6, color="#555555")
+        if not place_text(ax, text, _roof_candidates(hi, roof, below=True), taken, fontsize=6, color="#555555"):
+            notes.append(text)
     # number the first variant's four slowest layers as in the per-layer table, slowest first
     slowest = sorted((p for p in placed if p[0] == 0), key=lambda p: (-(p[2].latency_ms or 0), p[1]))[:4]
-    # other points are obstacles too (a scatter marker of s=26 is about 5 pt across)
-    taken += marker_boxes(ax, [(x, y) for *_, x, y in placed], 5.5)
-    place_labels(ax, [PointLabel(x, y, f"#{k}") for _, k, _, x, y in slowest], taken, fontsize=6, color="#333333")
-    return _render(fig, "roofline")
+    unplaced = place_labels(ax, [PointLabel(x, y, f"#{k}") for _, k, _, x, y in slowest], taken, fontsize=6,
+                            color="#333333")  # fmt: skip
+    notes += [f"layer {label.text} at {label.x:.3g} MACs/B, {_si(label.y, 'MAC/s')}" for label in unplaced]
+    return _render(fig, "roofline", notes)
 
 
 def energy_parts(variant: Variant) -> list[tuple[str, list[float]]]:

@@ -631,7 +631,12 @@ def _latency(data: ReportData, story: list, pics: dict, number: int) -> None:
                 if hw.stack.winograd_3x3_speedup > 1
                 else ""
             )
-            + f"{skipped} layers without MACs (pooling, adds, activations, reshapes) have no place on it.",
+            + f"{skipped} layers without MACs (pooling, adds, activations, reshapes) have no place on it."
+            + (
+                f" Not labelled on the chart for lack of room: {_e('; '.join(pics['roofline'].notes))}."
+                if pics["roofline"].notes
+                else ""
+            ),
         )
     )
 
