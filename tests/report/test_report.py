@@ -319,3 +319,35 @@ def test_ops_counted_as_zero_cost_are_listed_in_the_assumptions(tmp_path, monkey
     assumptions = _text(path).split("Assumptions and sources")[-1]  # the section, after the contents' entry
     assert "Assumptions of this estimate" in assumptions
     assert "unknown op Shrink at node 'odd' counted as zero cost" in " ".join(assumptions.split())
+
+
+def test_a_200_layer_model_file_gives_a_short_report_named_after_the_file(tmp_path, monkeypatch):
+    """The title is the file's name (not the name inside it), the per-layer appendix takes about a page per 66
+    layers (200 layers: 4 pages, 11 in all), and the reproduce line names the file written."""
+    import yaml
+
+    from tests.helpers import chain_spec
+
+    spec = tmp_path / "my-net.yaml"
+    spec.write_text(yaml.safe_dump(chain_spec(200)))  # the spec's own name is chain-200
+    path = tmp_path / "my-net.pdf"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    code, out, err = _cli(
+        ["report", str(spec), "--hw", "cortex-m7:tflm-portable", "--precision", "int8", "-o", str(path)]
+    )
+    assert code == 0, err
+    reader = PdfReader(path)
+    assert reader.metadata.title == "edgesim report: my-net.yaml on cortex-m7:tflm-portable"
+    text = _text(path)
+    assert "Design review: my-net.yaml on cortex-m7" in text and "chain-200" not in text
+    assert len(reader.pages) <= 12
+    assert "A Per-layer estimates" in text and "b49_add" in text  # the 200th layer is in the tables
+
+
+def test_profile_field_names_break_between_words():
+    from simulator.report.pdf import _break_path
+
+    lines = _break_path("stacks.cmsis-nn.efficiency.depthwise_conv_bytes_per_cycle", 80).split("<br/>")
+    assert "".join(lines) == "stacks.cmsis-nn.efficiency.depthwise_conv_bytes_per_cycle"
+    # every break falls after a dot or an underscore
+    assert len(lines) > 1 and all(line.endswith((".", "_")) for line in lines[:-1])
