@@ -47,11 +47,14 @@ SEED = 1234
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "tflite"
 #: models also converted with the 16x8 scheme, as a16w8_NAME
 A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
-         "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat")  # fmt: skip
+         "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat", "tanh", "attention",
+         "tanh_levels", "conv_transpose")  # fmt: skip
 #: models whose int8 conversion is rewritten with INT4 weights, as w4_NAME
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 #: models also converted with float input and output (QUANTIZE first, DEQUANTIZE last), as float_io_NAME
 FLOAT_IO = ("cnn", "quantize_ties")
+#: models also converted as float32 models (f32_NAME) and with float16 weights (f16_NAME), for --mode float
+FLOAT32 = ("cnn", "prelu", "flatten_dynamic", "attention", "tensor_ops", "conv_transpose")
 #: models also converted with the 16x8 scheme and float input and output, as a16w8_float_io_NAME
 A16W8_FLOAT_IO = ("cnn",)
 
@@ -177,7 +180,7 @@ def _models():
         scale = dict(kernel_initializer=keras.initializers.Constant(w), bias_initializer="zeros")
         yield model(name, (16, 16, 1), lambda x, a=act, k=scale: layers.Activation(a)(layers.Conv2D(1, 1, **k)(x)))
     # TANH has no importer mapping: the tests check the error names it and its operator index
-    yield model("unsupported_tanh", (4, 4, 3), lambda x: layers.Activation("tanh")(x))
+    yield model("tanh", (4, 4, 3), lambda x: layers.Activation("tanh")(x))
     # models added later go below, so that the seeds of the ones above (their index) stay as they were
     yield model(
         "mul",
@@ -225,6 +228,52 @@ def _models():
         return layers.Dense(10, **seeded(71))(base(x))
 
     yield model("mobilenet_v2_035", (96, 96, 3), mobilenet_v2)
+    yield from _wild_models(keras, layers, seeded)
+
+
+def _wild_models(keras, layers, seeded):
+    """Models written the way converters write real ones: a Flatten on a dynamic batch (SHAPE, STRIDED_SLICE,
+    PACK before the RESHAPE), PRELU, attention-style BATCH_MATMUL between activations with keep_num_dims
+    FULLY_CONNECTED, and tensor manipulation (TRANSPOSE, SPLIT, GATHER, UNPACK / PACK, STRIDED_SLICE)."""
+
+    def dynamic(name, shape, build, batch_size=None):
+        inp = keras.Input(shape=shape, batch_size=batch_size, name="input")  # batch None: as Keras users write it
+        return name, keras.Model(inp, build(inp), name=name)
+
+    yield dynamic(
+        "flatten_dynamic", (6, 6, 3),
+        lambda x: layers.Dense(5, **seeded(81))(layers.Flatten()(layers.Conv2D(4, 3, **seeded(83))(x))),
+    )  # fmt: skip
+    yield dynamic(
+        "prelu", (6, 6, 3),
+        lambda x: layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.5, seed=85),
+                               shared_axes=[1, 2])(layers.Conv2D(4, 1, **seeded(87))(x)),
+    )  # fmt: skip
+
+    def attention(x):
+        q, k, v = (layers.Dense(8, **seeded(s))(x) for s in (89, 91, 93))
+        scores = layers.Softmax()(keras.ops.matmul(q, keras.ops.transpose(k, (0, 2, 1))) * 0.35)
+        return layers.Dense(6, **seeded(95))(keras.ops.matmul(scores, v))
+
+    # (a fixed batch: on a dynamic one the converter computes Dense's reshapes with REDUCE_PROD, which TFLM lacks)
+    yield dynamic("attention", (5, 12), attention, 1)
+
+    def tensor_ops(x):
+        t = keras.ops.transpose(layers.Conv2D(6, 1, **seeded(97))(x), (0, 2, 1, 3))
+        a, c = keras.ops.split(t, 2, axis=3)
+        g = keras.ops.take(a, np.array([3, 0, 2], np.int32), axis=1)  # (TFLM gathers with int32 positions only)
+        rows = keras.ops.unstack(c[:, :3, :, :], axis=1)
+        stacked = keras.ops.stack(rows[::-1], axis=1)
+        return layers.Concatenate(axis=2)([g, stacked, x[:, ::2, 1:4, :][:, :3, :, 0:3]])
+
+    yield dynamic("tensor_ops", (6, 5, 3), tensor_ops, 1)
+    yield dynamic("unsupported_elu", (4, 4, 3), lambda x: layers.ELU()(x))
+    scale = dict(kernel_initializer=keras.initializers.Constant(4.0), bias_initializer="zeros")
+    yield dynamic("tanh_levels", (16, 16, 1), lambda x: layers.Activation("tanh")(layers.Conv2D(1, 1, **scale)(x)), 1)
+    yield dynamic(
+        "conv_transpose", (5, 5, 3),
+        lambda x: layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu", **seeded(99))(x), 1,
+    )  # fmt: skip
 
 
 def _convert(model, shape: tuple[int, ...], seed: int, a16w8: bool = False, float_io: bool = False) -> bytes:
@@ -385,11 +434,80 @@ def _build(model, shape: tuple[int, ...], seed: int, scheme: str) -> bytes:
     return _int4_weights(flatbuffer) if scheme == "w4" else flatbuffer
 
 
+def _write_float(out: Path, name: str, model, x: np.ndarray) -> None:
+    """A float32 model as the converter writes it without optimizations (float16 weights behind DEQUANTIZE
+    for ``f16_``), beside ``NAME_io.npz``: the NHWC input and TensorFlow's TFLite interpreter's output."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if name.startswith("f16_"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    flatbuffer = converter.convert()
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.tflite").write_bytes(flatbuffer)
+    np.savez_compressed(out / f"{name}_io.npz", input=x, output=y)
+    print(f"{name}: {len(flatbuffer)} bytes (float)")
+
+
+def _write_streaming(out: Path) -> None:
+    """``streaming_window``: a streaming model whose state is a resource variable, as TensorFlow converts a
+    tf.Variable (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE, a CALL_ONCE init subgraph; the float variable
+    is sliced, quantized, concatenated with the new int8 frame, dequantized and assigned): each call slides a
+    4-frame window by one 8-value frame and applies a dense layer with ReLU. ``streaming_window_calls.npz``
+    holds 8 seeded int8 frames and tflite-micro's output after each, the state kept between the calls."""
+    import tensorflow as tf
+    from tflite_micro import runtime
+
+    class Stream(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.state = tf.Variable(tf.zeros((1, 4, 8)), trainable=False)
+            self.w = tf.constant(np.random.default_rng(5).uniform(-0.5, 0.5, (32, 3)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec((1, 1, 8), tf.float32)])
+        def __call__(self, x):
+            window = tf.concat([self.state[:, 1:, :], x], axis=1)
+            self.state.assign(window)
+            return tf.nn.relu(tf.matmul(tf.reshape(window, (1, 32)), self.w))
+
+    module = Stream()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.__call__.get_concrete_function()], module)
+    converter.experimental_enable_resource_variables = True
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(6)
+    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, 1, 8)).astype(np.float32)] for _ in range(64))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    flatbuffer = converter.convert()
+    interpreter = runtime.Interpreter.from_bytes(flatbuffer, arena_size=1 << 16)
+    frames = np.random.default_rng(SEED).integers(-128, 128, (8, 1, 1, 8)).astype(np.int8)
+    outputs = []
+    for frame in frames:
+        interpreter.set_input(frame, 0)
+        interpreter.invoke()
+        outputs.append(np.asarray(interpreter.get_output(0)).copy())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "streaming_window.tflite").write_bytes(flatbuffer)
+    np.savez_compressed(out / "streaming_window_calls.npz", frames=frames, tflm_outputs=np.stack(outputs))
+    print(f"streaming_window: {len(flatbuffer)} bytes")
+
+
 def main(out: Path = OUT, only: tuple[str, ...] = ("",)) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    if "streaming_window".startswith(only):
+        _write_streaming(out.parent / "tflite_stream")
     for i, (name, model) in enumerate(_models()):
         shape = tuple(int(d) for d in model.input_shape[1:])
         x = np.random.default_rng(SEED + 100 + i).uniform(-1, 1, (1, *shape)).astype(np.float32)
+        for prefix in ("f32_", "f16_"):  # float models, in tests/data/tflite_float/
+            if name in FLOAT32 and f"{prefix}{name}".startswith(only):
+                _write_float(out.parent / "tflite_float", f"{prefix}{name}", model, x)
         variants = [(name, "int8")]
         variants += [(f"a16w8_{name}", "a16w8")] if name in A16W8 else []
         variants += [(f"w4_{name}", "w4")] if name in W4 else []

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from simulator import __version__
 from simulator.errors import EdgesimError
 from simulator.graph import Shape
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXAMPLES = """examples:
   edgesim models list
@@ -22,6 +25,7 @@ EXAMPLES = """examples:
   edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy --mode tflm
   edgesim hw list
   edgesim validate
+  edgesim calibrate --hw cortex-m7:cmsis-nn --measurements my-latencies.csv -o my-board.yaml
 """
 
 PRECISIONS = ("int8", "int16", "fp16", "fp32")
@@ -58,6 +62,34 @@ def _input_shapes(items: Sequence[str] | None) -> dict[str, Shape]:
     return shapes
 
 
+def parse_input_value(text: str) -> tuple[str, np.ndarray]:
+    import numpy as np
+
+    name, sep, values = text.rpartition("=")
+    try:
+        array = np.array([float(v) if any(c in v for c in ".eE") else int(v) for v in values.split(",")])
+    except ValueError:
+        array = None
+    if not sep or not name or array is None:
+        raise EdgesimError(f"--input-value {text!r}: expected NAME=V0,V1,... with numbers, e.g. sr=16000")
+    return name, array.reshape(()) if array.size == 1 else array
+
+
+def _model_options(args: argparse.Namespace) -> dict:
+    """The import options every model-reading command shares (--input-shape, --input-value, --allow-unknown)."""
+    values: dict[str, np.ndarray] = {}
+    for item in getattr(args, "input_value", None) or []:
+        name, array = parse_input_value(item)
+        if name in values:
+            raise EdgesimError(f"--input-value binds {name!r} twice")
+        values[name] = array
+    return {
+        "input_shapes": _input_shapes(args.input_shape),
+        "allow_unknown": args.allow_unknown,
+        **({"input_values": values} if values else {}),
+    }
+
+
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a zoo model name (see `edgesim models list`) or a .onnx / .tflite / .yaml file")
     parser.add_argument(
@@ -65,6 +97,12 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME=D0,D1,...",
         help="bind an ONNX input's shape, e.g. input=1,3,224,224 (repeatable)",
+    )
+    parser.add_argument(
+        "--input-value",
+        action="append",
+        metavar="NAME=V0,V1,...",
+        help="fix an ONNX input's value, so control flow over it folds at import, e.g. sr=16000 (repeatable)",
     )
     parser.add_argument(
         "--allow-unknown",
@@ -112,7 +150,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from simulator.report_text import render_counts
     from simulator.summary import count
 
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     counts = count(graph)
     write_text(render_counts(counts, args.format), args.output)
     for warning in counts.warnings:
@@ -134,7 +172,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     hw = load_hardware(args.hw)
     if args.precision:
         check_precision(hw, args.precision)
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     calibration = load_calibration(args.calib, graph) if args.calib else None
     plan = None
     if args.plan:
@@ -252,6 +290,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from simulator.calibrate.run import calibrate, render
+    from simulator.output import write_text
+    from simulator.yamlio import dump_yaml
+
+    free = [p.strip() for item in args.free or [] for p in item.split(",") if p.strip()] or None
+    cal = calibrate(
+        args.hw, args.measurements, free=free, precision=args.precision, ticks_per_second=args.ticks_per_second
+    )
+    write_text(dump_yaml(cal.written), args.output)
+    sys.stdout.write(render(cal) + f"wrote {args.output}\n")
+    return 0
+
+
 def _checked_rows(rows: list, plans: list) -> list:
     """The rows a budget holds: each plan's; the uncompressed baseline only when no plan is given."""
     return rows[1:] if plans else rows
@@ -278,7 +330,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     budget = parse_budget(args.budget)
     hw = load_hardware(args.hw)
     plans = [load_plan(p) for p in args.plan or []]
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     calibration = load_calibration(args.calib, graph) if args.calib else None
     if args.samples is not None and args.samples < 1:
         raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
@@ -338,12 +390,13 @@ def _report_command(args: argparse.Namespace) -> str:
     return shlex.join([*parts, "-o", args.output])
 
 
-def _plan_applied(args: argparse.Namespace):
-    """(original graph, graph after --plan) of a command that runs a model."""
+def _plan_applied(args: argparse.Namespace, onnxruntime_ops: bool = False):
+    """(original graph, graph after --plan) of a command that runs a model; ``onnxruntime_ops`` lets an ONNX
+    file use onnxruntime's com.microsoft quantized ops (a QOperator model run in the ort mode)."""
     from simulator.importers import load_model
     from simulator.plan import apply_plan, load_calibration, load_plan
 
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args), onnxruntime_ops=onnxruntime_ops)
     if not args.plan:
         return graph, graph
     plan = load_plan(args.plan)
@@ -375,20 +428,16 @@ def _save_npy(path, array) -> None:
 
 def _as_onnxruntime_graph(args: argparse.Namespace, graph):
     """The graph as onnxruntime would load it: a plan's output goes through edgesim's QDQ export first (so
-    the ort mode fuses exactly what onnxruntime fuses); an ONNX file is re-read with onnxruntime's
-    com.microsoft quantized ops (QOperator models)."""
+    the ort mode fuses exactly what onnxruntime fuses); a model file was loaded with onnxruntime's ops already."""
     import tempfile
     from pathlib import Path
 
     from simulator.execute.qdq_export import write_qdq
     from simulator.importers.onnx_import import load_onnx
-    from simulator.importers.qoperator import load_quantized_onnx
 
     if args.plan:
         with tempfile.TemporaryDirectory() as tmp:
             return load_onnx(write_qdq(graph, Path(tmp) / "model.onnx"))
-    if Path(args.model).suffix.lower() == ".onnx":
-        return load_quantized_onnx(Path(args.model), _input_shapes(args.input_shape))
     return graph
 
 
@@ -405,26 +454,45 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_real(graph, name: str, value, source: str):
+    """A float-mode feed: floats as they are, the integers of a quantized tensor as the values they stand for."""
+    import numpy as np
+
+    from simulator.execute.int_exec import dequantize
+
+    if value.dtype.kind == "f":
+        return value.astype(np.float32)
+    q = graph.tensors[name].quant
+    if q is None or q.per_channel:
+        raise EdgesimError(f"{source}: --mode float takes float input, not {value.dtype}")
+    return dequantize(value, q)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """Inputs and outputs (and dumps) in the model file's own layout (NHWC for a .tflite), whatever edgesim
+    uses inside; a streaming model's resource variables start from their initial values."""
     from pathlib import Path
 
     import numpy as np
 
+    from simulator.execute import layout, state
     from simulator.execute.int_exec import dequantize, run_tflm
     from simulator.output import table
 
-    _, graph = _plan_applied(args)
+    # a QOperator model holds onnxruntime's com.microsoft ops, which only the ort mode knows (and no plan applies)
+    _, graph = _plan_applied(args, onnxruntime_ops=args.mode == "ort" and not args.plan)
     name = graph.inputs[0]
-    shape = graph.tensors[name].shape
+    shape = layout.file_shape(graph, name)
     try:
         x = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise EdgesimError(f"{args.input}: cannot read the input ({exc}); give a .npy array") from None
     if not isinstance(x, np.ndarray) or (x.shape != shape and x.shape != shape[1:]):
         raise EdgesimError(f"{args.input}: input of shape {getattr(x, 'shape', '?')}; {graph.name} takes {shape}")
-    x = x.reshape(shape)
+    x = layout.to_graph(graph, name, x.reshape(shape))
     if args.dump and not Path(args.dump).is_dir():
         raise EdgesimError(f"--dump {args.dump}: not a directory; create it first")
+    quant = {}
     if args.mode == "ort":
         from simulator.execute.ort_exec import run_ort
 
@@ -432,14 +500,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         values = run_ort(_as_onnxruntime_graph(args, graph), {name: x}, keep=bool(args.dump), caveats=caveats)
         for caveat in caveats:
             print(f"edgesim: warning: not proven bit-exact: {caveat}", file=sys.stderr)
-        quant = {}
+    elif args.mode == "float":
+        from simulator.execute.float_exec import run_graph
+
+        feeds = {
+            n: _as_real(graph, n, v, args.input)
+            for n, v in state.with_state({name: x}, state.initial_state(graph)).items()
+        }
+        values = run_graph(graph, feeds, keep=bool(args.dump))
     else:
         values, quant = run_tflm(graph, {name: x}, keep=bool(args.dump))
     if args.dump:
         for i, (tensor, value) in enumerate(values.items()):
-            _save_npy(Path(args.dump) / _safe_file_name(i, tensor), value)
+            _save_npy(Path(args.dump) / _safe_file_name(i, tensor), layout.to_file(graph, tensor, value))
     out = graph.outputs[0]
-    y = values[out]
+    y = layout.to_file(graph, out, values[out])
     if args.output:
         _save_npy(args.output, y)
     real = dequantize(y, quant[out]) if out in quant else np.asarray(y, np.float32)
@@ -508,7 +583,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for precision in precisions:
         check_precision(hw, precision)
     plans = [load_plan(p) for p in args.plan or []]
-    graph = load_model(args.model, _input_shapes(args.input_shape), allow_unknown=args.allow_unknown)
+    graph = load_model(args.model, **_model_options(args))
     calibration = load_calibration(args.calib, graph) if args.calib else None
     # everything that can refuse the inputs runs before the progress bar starts
     for plan in plans:
@@ -668,20 +743,26 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.add_argument("-o", "--output", metavar="FILE.pdf", required=True, help="the PDF to write")
 
     run = _command(
-        commands, "run", cmd_run, "bit-exact integer execution of a quantized model",
+        commands, "run", cmd_run, "bit-exact integer execution of a quantized model, or float execution",
         "Run a quantized model (quantized by --plan, or a quantized .tflite / ONNX) with a deployment runtime's "
         "integer arithmetic: tflm = TensorFlow Lite Micro's reference kernels (CMSIS-NN default build), "
-        "ort = onnxruntime on x86 CPU (QDQ and QOperator ONNX, round half to even in float32).",
+        "ort = onnxruntime on x86 CPU (QDQ and QOperator ONNX, round half to even in float32); or any model "
+        "with edgesim's float kernels (--mode float). Input, output and dumps are in the model file's own "
+        "layout (NHWC for a .tflite).",
         "edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy -o y.npy",
         "edgesim run tests/data/tflite/cnn.tflite --input x.npy --dump layers/",
         "edgesim run digits-cnn --plan plans/int8-per-channel.yaml --input x.npy --mode ort",
+        "edgesim run face_landmark.tflite --input face_nhwc.npy --mode float",
     )  # fmt: skip
     _add_model_arguments(run)
     run.add_argument("--plan", metavar="PLAN.yaml", help="a plan that quantizes the model (see plans/)")
     _add_calib_argument(run)
     run.add_argument("--input", required=True, metavar="X.npy", help="one input sample, float or integer")
-    run.add_argument("--mode", choices=("tflm", "ort"), default="tflm", help="whose integer arithmetic")
-    run.add_argument("-o", "--output", metavar="Y.npy", help="write the integer output")
+    run.add_argument(
+        "--mode", choices=("tflm", "ort", "float"), default="tflm",
+        help="whose integer arithmetic (tflm, ort), or edgesim's float kernels (float: a float model as it is)",
+    )  # fmt: skip
+    run.add_argument("-o", "--output", metavar="Y.npy", help="write the output (integers, floats in float mode)")
     run.add_argument("--dump", metavar="DIR", help="write every intermediate integer tensor into DIR")
 
     compress = _command(
@@ -726,6 +807,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hw_argument(val, required=False, summary="only the rows of this profile")
     val.add_argument("--data", metavar="CSV", help="a measurements file (default: the published set edgesim ships)")
     _add_output_arguments(val)
+
+    cal = _command(
+        commands, "calibrate", cmd_calibrate, "fit a profile's few free parameters to your own measurements",
+        "Fit the stack's free parameters (--free, else its calibrate list, else the stack's numbers the\n"
+        "measurements are sensitive to) to measured latencies by least squares on ln latency, report the\n"
+        "leave-one-out error before and after, and write the calibrated profile (docs/calibration.md).\n"
+        "A measurement is a whole-model CSV (model, input, precision, latency_ms) or MODEL=FILE, a per-layer\n"
+        "profile: TFLM MicroProfiler log, X-CUBE-AI validation report, trtexec --exportProfile JSON or\n"
+        "benchmark_model --enable_op_profiling output. The date is SOURCE_DATE_EPOCH when set.",
+        "edgesim calibrate --hw cortex-m7:cmsis-nn --measurements my-latencies.csv -o my-board.yaml",
+        "edgesim calibrate --hw cortex-m7:cmsis-nn --measurements ds-cnn=ds-cnn.log --precision int8 -o my-board.yaml",
+        "edgesim calibrate --hw my-board.yaml --measurements m.csv --free stacks.cmsis-nn.efficiency.conv -o out.yaml",
+    )  # fmt: skip
+    _add_hw_argument(cal)
+    cal.add_argument(
+        "--measurements", nargs="+", required=True, metavar="FILE|MODEL=FILE", help="measurement files (see above)"
+    )
+    cal.add_argument(
+        "--free", action="append", metavar="PATH[,PATH...]", help="the profile numbers to fit, as dotted paths"
+    )
+    cal.add_argument("--precision", choices=PRECISIONS, help="the precision the per-layer profiles ran at")
+    cal.add_argument(
+        "--ticks-per-second", type=float, metavar="HZ",
+        help="MicroProfiler tick rate (default: the profile's clock_hz, the DWT cycle counter of Cortex-M ports)",
+    )  # fmt: skip
+    cal.add_argument("-o", "--output", required=True, metavar="FILE.yaml", help="the calibrated profile to write")
 
     models = _group(commands, "models", "the built-in model zoo")
     listing = _command(

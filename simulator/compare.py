@@ -15,6 +15,7 @@ import numpy as np
 from simulator.deployment import FROM_PTQ, deploy, deployment_bits
 from simulator.errors import EdgesimError
 from simulator.estimate import Estimate, estimate
+from simulator.estimate.uncertainty import intervals
 from simulator.fidelity import DataSet, load_dataset, measure, random_inputs, reference_run, self_fidelity
 from simulator.graph import Graph
 from simulator.hardware import Hardware
@@ -50,6 +51,11 @@ class PlanRow:
     #: the graph the row estimates (as the stack deploys it) and its full estimate, for the report
     graph: Graph | None = field(default=None, repr=False, compare=False)
     estimate: Estimate | None = field(default=None, repr=False, compare=False)
+    # the 80 % error bars of latency and energy (simulator/estimate/uncertainty.py)
+    latency_ms_low: float | None = None
+    latency_ms_high: float | None = None
+    energy_uj_low: float | None = None
+    energy_uj_high: float | None = None
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("graph", "estimate")}
@@ -160,6 +166,7 @@ def compare_plans(
                 layer_sqnr_db={k: (None if math.isinf(v) else v) for k, v in fidelity.layer_sqnr_db.items()},
                 graph=deployed.graph,
                 estimate=est,
+                **intervals(est),
             )
         )
         if progress is not None:

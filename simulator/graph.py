@@ -162,6 +162,62 @@ class Node:
         return self.attrs.get(key, default)
 
 
+@dataclass(eq=False)
+class Subgraph:
+    """The body of a control-flow op (If's branches, Loop's body), as the importer read it: nodes in file
+    order, its own constants, its formal inputs and its outputs. Names it does not define refer to the
+    enclosing scope. Shape inference inlines a subgraph once its condition or trip count is known."""
+
+    nodes: list[Node]
+    tensors: dict[str, Tensor]
+    inputs: list[str]
+    outputs: list[str]
+
+    def defined(self) -> set[str]:
+        """Every value this subgraph or a subgraph nested in it defines (inputs, constants, node outputs)."""
+        names = set(self.inputs) | set(self.tensors)
+        for node in self.nodes:
+            names.update(n for n in node.outputs if n)
+            for value in node.attrs.values():
+                if isinstance(value, Subgraph):
+                    names |= value.defined()
+        return names
+
+    def outer_names(self) -> set[str]:
+        """Values the subgraph (or one nested in it) reads from the enclosing scope."""
+        read: set[str] = set()
+        for node in self.nodes:
+            read.update(n for n in node.inputs if n)
+            for value in node.attrs.values():
+                if isinstance(value, Subgraph):
+                    read |= value.outer_names()
+        read.update(self.outputs)
+        return read - self.defined()
+
+    def renamed(self, prefix: str) -> Subgraph:
+        """A copy whose own values and node names carry ``prefix`` (one copy per inlined use, so two uses
+        never write one tensor); references to the enclosing scope stay as they are."""
+        mapping = {name: prefix + name for name in self.defined()}
+        return self._mapped(mapping, prefix)
+
+    def _mapped(self, mapping: dict[str, str], prefix: str) -> Subgraph:
+        def rename(name: str) -> str:
+            return mapping.get(name, name) if name else name
+
+        nodes = [
+            Node(
+                prefix + node.name,
+                node.op_type,
+                [rename(n) for n in node.inputs],
+                [rename(n) for n in node.outputs],
+                {k: v._mapped(mapping, prefix) if isinstance(v, Subgraph) else v for k, v in node.attrs.items()},
+            )
+            for node in self.nodes
+        ]
+        tensors = {rename(k): replace(t, name=rename(k)) for k, t in self.tensors.items()}
+        return Subgraph(nodes, tensors, [rename(n) for n in self.inputs], [rename(n) for n in self.outputs])
+
+
 class Graph:
     """An op graph with a deterministic execution order.
 
@@ -246,6 +302,11 @@ class Graph:
                         f"node {node.name!r} ({node.op_type}) reads {name!r}, which no node, input or "
                         "initializer defines; the model is incomplete or corrupt"
                     )
+            for body in (v for v in node.attrs.values() if isinstance(v, Subgraph)):
+                # a control-flow body reads enclosing values by name: order their producers first
+                for name in sorted(body.outer_names()):
+                    if name in producers:
+                        g.add_edge(producers[name].name, node.name, key=name)
         return g
 
     @cached_property

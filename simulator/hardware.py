@@ -117,7 +117,8 @@ class Hardware:
 
 
 @cache
-def _schema() -> dict:
+def schema() -> dict:
+    """The profile schema (hwprofiles/schema.json), parsed once."""
     return json.loads((data_dir("hwprofiles") / "schema.json").read_text())
 
 
@@ -133,7 +134,7 @@ def _path_text(parts) -> str:
 
 
 def _schema_error(data: Any) -> str | None:
-    validator = jsonschema.Draft202012Validator(_schema())
+    validator = jsonschema.Draft202012Validator(schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:
         return None
@@ -194,6 +195,7 @@ def _check_semantics(data: dict) -> None:
                 f"stacks.{name}.precisions: {', '.join(missing)} not in compute; "
                 f"expected a subset of {', '.join(data['compute'])}"
             )
+    _check_calibration(data)
     for i, pattern in enumerate(data["sparsity"]["n_m_patterns"]):
         if pattern[0] >= pattern[1]:
             raise EdgesimError(f"sparsity.n_m_patterns[{i}]: {pattern} needs N < M, e.g. [2, 4]")
@@ -205,6 +207,18 @@ def _check_semantics(data: dict) -> None:
     for path in _numeric_paths({k: v for k, v in data.items() if k != "sources"}, ""):
         if not _covered(path, keys):
             raise EdgesimError(f"{path}: this number has no entry in sources; cite a datasheet, paper or measurement")
+
+
+def _check_calibration(data: dict) -> None:
+    """A stack's ``calibrate`` list names numbers of this profile that calibration may move."""
+    from simulator.calibrate.params import parameter
+
+    for name, stack in data["stacks"].items():
+        for i, path in enumerate(stack.get("calibrate", [])):
+            try:
+                parameter(data, path)
+            except EdgesimError as exc:
+                raise EdgesimError(f"stacks.{name}.calibrate[{i}]: {exc}") from None
 
 
 def parse_profile(data: Any) -> dict:
@@ -269,6 +283,13 @@ def _build(data: dict, stack_name: str, path: str) -> Hardware:
         sources=dict(data["sources"]),
         path=path,
     )
+
+
+def hardware_from_data(data: dict, stack: str, path: str = "") -> Hardware:
+    """A validated profile (as :func:`read_profile` returns it) with one stack chosen."""
+    if stack not in data["stacks"]:
+        raise EdgesimError(f"{data['name']} has no stack {stack!r}; its stacks: {', '.join(data['stacks'])}")
+    return _build(data, stack, path)
 
 
 def load_hardware(spec: str) -> Hardware:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from simulator.estimate import Estimate
+from simulator.estimate.uncertainty import LEVEL, bands, interval_text, intervals
 from simulator.output import format_bytes, shape_text, table, to_csv, to_json
 from simulator.summary import ModelCounts
 
@@ -98,6 +99,7 @@ ESTIMATE_LAYER_FIELDS = (
 
 def estimate_dict(est: Estimate) -> dict:
     hw = est.hardware
+    hw_bands = bands(hw)
     return {
         "model": est.model,
         "hardware": {"name": hw.name, "stack": hw.stack.name, "chip": hw.chip, "clock_hz": hw.clock_hz},
@@ -105,7 +107,8 @@ def estimate_dict(est: Estimate) -> dict:
         "precision": est.precision,
         "precision_source": est.precision_source,
         "notes": est.notes,
-        "totals": est.totals(),
+        "totals": est.totals() | intervals(est, hw_bands),
+        "interval": {"level": LEVEL} | {f"{metric}_basis": b.basis for metric, b in hw_bands.items()},
         "fits": est.fits,
         "capacity": {"flash_bytes": est.capacity("flash"), "ram_bytes": est.capacity("ram")},
         "layers": [{key: getattr(layer, key) for key in ESTIMATE_LAYER_FIELDS} for layer in est.layers],
@@ -144,10 +147,10 @@ def precision_line(est: Estimate) -> str:
     return f"{used} ({'as the plan left it' if est.precision_source == 'plan' else 'as the model gives it'})"
 
 
-def energy_line(est: Estimate) -> str:
+def energy_line(est: Estimate, span: dict | None = None) -> str:
     """Energy per inference in the parts a board measurement is made of: the chip's active baseline power over
     the inference time (what dominates on a microcontroller), plus the incremental datapath and memory energy
-    that precision and compression change."""
+    that precision and compression change; with ``span`` (uncertainty.intervals), its error bar."""
     t, hw = est.totals(), est.hardware
     parts = [f"incremental datapath {t['energy_datapath_uj']:,.2f}", f"memory {t['energy_memory_uj']:,.2f}"]
     if not hw.energy_only:
@@ -155,7 +158,8 @@ def energy_line(est: Estimate) -> str:
             0,
             f"active baseline {t['energy_baseline_uj']:,.2f} ({hw.static_power_mw:g} mW x {t['latency_ms']:,.3f} ms)",
         )
-    return f"energy_uj: {t['energy_uj']:,.2f} = " + " + ".join(parts)
+    bar = f" {interval_text(span['energy_uj_low'], span['energy_uj_high'])}" if span else ""
+    return f"energy_uj: {t['energy_uj']:,.2f}{bar} = " + " + ".join(parts)
 
 
 def render_estimate(est: Estimate, fmt: str) -> str:
@@ -193,7 +197,15 @@ def render_estimate(est: Estimate, fmt: str) -> str:
         + "\n"
     )
     text = head + table(headers, rows, [False, False, False, True, True, True, True, True, False])
-    text += f"\nlatency_ms: {latency}\n" + energy_line(est) + "\n"
+    hw_bands = bands(hw)
+    span = intervals(est, hw_bands)
+    lat_span = "" if energy_only else " " + interval_text(span["latency_ms_low"], span["latency_ms_high"])
+    text += f"\nlatency_ms: {latency}{lat_span}\n" + energy_line(est, span) + "\n"
+    text += (
+        f"intervals: {LEVEL:.0%} of measurements expected inside; "
+        + ("" if energy_only else f"latency from {hw_bands['latency_ms'].basis}, ")
+        + f"energy from {hw_bands['energy_uj'].basis} (docs/calibration.md)\n"
+    )
     text += "".join(line + "\n" for line in fit_lines(est))
     for warning in est.warnings:
         text += f"warning: {warning}\n"

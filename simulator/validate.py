@@ -59,6 +59,17 @@ class Comparison:
         return abs(self.error_pct) <= self.tolerance_pct
 
 
+def input_size(text: str) -> int:
+    """Elements of an input written as 1x32x32x3."""
+    try:
+        dims = [int(d) for d in text.lower().split("x")]
+    except ValueError:
+        dims = []
+    if not dims or min(dims) < 1:
+        raise EdgesimError(f"input {text!r}: expected dimensions such as 1x32x32x3")
+    return math.prod(dims)
+
+
 def read_measurements(path: Path) -> list[dict[str, str]]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -96,7 +107,7 @@ def compare(path: Path | None = None, hardware: str | None = None) -> list[Compa
         if row["model"] not in prepared:
             prepared[row["model"]] = prepare(load_model(row["model"]))
         graph = prepared[row["model"]]
-        expected = math.prod(int(d) for d in row["input"].lower().split("x"))
+        expected = input_size(row["input"])
         actual = graph.graph.tensors[graph.graph.inputs[0]].size
         if expected != actual:
             raise EdgesimError(

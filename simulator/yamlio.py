@@ -25,3 +25,8 @@ def read_yaml(path: Path, what: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise EdgesimError(f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+
+
+def dump_yaml(data: Any) -> str:
+    """A document as block YAML in the data's own key order (profiles written by edgesim)."""
+    return yaml.safe_dump(data, sort_keys=False, width=110, allow_unicode=True)

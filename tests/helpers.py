@@ -100,3 +100,30 @@ def chain_spec(n: int, long_name: str = "") -> dict:
         if len(layers) > 1:
             layers[1]["input"] = long_name
     return {"name": f"chain-{n}", "inputs": [{"name": "image", "shape": [1, 8, 16, 16]}], "layers": layers}
+
+
+def quantize_with_onnxruntime(
+    float_model: onnx.ModelProto, target: Path, fmt: str = "QDQ", activations: str = "QUInt8", *, count: int = 4,
+    seed: int = 0,
+) -> Path:  # fmt: skip
+    """``float_model`` quantized by onnxruntime's ``quantize_static`` into ``target`` (``fmt`` "QDQ" / "QOperator",
+    ``activations`` "QUInt8" / "QInt8", int8 weights per tensor), calibrated on ``count`` seeded standard-normal
+    inputs of its first input's shape. The test extra's onnxruntime must be installed."""
+    from onnxruntime import quantization
+
+    source = target.with_name(f"{target.stem}-float.onnx")
+    onnx.save(float_model, str(source))
+    x = float_model.graph.input[0]
+    shape = [d.dim_value for d in x.type.tensor_type.shape.dim]
+    rng = np.random.default_rng(seed)
+    batches = iter([{x.name: rng.standard_normal(shape).astype(np.float32)} for _ in range(count)])
+
+    class Reader(quantization.CalibrationDataReader):
+        def get_next(self):
+            return next(batches, None)
+
+    quantization.quantize_static(
+        str(source), str(target), Reader(), quant_format=getattr(quantization.QuantFormat, fmt),
+        activation_type=getattr(quantization.QuantType, activations), weight_type=quantization.QuantType.QInt8,
+    )  # fmt: skip
+    return target

@@ -16,7 +16,7 @@ from onnx import helper
 
 from simulator import __version__
 from simulator.cli import main
-from tests.helpers import LIGHT_DIR, make_model, tensor_info
+from tests.helpers import LIGHT_DIR, make_model, quantize_with_onnxruntime, tensor_info
 
 
 def run(args, capsys):
@@ -450,22 +450,56 @@ def test_run_tflm_writes_output_and_dump(tmp_path, capsys):
 
 
 def test_run_tflite_fixture_matches_tflite_micro(tmp_path, capsys):
+    """A .tflite takes NHWC input, as its user holds it, and returns its output in the file's layout."""
     fixture = np.load(TFLITE_CNN.with_name("cnn_input.npz"))
-    x = fixture["input"]
-    nchw = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
-    np.save(tmp_path / "x.npy", nchw)
+    np.save(tmp_path / "x.npy", fixture["input"])
     code, _, _ = run(
         ["run", str(TFLITE_CNN), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")], capsys
     )
     assert code == 0
-    assert np.array_equal(np.load(tmp_path / "y.npy").reshape(-1), fixture["tflm_output"].reshape(-1))
+    assert np.array_equal(np.load(tmp_path / "y.npy"), fixture["tflm_output"])
+    np.save(tmp_path / "nchw.npy", fixture["input"].transpose(0, 3, 1, 2))
+    code, _, err = run(["run", str(TFLITE_CNN), "--input", str(tmp_path / "nchw.npy")], capsys)
+    assert_one_line_error(code, err, "nchw.npy", f"takes {fixture['input'].shape}")
+
+
+def test_run_tflite_returns_and_dumps_nhwc(tmp_path, capsys):
+    """A rank-4 output and every rank-4 file tensor of --dump come back NHWC (tflite-micro's own values)."""
+    name = TFLITE_CNN.with_name("prelu.tflite")
+    fixture = np.load(name.with_name("prelu_input.npz"))
+    np.save(tmp_path / "x.npy", fixture["input_int8"])
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    args = ["run", str(name), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"), "--dump", str(dump)]
+    code, _, _ = run(args, capsys)
+    assert code == 0 and np.array_equal(np.load(tmp_path / "y.npy"), fixture["tflm_output"])
+    assert np.array_equal(np.load(sorted(dump.iterdir())[0]), fixture["input_int8"])  # the input, NHWC
+    assert np.array_equal(np.load(sorted(dump.iterdir())[-1]), fixture["tflm_output"])
+
+
+FLOAT_TFLITE = sorted((Path(__file__).resolve().parent / "data" / "tflite_float").glob("*.tflite"))
+
+
+@pytest.mark.parametrize("model", FLOAT_TFLITE, ids=lambda p: p.stem)
+def test_run_float_mode_equals_the_tflite_interpreter(model, tmp_path, capsys):
+    """--mode float runs a float .tflite (float32, or float16 weights behind DEQUANTIZE) with edgesim's float
+    kernels, NHWC in and out, and gives TensorFlow's TFLite interpreter's output (stored by
+    scripts/make_tflite_fixtures.py) within float32 rounding."""
+    io = np.load(model.with_name(f"{model.stem}_io.npz"))
+    np.save(tmp_path / "x.npy", io["input"])
+    args = ["run", str(model), "--mode", "float", "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")]
+    code, out, _ = run(args, capsys)
+    y = np.load(tmp_path / "y.npy")
+    assert code == 0 and "mode: float" in out
+    assert y.shape == io["output"].shape and y.dtype == np.float32
+    assert np.abs(y - io["output"]).max() <= 1e-5 * np.abs(io["output"]).max()
 
 
 def test_run_float_io_tflite_writes_tflite_micros_float32_output(tmp_path, capsys):
     """A .tflite with float input and output (QUANTIZE ... DEQUANTIZE): float feeds in, TFLM's float32 out."""
     name = TFLITE_CNN.with_name("float_io_cnn.tflite")
     fixture = np.load(name.with_name("float_io_cnn_input.npz"))
-    np.save(tmp_path / "x.npy", fixture["input_float32"].transpose(0, 3, 1, 2))
+    np.save(tmp_path / "x.npy", fixture["input_float32"])
     code, out, _ = run(["run", str(name), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")], capsys)
     assert code == 0 and "float32" in out
     y = np.load(tmp_path / "y.npy")
@@ -604,3 +638,65 @@ def test_allow_unknown_after_binding_dynamic_dims(tmp_path, capsys):
     layers = {layer["name"]: layer for layer in json.loads(out)["layers"]}
     assert layers["conv"]["macs"] == 4 * 224 * 224 * 27 and layers["gap"]["latency_ms"] > 0
     assert layers["odd"]["latency_ms"] == 0
+
+
+def _branchy_cnn() -> onnx.ModelProto:
+    """Conv branches joined by Add and Concat: quantize_static's QOperator output uses com.microsoft.QLinearAdd and
+    QLinearConcat (with inputs of different scales)."""
+    rng = np.random.default_rng(3)
+
+    def w(*shape):
+        return (rng.standard_normal(shape) * 0.3).astype(np.float32)
+
+    pads = {"pads": [1, 1, 1, 1]}
+    nodes = [
+        helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], **pads),
+        helper.make_node("Relu", ["c0"], ["r0"]),
+        helper.make_node("Conv", ["r0", "w1", "b1"], ["c1"], **pads),
+        helper.make_node("Conv", ["x", "w2", "b2"], ["c2"], **pads),
+        helper.make_node("Add", ["c1", "c2"], ["a"]),
+        helper.make_node("Concat", ["r0", "a"], ["k"], axis=1),
+        helper.make_node("Conv", ["k", "w3", "b3"], ["y"]),
+    ]
+    inits = {"w0": w(8, 3, 3, 3), "b0": w(8), "w1": w(4, 8, 3, 3), "b1": w(4), "w2": w(4, 3, 3, 3), "b2": w(4),
+             "w3": w(5, 12, 1, 1), "b3": w(5)}  # fmt: skip
+    return make_model(nodes, [tensor_info("x", [1, 3, 8, 8])], [tensor_info("y", [1, 5, 8, 8])], inits, opset=13)
+
+
+@pytest.mark.parametrize("activations", ["QUInt8", "QInt8"])
+def test_run_ort_qoperator_model_with_contrib_ops_equals_onnxruntime(tmp_path, capsys, activations):
+    """A QOperator model runs from the command line (it used to stop at the generic importer's unknown-op check),
+    also with the model's value_info removed (the contrib ops' shapes are then derived), bit for bit."""
+    ort = pytest.importorskip("onnxruntime")
+    path = quantize_with_onnxruntime(_branchy_cnn(), tmp_path / "model.onnx", "QOperator", activations)
+    model = onnx.load(str(path))
+    ops = {(n.domain, n.op_type) for n in model.graph.node}
+    assert {("com.microsoft", "QLinearConcat"), ("com.microsoft", "QLinearAdd")} <= ops
+    del model.graph.value_info[:]
+    onnx.save(model, str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for seed in range(3):
+        x = (np.random.default_rng(seed).standard_normal((1, 3, 8, 8)) * (1 + seed)).astype(np.float32)
+        np.save(tmp_path / "x.npy", x)
+        args = ["run", str(path), "--mode", "ort", "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")]
+        code, _, err = run(args, capsys)
+        assert code == 0, err
+        assert np.array_equal(np.load(tmp_path / "y.npy"), session.run(None, {"x": x})[0])
+
+
+def test_run_float_mode_on_a_quantized_streaming_model(tmp_path, capsys):
+    """--mode float on an int8 .tflite with a resource variable: the int8 frame is read as the values it stands
+    for, the state starts from its initial value, and the float result lands within two output steps of
+    tflite-micro's first-call output."""
+    stream = Path(__file__).resolve().parent / "data" / "tflite_stream"
+    calls = np.load(stream / "streaming_window_calls.npz")
+    np.save(tmp_path / "x.npy", calls["frames"][0])
+    args = ["run", str(stream / "streaming_window.tflite"), "--mode", "float", "--input", str(tmp_path / "x.npy"),
+            "-o", str(tmp_path / "y.npy")]  # fmt: skip
+    code, _, _ = run(args, capsys)
+    from simulator.importers import load_model
+
+    graph = load_model(str(stream / "streaming_window.tflite"))
+    q = graph.tensors[graph.outputs[0]].quant
+    expected = (calls["tflm_outputs"][0].astype(np.float64) - int(q.zero_point)) * float(q.scale)
+    assert code == 0 and np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 2 * float(q.scale)

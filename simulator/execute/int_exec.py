@@ -32,6 +32,8 @@ import numpy as np
 
 from simulator.errors import EdgesimError
 from simulator.execute import fixedpoint as fp
+from simulator.execute import state
+from simulator.execute import tflm_activations as ta
 from simulator.execute import tflm_kernels as k
 from simulator.execute.exact_sums import row_sign_sums, subset_sum_bound
 from simulator.execute.ort_prepared import PreparedConv, WorkBuffers
@@ -68,7 +70,10 @@ def _activation_quant(graph: Graph, name: str, node: Node) -> QuantParams:
 
 
 def _dtype(q: QuantParams) -> type:
-    """The integer type an activation quantized by ``q`` is stored in (int8, or int16 for 16x8)."""
+    """The integer type an activation quantized by ``q`` is stored in (int8, or int16 for 16x8; uint8 only
+    where a QUANTIZE writes it, as a model's last op)."""
+    if q.bits == 8 and not q.signed:
+        return np.uint8
     return np.int16 if q.bits == 16 else np.int8
 
 
@@ -374,6 +379,34 @@ def _conv(run: _Run, node: Node) -> np.ndarray:
     return _nchw(y)
 
 
+def _conv_transpose_layer(run: _Run, node: Node) -> _Layer:
+    """TRANSPOSE_CONV: ONNX's [I, O, kh, kw] weights back to TFLite's OHWI, per-output-channel multipliers,
+    the leading pads TFLite derives for the forward conv, int64 accumulators for 16x8."""
+    g = run.graph
+    if int(node.attr("group", 1)) != 1 or any(d != 1 for d in node.attr("dilations", [1, 1])):
+        raise fail(node, "TFLite's TRANSPOSE_CONV has no groups or dilations")
+    xq, yq = run.q(node.inputs[0], node), run.out_q(node)
+    w, w_scale = _weights(g, node, 1)
+    filt = np.ascontiguousarray(w.transpose(1, 2, 3, 0))
+    channels = filt.shape[0]
+    bias = _bias(g, node, 2, float(xq.scale), w_scale, channels)
+    multiplier, shift = _conv_multipliers(float(xq.scale), np.broadcast_to(w_scale, (channels,)), float(yq.scale))
+    pads = node.attr("pads", [0, 0, 0, 0])
+    amin, amax = _clamp(node, yq)
+    params = dict(
+        output_multiplier=multiplier, output_shift=shift, output_hw=tuple(g.tensors[node.outputs[0]].shape[2:]),
+        input_zero_point=int(xq.zero_point), output_zero_point=int(yq.zero_point),
+        stride=tuple(node.attr("strides", [1, 1])), padding=(int(pads[0]), int(pads[1])), activation_min=amin,
+        activation_max=amax, accumulator="int64" if xq.bits == 16 else "int32", output_dtype=_dtype(yq),
+    )  # fmt: skip
+    return _Layer(k.transpose_conv2d, filt, bias, params)
+
+
+def _conv_transpose(run: _Run, node: Node) -> np.ndarray:
+    layer = run.prepared(node, _conv_transpose_layer)
+    return _nchw(layer.kernel(_nhwc(run.values[node.inputs[0]]), layer.filter, layer.bias, **layer.params))
+
+
 def _gemm_layer(run: _Run, node: Node) -> _Layer:
     g = run.graph
     if node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0 or node.attr("beta", 1.0) != 1.0:
@@ -569,7 +602,8 @@ def _concat(run: _Run, node: Node) -> np.ndarray:
         q = run.q(name, node)
         if float(q.scale) != float(yq.scale) or int(q.zero_point) != int(yq.zero_point):
             raise fail(node, "TFLite's CONCATENATION needs every input to share the output's scale and zero point")
-    return np.concatenate([run.values[n] for n in node.inputs], axis=int(node.attr("axis", 1)))
+    parts = [run.values[n] if n in run.values else _constant_levels(run, node, n) for n in node.inputs]
+    return np.concatenate(parts, axis=int(node.attr("axis", 1)))
 
 
 def _softmax(run: _Run, node: Node) -> np.ndarray:
@@ -683,12 +717,12 @@ def _linear_quant(run: _Run, node: Node) -> QuantParams:
     zp = np.asarray(g.tensors[zp_name].data) if zp_name else np.zeros((), np.uint8)
     if scale.size != 1 or zp.size != 1:
         raise fail(node, "it is quantized per channel; TFLM's QUANTIZE / DEQUANTIZE are per tensor")
-    if zp.dtype not in (np.int8, np.int16):
+    if zp.dtype not in (np.int8, np.int16, np.uint8):
         raise fail(node, f"it quantizes to {zp.dtype}; the tflm mode runs int8 or int16 (16x8) activations")
     if zp.dtype == np.int16 and int(zp) != 0:
         raise fail(node, f"it quantizes to int16 with zero point {int(zp)}; TFLite's 16x8 scheme needs zero point 0")
     return QuantParams(8 * zp.dtype.itemsize, np.asarray(scale.reshape(()), np.float32),
-                       np.asarray(int(zp)), symmetric=int(zp) == 0)  # fmt: skip
+                       np.asarray(int(zp)), symmetric=int(zp) == 0, signed=zp.dtype != np.uint8)  # fmt: skip
 
 
 def _same_params(a: QuantParams, b: QuantParams) -> bool:
@@ -701,6 +735,9 @@ def _quantize_linear(run: _Run, node: Node) -> np.ndarray:
     are the input's own so that it gives the integers back unchanged) through Requantize."""
     x = run.values[node.inputs[0]]
     yq = _linear_quant(run, node)
+    if not yq.signed and (x.dtype.kind == "f" or run.q(node.inputs[0], node).bits != 8):
+        raise fail(node, "it quantizes to uint8; the tflm mode runs int8 or int16 (16x8) activations (TFLM's "
+                         "QUANTIZE writes uint8 from int8 only)")  # fmt: skip
     run.quant[node.outputs[0]] = yq
     if x.dtype.kind == "f":
         return k.affine_quantize(x, scale=float(yq.scale), zero_point=int(yq.zero_point), output_dtype=_dtype(yq))
@@ -728,8 +765,78 @@ def _dequantize_linear(run: _Run, node: Node) -> np.ndarray:
     return x
 
 
+def _moved(run: _Run, node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+    """Outputs of a data-movement op (STRIDED_SLICE, GATHER, SPLIT, ...): TFLM copies the integers, which each
+    output reads with its own parameters (the converter gives it the input's)."""
+    if values and values[0].dtype.kind == "f":  # float data (a float resource variable) moves as it is
+        return values
+    xq = run.q(node.inputs[0], node)
+    for name in node.outputs:
+        given = run.graph.tensors[name].quant
+        run.quant[name] = xq if given is None else _activation_quant(run.graph, name, node)
+    return values
+
+
+def _registry_kernel(run: _Run, node: Node) -> list[np.ndarray]:
+    """Slice, Gather, Split, Identity on integers: the registry's own kernel with the node's constant inputs."""
+    x = run.values[node.inputs[0]]
+    rest = [np.asarray(run.graph.tensors[n].data) if n else None for n in node.inputs[1:]]
+    return _moved(run, node, get_op(node.op_type).run(node, x, *rest))
+
+
+def _operand_levels(run: _Run, node: Node, name: str) -> np.ndarray:
+    return run.values[name] if name in run.values else _constant_levels(run, node, name)
+
+
+def _matmul(run: _Run, node: Node) -> np.ndarray:
+    """BATCH_MATMUL: one per-tensor multiplier from float32(s_lhs * s_rhs) / s_out (TFLite's
+    GetQuantizedConvolutionMultipler), int32 accumulators for int8, int64 for 16x8 (zero points 0)."""
+    a, c = node.inputs
+    aq, cq, yq = run.q(a, node), run.q(c, node), run.out_q(node)
+    multiplier, shift = fp.fully_connected_multiplier(float(aq.scale), float(cq.scale), float(yq.scale))
+    amin, amax = _clamp(node, yq)
+    return k.batch_matmul(
+        _operand_levels(run, node, a), _operand_levels(run, node, c), lhs_zero_point=int(aq.zero_point),
+        rhs_zero_point=int(cq.zero_point), output_zero_point=int(yq.zero_point), output_multiplier=multiplier,
+        output_shift=shift, activation_min=amin, activation_max=amax, output_dtype=_dtype(yq),
+    )  # fmt: skip
+
+
+def _prelu(run: _Run, node: Node) -> np.ndarray:
+    """PRELU with TFLM's two multipliers: s_in / s_out for x >= 0, s_in * s_alpha / s_out below (in double)."""
+    x, alpha = node.inputs
+    xq, aq, yq = run.q(x, node), run.q(alpha, node), run.out_q(node)
+    m1, s1 = fp.quantize_multiplier(float(xq.scale) / float(yq.scale))
+    m2, s2 = fp.quantize_multiplier(float(xq.scale) * float(aq.scale) / float(yq.scale))
+    return ta.prelu(
+        run.values[x], _operand_levels(run, node, alpha), input_zero_point=int(xq.zero_point),
+        alpha_zero_point=int(aq.zero_point), output_zero_point=int(yq.zero_point), multiplier_1=m1, shift_1=s1,
+        multiplier_2=m2, shift_2=s2, output_dtype=_dtype(yq),
+    )  # fmt: skip
+
+
+TANH_OUTPUT = QuantParams(8, np.array(1 / 128, np.float32), np.array(0), symmetric=True)
+
+
+def _tanh(run: _Run, node: Node) -> np.ndarray:
+    """TANH: int8 through gemmlowp's fixed-point tanh (output fixed at 1/128, zero point 0), int16 through
+    the sigmoid table (output scale 2^-15, zero points 0)."""
+    x, xq = run.values[node.inputs[0]], run.q(node.inputs[0], node)
+    if xq.bits == 16:
+        yq = run.out_q(node)
+        if int(xq.zero_point) or int(yq.zero_point):
+            raise fail(node, "TFLM's int16 TANH needs zero points 0")
+        multiplier, shift = ta.tanh_int16_params(float(xq.scale), float(yq.scale))
+        return ta.tanh_int16(x, input_multiplier=multiplier, input_left_shift=shift)
+    _fixed_output(run, node, TANH_OUTPUT, "TANH")
+    multiplier, left_shift, radius = ta.tanh_int8_params(float(xq.scale))
+    return ta.tanh_int8(x, input_zero_point=int(xq.zero_point), input_multiplier=multiplier,
+                        input_left_shift=left_shift, input_range_radius=radius)  # fmt: skip
+
+
 KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
     "Gemm": _gemm,
     "MaxPool": _pool,
     "AveragePool": _pool,
@@ -752,6 +859,14 @@ KERNELS: dict[str, Callable[[_Run, Node], np.ndarray]] = {
     "ReduceMean": _mean,
     "QuantizeLinear": _quantize_linear,
     "DequantizeLinear": _dequantize_linear,
+    "Slice": _registry_kernel,
+    "Gather": _registry_kernel,
+    "Split": _registry_kernel,
+    "Identity": _registry_kernel,
+    "DepthToSpace": _registry_kernel,
+    "MatMul": _matmul,
+    "PRelu": _prelu,
+    "Tanh": _tanh,
 }
 #: ops that change the activation width on purpose (TFLite's QUANTIZE / DEQUANTIZE)
 _WIDTH_CHANGERS = ("QuantizeLinear", "DequantizeLinear")
@@ -768,14 +883,18 @@ class TflmSession:
         self.graph = for_deployment(graph)
         self._prepared: dict[str, object] = {}
         self._work = WorkBuffers()
+        self.state = state.initial_state(graph)  # resource variables (streaming models), kept between runs
 
     def run(
         self, feeds: dict[str, np.ndarray], keep: bool = False
     ) -> tuple[dict[str, np.ndarray], dict[str, QuantParams]]:
         """Float feeds are quantized with the input tensors' parameters (int8 feeds, int16 for 16x8, are taken
         as they are); returns the integer value of every output (every activation with ``keep``) and the
-        quantization needed to read them."""
-        return _execute(self.graph, self._prepared, feeds, keep, self._work)
+        quantization needed to read them. A model's resource variables are fed from the session's state, which
+        the run's assignments then update (as TFLM keeps them between invocations)."""
+        values, quant = _execute(self.graph, self._prepared, state.with_state(feeds, self.state), keep, self._work)
+        self.state = state.next_state(self.graph, self.state, values)
+        return values, quant
 
 
 def prepare_tflm(graph: Graph) -> TflmSession:
@@ -807,11 +926,16 @@ def _feed(name: str, value: np.ndarray, q: QuantParams) -> np.ndarray:
     return quantize_input(value, q)
 
 
+#: ops that take float values as they are in the tflm mode: QUANTIZE, and byte copies (a float resource
+#: variable of a streaming model is sliced before its QUANTIZE)
+_FLOAT_READERS = ("QuantizeLinear", "Slice", "Gather", "Split", "Identity")
+
+
 def _float_input(graph: Graph, name: str) -> bool:
-    """Whether graph input ``name`` stays float: unquantized and read by QuantizeLinear nodes only (a TFLite
-    model converted with float input starts with QUANTIZE)."""
+    """Whether graph input ``name`` stays float: unquantized and read by QuantizeLinear nodes (a TFLite model
+    converted with float input starts with QUANTIZE) or byte copies only."""
     readers = graph.consumers.get(name, [])
-    return graph.tensors[name].quant is None and bool(readers) and all(n.op_type == "QuantizeLinear" for n in readers)
+    return graph.tensors[name].quant is None and bool(readers) and all(n.op_type in _FLOAT_READERS for n in readers)
 
 
 def _float_feed(name: str, value: np.ndarray) -> np.ndarray:
@@ -826,9 +950,11 @@ def _check_widths(run: _Run, node: Node) -> None:
     QUANTIZE op (QuantizeLinear, which an imported .tflite may have and edgesim's quantize pass does not add)."""
     if node.op_type in _WIDTH_CHANGERS:
         return
-    names = [n for n in node.inputs if n in run.values]
+    names = [n for n in node.inputs if n in run.values and run.values[n].dtype.kind != "f"]
     if run.graph.tensors[node.outputs[0]].quant is not None:
         names.append(node.outputs[0])
+    if not names:
+        return
     widths = {run.q(n, node).bits for n in names}
     if len(widths) > 1:
         raise fail(node, "it mixes int8 and int16 activations; TFLM runs one width per op (requantize with one "
@@ -859,7 +985,11 @@ def _execute(
             raise fail(node, f"the tflm mode has no int8 kernel for {node.op_type}; supported: {', '.join(KERNELS)}")
         _check_widths(run, node)
         try:
-            run.values[node.outputs[0]] = kernel(run, node)
+            result = kernel(run, node)
+            if isinstance(result, list):  # (a multi-output op: Split)
+                run.values.update(zip(node.outputs, result, strict=True))
+                continue
+            run.values[node.outputs[0]] = result
         except fp.FixedPointOverflow as exc:  # the chip would wrap here: say which layer
             raise fail(node, str(exc)) from None
         except ValueError as exc:  # a parameter TFLM's C code checks and refuses (the device would abort)

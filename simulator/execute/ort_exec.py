@@ -2,25 +2,26 @@
 
 A QDQ model (DequantizeLinear -> op -> QuantizeLinear, as ``onnxruntime.quantization.quantize_static`` writes
 it) is not executed the way it reads: onnxruntime's graph optimizer fuses the node groups it recognises into
-integer kernels (QLinearConv, QGemm, QLinearAdd, QLinearMul, QLinearAveragePool, QLinearGlobalAveragePool,
-QLinearSoftmax, QLinearSigmoid, QLinearLeakyRelu; MaxPool and data movement run on the 8-bit values directly)
-and runs only what is left through float (Sigmoid and Tanh there through MLAS's own approximations). This
-executor does the same on the graph ``load_onnx`` gives (weight DequantizeLinear nodes are folded there into
-float constants that keep their QuantParams and stored integers):
+integer kernels (QLinearConv, QGemm, QLinearMatMul also between two activations, QLinearAdd, QLinearMul,
+QLinearAveragePool, QLinearGlobalAveragePool, QLinearSoftmax, QLinearSigmoid, QLinearLeakyRelu, QLinearConcat;
+MaxPool and data movement run on the 8-bit values directly) and runs only what is left through float (Sigmoid and
+Tanh there through MLAS's own approximations). This executor does the same on the graph ``load_onnx`` gives
+(weight DequantizeLinear nodes are folded there into float constants that keep their QuantParams and stored
+integers), after the value-changing rewrites of :mod:`ort_graph`:
 
 * a DequantizeLinear of an activation is kept lazy: its consumers see the integers and their parameters;
 * an op whose activation inputs are all such values and whose only consumer is a QuantizeLinear (possibly
   through a Relu / Clip the quantizer left in) runs as the fused integer kernel of :mod:`ort_kernels`;
-* data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Identity, Dropout, same-parameter Concat)
-  moves the integers;
+* data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Gather, Slice, Expand, Tile, Split, Identity,
+  Dropout, same-parameter Concat) moves the integers, as onnxruntime's QDQ "drop" rules do;
 * anything else runs in float32 on dequantized inputs, as onnxruntime does, and is requantized by the
   QuantizeLinear that follows.
 
 Signed (int8) activations follow onnxruntime's x86 rules (see :func:`s8_to_u8_quantizers`): a QuantizeLinear ->
 DequantizeLinear pair whose DequantizeLinear is its only reader is rewritten to uint8 (zero point + 128) before
 fusion; Conv and MatMul groups whose activations stay int8 are not fused (MLAS has no s8s8 kernel there) and run
-in float; Gemm, Add, Mul, Sigmoid, LeakyRelu and the pooling / Softmax groups fuse with int8 too, but only when
-every input and the output have the same type after that rewrite.
+in float (in MLAS's SGEMM order); Gemm, Add, Mul, Sigmoid, LeakyRelu and the pooling / Softmax groups fuse with int8
+too, but only when every input and the output have the same type after that rewrite.
 
 QOperator models (QLinearConv, QLinearMatMul and the com.microsoft QLinear* ops) run through the same kernels.
 
@@ -32,6 +33,7 @@ exactness proof, Add tables; :mod:`ort_prepared`), built when a node first runs,
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,19 +42,24 @@ import numpy as np
 from simulator.errors import EdgesimError
 from simulator.execute import ort_kernels as K
 from simulator.execute.float_exec import _check_feeds
+from simulator.execute.ort_graph import onnxruntime_rewrites
 from simulator.execute.ort_prepared import PreparedAdd, PreparedConv, PreparedMatMul, WorkBuffers
 from simulator.graph import Graph, Node, Tensor
 from simulator.ops import get_op
+from simulator.ops.activation import softmax_axes
 from simulator.ops.quantization import stored_integers
 from simulator.ops.registry import fail
 
+#: ops that only move values (onnxruntime's QDQ "drop" rules cover Reshape, Flatten, Transpose, Squeeze, Unsqueeze,
+#: Gather, GatherElements, Slice, Expand, Tile; Split with equal parameters): run on the integers
 _MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
+_MOVEMENT |= {"Gather", "GatherElements", "Slice", "Expand", "Tile", "Split", "SpaceToDepth", "DepthToSpace"}
 _FUSABLE = {"Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "MaxPool", "Softmax"}
-_FUSABLE |= {"Mul", "Sigmoid", "LeakyRelu"}  # QLinearMul, QLinearSigmoid, QLinearLeakyRelu
+_FUSABLE |= {"Mul", "Sigmoid", "LeakyRelu", "Concat"}  # QLinearMul, QLinearSigmoid, QLinearLeakyRelu, QLinearConcat
 #: float ops whose numpy result is onnxruntime's bit for bit: one correctly rounded float32 operation per
 #: element, or no arithmetic at all (Conv has its own MLAS emulation, see ort_kernels.mlas_conv_float)
 _EXACT_FLOAT = _MOVEMENT | {"Relu", "Clip", "MaxPool", "Add", "Sub", "Mul", "Div", "Max", "Min", "Neg", "Abs"}
-_EXACT_FLOAT |= {"Concat", "Pad", "Slice", "Gather"}
+_EXACT_FLOAT |= {"Concat", "Pad"}
 #: float ops computed by an emulation of onnxruntime's own kernel (MLAS's FMA3 approximations on x86), bit-exact
 _FLOAT_KERNELS: dict[str, Callable[[Node, np.ndarray], np.ndarray]] = {
     "Sigmoid": lambda node, x: K.mlas_logistic(x),
@@ -129,11 +136,11 @@ class OrtSession:
     """
 
     def __init__(self, graph: Graph, blas_threads: int | None = None):
-        self.graph = graph
+        self.graph = onnxruntime_rewrites(graph)  # what the runtime's optimizer changes before it runs the graph
         self.constants: dict[str, QValue | None] = {}
         self.kernels: dict[str, tuple[tuple, object]] = {}
         self.work = WorkBuffers()  # the conv kernels' columns and accumulators, sized by the largest layer
-        self.as_u8 = s8_to_u8_quantizers(graph)  # graph-static: decided once
+        self.as_u8 = s8_to_u8_quantizers(self.graph)  # graph-static: decided once
         self.blas_threads = blas_threads
         self._blas = None
         if blas_threads is not None:
@@ -375,6 +382,14 @@ class _OrtRun:
         if node.op_type == "Conv" and inputs[0].ndim in (3, 4):
             self.set(node.outputs[0], self.float_conv(node, *inputs))
             return
+        if node.op_type == "Gemm" and all(v is None or np.asarray(v).dtype == np.float32 for v in inputs):
+            y = self.float_gemm(node, *inputs)
+            if y is not None:
+                self.set(node.outputs[0], y)
+                return
+        if node.op_type == "MatMul" and all(np.asarray(v).dtype == np.float32 and np.ndim(v) >= 2 for v in inputs):
+            self.set(node.outputs[0], self.float_matmul(node, *inputs))
+            return
         if node.op_type in _FLOAT_KERNELS and np.asarray(inputs[0]).dtype == np.float32:
             self.set(node.outputs[0], _FLOAT_KERNELS[node.op_type](node, inputs[0]))
             return
@@ -406,20 +421,61 @@ class _OrtRun:
             self.caveats.append(f"{node.name} (Conv): {caveat}")
         return y
 
+    def float_matmul(self, node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """A MatMul onnxruntime left in float (int8 activations on x86, or no QuantizeLinear after it) in MLAS's
+        SGEMM order. With a 2-d ``b`` onnxruntime folds ``a``'s batch dimensions into M (one GEMM), else it runs
+        one GEMM per broadcast batch."""
+        k, n = a.shape[-1], b.shape[-1]
+        if b.ndim == 2:
+            m = a.size // max(k, 1)
+            y = K.mlas_sgemm(a.reshape(m, k), b).reshape(*a.shape[:-1], n)
+        else:
+            m = a.shape[-2]
+            y = K.mlas_sgemm(a, b)
+        if n == 1 and m > 1:
+            self.caveats.append(f"{node.name} (MatMul): a one-column product runs MLAS's transposed M=1 SGEMM kernel, "
+                                "whose summation order is not reproduced")  # fmt: skip
+        elif m > 1 and k > K.sgemm_stride_k(n, k):
+            self.caveats.append(f"{node.name} (MatMul): K={k} is summed in slices whose depth depends on "
+                                "onnxruntime's thread count (exact for one)")  # fmt: skip
+        return y
+
+    def float_gemm(self, node: Node, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray | None:
+        """A float Gemm (alpha = beta = 1, no transA) in MLAS's order: onnxruntime writes the broadcast bias into the
+        output and the SGEMM adds each K slice's sum to it; with one slice and M > 1 that is ``A @ B + C`` rounded
+        once per term, which is what is reproduced (None otherwise: the generic float path and its caveat)."""
+        if node.attr("transA", 0) or float(node.attr("alpha", 1.0)) != 1.0 or float(node.attr("beta", 1.0)) != 1.0:
+            return None
+        if node.attr("transB", 0):
+            b = b.T
+        (m, k), n = a.shape, b.shape[1]
+        if m == 1 or k > K.sgemm_stride_k(n, k):
+            return None
+        y = K.mlas_sgemm(a, np.ascontiguousarray(b))
+        return y if c is None else (y + np.asarray(c, np.float32)).astype(np.float32)
+
     # -- data movement on integers ---------------------------------------------------------------------
 
     def try_movement(self, node: Node) -> bool:
-        acts = [n for n in node.inputs if n and not self._is_const(n)]
-        operands = [self.values.get(n) for n in acts]
-        if not operands or not all(isinstance(v, QValue) and v.per_tensor for v in operands):
-            return False
-        first = operands[0]
-        if not all(first.same_params(v) for v in operands[1:]):
-            return False
+        """Run data movement on the integers of its (lazily dequantized) data input: onnxruntime drops the DQ and Q
+        around such an op where their parameters agree (the "drop" rules) and moves 8-bit values; where they do not,
+        it moves floats and requantizes, which gives the same values. Concat moves all its inputs (same parameters
+        only; otherwise it is QLinearConcat, :meth:`fused`), the others input 0; the rest (indices, shapes, split
+        sizes) are read as they are."""
         op = get_op(node.op_type)
-        args = [self.values[n].q if n in acts else self.const(n) if n else None for n in node.inputs]
-        result = op.run(node, *args)[0]
-        self.set(node.outputs[0], QValue(np.asarray(result), first.scale, first.zero_point))
+        if op is None or not op.has_kernel:
+            return False
+        data = range(len(node.inputs)) if node.op_type == "Concat" else [0]
+        operands = {i: self.operand(node.inputs[i]) for i in data}
+        first = operands[0]
+        if not all(v is not None and v.per_tensor and first.same_params(v) for v in operands.values()):
+            return False
+        args = [operands[i].q if i in operands else (self.get(n) if n else None) for i, n in enumerate(node.inputs)]
+        results = op.run(node, *args)
+        outputs = node.outputs if node.op_type == "Split" else node.outputs[:1]  # not Dropout's mask
+        for name, result in zip(outputs, results, strict=False):
+            if name:
+                self.set(name, QValue(np.asarray(result), first.scale, first.zero_point))
         return True
 
     def try_integer(self, node: Node) -> bool:
@@ -532,6 +588,12 @@ class _OrtRun:
 
     def fused(self, node: Node, y_scale, y_zp) -> np.ndarray | None:
         op = node.op_type
+        if op == "Concat":  # every input a per-tensor DQ of the output's 8-bit type
+            parts = [self.operand(n) for n in node.inputs]
+            if not all(p is not None and p.per_tensor and p.q.dtype == y_zp.dtype for p in parts):
+                return None
+            parts = [(p.q, p.scale, p.zero_point) for p in parts]
+            return K.qlinear_concat(parts, y_scale, y_zp, axis=int(node.attr("axis")))
         x = self.operand(node.inputs[0])
         if x is None or not x.per_tensor:
             return None
@@ -558,6 +620,12 @@ class _OrtRun:
                 bias, strides=strides, dilations=dilations, pads_begin=begin, pads_end=end,
                 group=int(node.attr("group", 1)),
             )  # fmt: skip
+        if op == "MatMul" and not self._is_const(node.inputs[1]):
+            # between two activations (attention's Q.K^T, A.V): QLinearMatMul when both are per-tensor DQs
+            b = self.operand(node.inputs[1])
+            if b is None or not b.per_tensor or b.q.dtype not in (np.uint8, np.int8):
+                return None
+            return K.qlinear_matmul(x.q, xs, xzp, b.q, b.scale, b.zero_point, y_scale, y_zp, name=node.name)
         if op in ("Gemm", "MatMul"):
             w = self.operand(node.inputs[1])
             if w is None or not self._is_const(node.inputs[1]):
@@ -612,7 +680,11 @@ class _OrtRun:
                 count_include_pad=int(node.attr("count_include_pad", 0)),
             )  # fmt: skip
         if op == "Softmax":
-            return K.qlinear_softmax(x.q, xs, y_scale, y_zp, axis=int(node.attr("axis", -1)))
+            axes = softmax_axes(node, x.q.ndim)
+            if len(axes) > 1:  # before opset 13: QLinearSoftmax over the input flattened to 2-d at the axis
+                rows = x.q.reshape(math.prod(x.q.shape[: axes[0]]), -1)
+                return K.qlinear_softmax(rows, xs, y_scale, y_zp, axis=-1).reshape(x.q.shape)
+            return K.qlinear_softmax(x.q, xs, y_scale, y_zp, axis=axes[0])
         return None
 
     @staticmethod
@@ -744,11 +816,16 @@ class _OrtRun:
                 x, c(1), int(zp(2, x)), c(3), zp(4, x), kernel=kernel, strides=strides, pads_begin=begin,
                 pads_end=end, count_include_pad=int(node.attr("count_include_pad", 0)),
             )  # fmt: skip
+        if op == "QLinearConcat":
+            y_zp = zp(1, v(2))
+            parts = [(v(i), c(i + 1), zp(i + 2, y_zp)) for i in range(2, len(ins), 3)]
+            return K.qlinear_concat(parts, c(0), y_zp, axis=int(node.attr("axis")))
         if op == "QLinearSoftmax":
             x = v(0)
             opset = int(node.attr("opset", 13))
-            axis = int(node.attr("axis", -1 if opset >= 13 else 1))
-            if opset < 13 and axis % x.ndim != x.ndim - 1:
-                raise fail(node, "QLinearSoftmax of opset < 13 over several axes is not supported")
+            axis = int(node.attr("axis", -1 if opset >= 13 else 1)) % x.ndim
+            if opset < 13:  # over the input flattened to 2-d at the axis
+                rows = x.reshape(math.prod(x.shape[:axis]), -1)
+                return K.qlinear_softmax(rows, c(1), c(3), zp(4, x), axis=-1).reshape(x.shape)
             return K.qlinear_softmax(x, c(1), c(3), zp(4, x), axis=axis)
         raise fail(node, f"{node.op_type} is not supported in the ort mode")

@@ -566,10 +566,10 @@ def qlinear_softmax(x, x_scale, y_scale, y_zero_point, *, axis: int = -1) -> np.
     # onnxruntime's quotient does not overflow float32 where vt * y_scale would (vt reaches ~1e36), and matches
     # the product and quotient taken in double precision, rounded half to even
     y = shifted.astype(F64) * F64(y_scale_f) / vsum.astype(F64)
-    q = np.minimum(np.rint(y).astype(np.int64) + int(y_zero_point), 255)
-    # the int8 kernel indexes the same table through (127 - max + x) and stores min(q, 255) cast to int8,
-    # which wraps (q = 128 .. 255 become negative): reproduced as is
-    out = (q & 0xFF).astype(np.uint8).view(np.int8) if x.dtype == np.int8 else q.astype(np.uint8)
+    # saturated to the output type: onnxruntime 1.32's int8 kernel gives 127 where the rounded quotient plus the
+    # zero point passes 127 (a row with one dominant value), not the wrapped value older sources suggest
+    lo, hi = _limits(x.dtype)
+    out = np.clip(np.rint(y).astype(np.int64) + int(y_zero_point), lo, hi).astype(x.dtype)
     return np.moveaxis(out.reshape(xt.shape), -1, axis)
 
 
@@ -775,3 +775,18 @@ def qlinear_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, c_scale, c_z
         y = ((product.astype(F32) * ratio).astype(F32) + F32(int(c_zero_point))).astype(F32)
     lo, hi = _limits(dtype)
     return np.clip(_cvtps2dq(y), lo, hi).astype(dtype)
+
+
+def qlinear_concat(parts, y_scale, y_zero_point, *, axis: int) -> np.ndarray:
+    """QLinearConcat as onnxruntime's CPU kernel computes it: each input ``(q, scale, zero_point)`` is mapped to
+    the output's parameters through a 256-entry table of its dequantized levels requantized
+    (:func:`lookup_table` of the identity; an input with the output's own parameters is copied, which the table
+    reproduces), then the results are concatenated along ``axis``. Equal, value for value, to dequantizing,
+    concatenating in float32 and quantizing, which is what a DQ -> Concat -> Q group computes unfused."""
+    converted = []
+    for q, scale, zero_point in parts:
+        q = np.asarray(q)
+        if q.dtype != np.asarray(y_zero_point).dtype or q.dtype not in (np.uint8, np.int8):
+            raise ValueError("QLinearConcat takes 8-bit inputs of the output's type")
+        converted.append(qlinear_lookup(q, lookup_table(lambda v: v, scale, zero_point, y_scale, y_zero_point)))
+    return np.concatenate(converted, axis=axis)

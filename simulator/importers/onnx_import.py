@@ -7,7 +7,9 @@ is read only from inside the model's own directory: a model file is untrusted in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from onnx.external_data_helper import load_external_data_for_tensor, uses_extern
 from onnx.helper import get_attribute_value, tensor_dtype_to_np_dtype
 
 from simulator.errors import EdgesimError
-from simulator.graph import Graph, Node, Shape, Tensor
+from simulator.graph import Graph, Node, Shape, Subgraph, Tensor
 from simulator.importers.dynamic_dims import binding_hint
 
 _STANDARD_DOMAINS = ("", "ai.onnx")
@@ -196,12 +198,96 @@ def unknown_op_shapes(model: onnx.ModelProto) -> Callable[[Node, list[Tensor | N
     return shapes
 
 
-def onnx_to_graph(
-    model: onnx.ModelProto, name: str, input_shapes: dict[str, Shape] | None = None
-) -> tuple[Graph, bool]:
-    """The raw op graph of a model (shapes of inputs and constants only) and whether it uses unknown ops."""
+@dataclass
+class _Scope:
+    """What converting one (sub)graph's nodes needs: node names taken so far (model-wide, so inlining a
+    branch never repeats one), value names taken so far, and the renames of the enclosing subgraphs."""
+
+    opset: int
+    names: set[str]
+    values: set[str]
+    rename: dict[str, str]
+    #: the model's constants and inputs so far (input types are checked against the opset's schema)
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+
+
+def _convert_nodes(protos, scope: _Scope) -> tuple[list[Node], bool]:
+    """Nodes of one graph or subgraph, control-flow bodies converted to :class:`Subgraph` recursively."""
+    from simulator.importers.onnx_opset import check_node_opset
     from simulator.ops import get_op
 
+    nodes = []
+    has_unknown = False
+    for i, proto in enumerate(protos):
+        node_name = proto.name or f"{proto.op_type}_{i}"
+        while node_name in scope.names:
+            node_name = f"{node_name}_{i}"
+        scope.names.add(node_name)
+        attrs = _attributes(proto)
+        for key, value in attrs.items():
+            if isinstance(value, onnx.GraphProto):
+                attrs[key], unknown = _subgraph(value, node_name, scope)
+                has_unknown |= unknown
+        op_type = proto.op_type if proto.domain in _STANDARD_DOMAINS else f"{proto.domain}.{proto.op_type}"
+        if proto.domain in _STANDARD_DOMAINS and scope.opset > 0:
+            # before defaults that depend on the opset are filled in
+            check_node_opset(proto, Node(node_name, op_type, list(proto.input), list(proto.output), attrs),
+                             scope.opset, scope.tensors)  # fmt: skip
+        if op_type in LEGACY_SOFTMAX and scope.opset < 13:
+            # before opset 13 these normalise over every axis from ``axis`` (default 1) on
+            attrs.setdefault("axis", 1)
+            attrs["legacy_2d"] = 1
+        has_unknown |= get_op(op_type) is None
+        renamed = [[scope.rename.get(n, n) for n in names] for names in (proto.input, proto.output)]
+        nodes.append(Node(node_name, op_type, *renamed, attrs))
+    return nodes, has_unknown
+
+
+def _subgraph(g: onnx.GraphProto, owner: str, scope: _Scope) -> tuple[Subgraph, bool]:
+    """A control-flow body. ONNX lets sibling bodies reuse value names; a name taken already is prefixed
+    with the owning node's name so every value in the model has one producer once a body is inlined."""
+    local = [vi.name for vi in g.input] + [t.name for t in g.initializer] + [o for n in g.node for o in n.output]
+    clashes = {name: f"{owner}/{name}" for name in local if name and name in scope.values}
+    inner = _Scope(scope.opset, scope.names, scope.values, {**scope.rename, **clashes}, scope.tensors)
+    scope.values.update(inner.rename.get(name, name) for name in local if name)
+    tensors = {}
+    for proto in g.initializer:
+        name = inner.rename.get(proto.name, proto.name)
+        tensors[name] = replace(_initializer(proto), name=name)
+    nodes, has_unknown = _convert_nodes(g.node, inner)
+    inputs = [inner.rename.get(vi.name, vi.name) for vi in g.input]
+    outputs = [inner.rename.get(vi.name, vi.name) for vi in g.output]
+    return Subgraph(nodes, tensors, inputs, outputs), has_unknown
+
+
+def _bound_value(vi: onnx.ValueInfoProto, value, dtype: str) -> Tensor:
+    """An input the user fixed (``--input-value sr=16000``): a constant, so the If / Loop nodes and shapes
+    that depend on it fold at import. Its rank and static dims must agree with the declaration."""
+    array = np.asarray(value)
+    declared = list(vi.type.tensor_type.shape.dim) if vi.type.tensor_type.HasField("shape") else None
+    if declared is not None:
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in declared]
+        if array.size == math.prod(d or 1 for d in dims) and None not in dims:
+            array = array.reshape(dims)
+        if array.ndim != len(dims) or any(d is not None and d != a for d, a in zip(dims, array.shape, strict=True)):
+            shape = "x".join("?" if d is None else str(d) for d in dims) or "a scalar"
+            raise EdgesimError(
+                f"--input-value {vi.name}: {array.size} value(s) do not fit the declared shape ({shape})"
+            )
+    if np.dtype(dtype).kind in "iub" and array.dtype.kind == "f" and not np.all(array == np.round(array)):
+        raise EdgesimError(f"--input-value {vi.name}: the input is {dtype}, give integers")
+    return Tensor.from_array(vi.name, array.astype(dtype))
+
+
+def onnx_to_graph(
+    model: onnx.ModelProto,
+    name: str,
+    input_shapes: dict[str, Shape] | None = None,
+    input_values: dict[str, np.ndarray] | None = None,
+) -> tuple[Graph, bool]:
+    """The raw op graph of a model (shapes of inputs and constants only) and whether it uses unknown ops.
+    ``input_values`` turns inputs into constants (a sample rate, a mode flag the graph branches on)."""
+    values = dict(input_values or {})
     bound = dict(input_shapes or {})
     g = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in _STANDARD_DOMAINS), 0)
@@ -209,15 +295,21 @@ def onnx_to_graph(
     for proto in g.initializer:
         tensors[proto.name] = _initializer(proto)
     declared = [vi.name for vi in g.input if vi.name not in tensors]
-    unknown_bound = sorted(set(bound) - set(declared))
-    if unknown_bound:
-        raise EdgesimError(
-            f"--input-shape names {', '.join(unknown_bound)}, but the model's inputs are {', '.join(declared)}"
-        )
+    for option, given in (("--input-shape", bound), ("--input-value", values)):
+        unknown_bound = sorted(set(given) - set(declared))
+        if unknown_bound:
+            raise EdgesimError(
+                f"{option} names {', '.join(unknown_bound)}, but the model's inputs are {', '.join(declared)}"
+            )
     unbound = [
-        vi for vi in g.input if vi.name not in tensors and vi.name not in bound and _declared_dims(vi) is not None
+        vi
+        for vi in g.input
+        if vi.name not in tensors
+        and vi.name not in bound
+        and vi.name not in values
+        and _declared_dims(vi) is not None
+        and not _is_static(vi)
     ]
-    unbound = [vi for vi in unbound if not _is_static(vi)]
     if unbound:
         raise EdgesimError(binding_hint(model, name, unbound))
     inputs = []
@@ -227,35 +319,33 @@ def onnx_to_graph(
         if not vi.type.HasField("tensor_type"):
             raise EdgesimError(f"input {vi.name!r} is not a tensor; edgesim models tensor inputs only")
         dtype = _np_dtype(vi.type.tensor_type.elem_type, f"input {vi.name!r}")
+        if vi.name in values:
+            tensors[vi.name] = _bound_value(vi, values[vi.name], dtype)
+            continue
         tensors[vi.name] = Tensor(vi.name, _input_shape(vi, bound), dtype)
         inputs.append(vi.name)
-    nodes = []
-    names: set[str] = set()
-    has_unknown = False
-    for i, proto in enumerate(g.node):
-        node_name = proto.name or f"{proto.op_type}_{i}"
-        while node_name in names:
-            node_name = f"{node_name}_{i}"
-        names.add(node_name)
-        attrs = _attributes(proto)
-        op_type = proto.op_type if proto.domain in _STANDARD_DOMAINS else f"{proto.domain}.{proto.op_type}"
-        if op_type in LEGACY_SOFTMAX and opset < 13:
-            # before opset 13 these normalise over every axis from ``axis`` (default 1) on
-            attrs.setdefault("axis", 1)
-            attrs["legacy_2d"] = 1
-        has_unknown |= get_op(op_type) is None
-        nodes.append(Node(node_name, op_type, list(proto.input), list(proto.output), attrs))
+    scope = _Scope(
+        opset, names=set(), values=set(tensors) | {o for n in g.node for o in n.output if o}, rename={}, tensors=tensors
+    )
+    nodes, has_unknown = _convert_nodes(g.node, scope)
     outputs = [o.name for o in g.output]
     return Graph(g.name or name, nodes, tensors, inputs, outputs), has_unknown
 
 
-def load_onnx(path: Path, input_shapes: dict[str, Shape] | None = None, *, allow_unknown: bool = False) -> Graph:
-    """Read an ONNX file into a shape-inferred op graph with constants folded and batch norm folded."""
+def load_onnx(
+    path: Path,
+    input_shapes: dict[str, Shape] | None = None,
+    *,
+    allow_unknown: bool = False,
+    input_values: dict[str, np.ndarray] | None = None,
+) -> Graph:
+    """Read an ONNX file into a shape-inferred op graph with constants folded and batch norm folded (If
+    and Loop nodes inlined where their condition and trip count fold, see ops/control_flow.py)."""
     from simulator.passes.fold_batchnorm import fold_batchnorm
     from simulator.passes.infer_shapes import infer_shapes
 
     model = read_onnx(path)
-    graph, has_unknown = onnx_to_graph(model, path.stem, input_shapes)
+    graph, has_unknown = onnx_to_graph(model, path.stem, input_shapes, input_values)
     hints = unknown = None
     if has_unknown and allow_unknown:
         hints, unknown = _shape_hints(model, input_shapes), unknown_op_shapes(model)

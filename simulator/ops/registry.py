@@ -105,6 +105,11 @@ class OpDef:
         """The constant tensor a folded output becomes (DequantizeLinear keeps its quantization)."""
         return Tensor.from_array(name, value)
 
+    def expand(self, node: Node, inputs: list[Tensor | None]) -> tuple[list[Node], dict[str, Tensor]] | None:
+        """Nodes (and constants) that replace this node at import, for control flow that folds; None to keep
+        the node as it is (every op but If and Loop)."""
+        return None
+
     def cost_class(self, node: Node, inputs: list[Tensor | None]) -> str:
         """The op class the estimator prices this node as (a Conv may be depthwise)."""
         return self.op_class
@@ -136,6 +141,7 @@ def _load_all() -> None:
     from simulator.ops import (  # noqa: F401
         activation,
         constant,
+        control_flow,
         conv,
         elementwise,
         indexing,
@@ -145,6 +151,7 @@ def _load_all() -> None:
         pooling,
         quantization,
         rearrange,
+        recurrent,
         reduce,
         shape,
         unary,

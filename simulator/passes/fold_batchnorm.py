@@ -6,6 +6,10 @@ per-channel affine map y = x * m + a. After a Conv, ConvTranspose or Gemm it mer
 (W'[c] = W[c] * m[c], b' = b * m + a); after a BatchNormalization it merges into that BN's scale and bias
 (so BN -> Mul -> Add becomes one BN, which may then fold further). The folded values are computed lazily:
 counting a large model never touches its weights.
+
+Each fold computes in the weight's own type with onnxruntime's order of operations (ConvBNFusion, ConvMulFusion,
+ConvAddFusion, one after the other as the runtime applies them), so a folded float32 Conv holds the very weights
+onnxruntime runs.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from collections.abc import Callable
 import numpy as np
 
 from simulator.graph import Graph, Node, Tensor
-from simulator.ops.normalization import BatchNormalization
 
 _PRODUCERS = ("Conv", "ConvTranspose", "Gemm", "BatchNormalization")
 _AFFINE = ("BatchNormalization", "Mul", "Add", "Sub")
 
-Affine = Callable[[], tuple[np.ndarray, np.ndarray]]
+#: a per-channel affine map as an update of (weight, bias): ``fold(w, b, axis)`` returns the new weight and bias
+#: (b is None when the layer has none), computing in the weight's dtype in onnxruntime's order of operations
+Affine = Callable[[np.ndarray, np.ndarray | None, int], tuple[np.ndarray, np.ndarray]]
 
 
 def _channel_axis(producer: Node, out_rank: int) -> int:
@@ -35,8 +40,31 @@ def _per_channel(t: Tensor, out_shape: tuple[int, ...], axis: int) -> bool:
     return all(d == 1 or (i == axis and d == out_shape[axis]) for i, d in enumerate(padded))
 
 
+def _along(values: np.ndarray, rank: int, axis: int) -> np.ndarray:
+    shape = [1] * rank
+    shape[axis] = -1
+    return values.reshape(shape)
+
+
+def _batchnorm_fold(node: Node, params: list[Tensor]) -> Affine:
+    """onnxruntime's ConvBNFusion, step by step in the weight's type (float32 for float32 models):
+    ``s = scale / sqrt(var + eps)``, ``W' = W * s``, ``B' = (B - mean) * s + beta`` (``beta - mean * s`` without a
+    bias). Folding in float64 instead moves the last bit of a third or more of the outputs."""
+
+    def fold(w: np.ndarray, b: np.ndarray | None, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        dtype = w.dtype
+        scale, beta, mean, var = (np.asarray(t.data).astype(dtype) for t in params)
+        eps = np.asarray(node.attr("epsilon", 1e-5)).astype(dtype)
+        s = scale / np.sqrt(var + eps)
+        new_w = w * _along(s, w.ndim, axis)
+        new_b = beta - mean * s if b is None else (b.astype(dtype) - mean) * s + beta
+        return new_w.astype(dtype), new_b.astype(dtype)
+
+    return fold
+
+
 def _affine_of(graph: Graph, node: Node, x: str, channels: int, axis: int, rank: int) -> Affine | None:
-    """The (multiplier, offset) per channel that ``node`` applies to its input ``x``, if it is one."""
+    """The per-channel affine map ``node`` applies to its input ``x``, as a weight / bias update, if it is one."""
     tensors = graph.tensors
     if node.op_type == "BatchNormalization":
         if node.inputs[0] != x or len([o for o in node.outputs if o]) != 1 or axis != 1:
@@ -44,12 +72,7 @@ def _affine_of(graph: Graph, node: Node, x: str, channels: int, axis: int, rank:
         params = [tensors[n] for n in node.inputs[1:]]
         if not all(t.constant and t.shape == (channels,) for t in params):
             return None
-
-        def bn() -> tuple[np.ndarray, np.ndarray]:
-            scale, beta, mean, var = (np.asarray(t.data, np.float64) for t in params)
-            return BatchNormalization.affine(node, scale, beta, mean, var)
-
-        return bn
+        return _batchnorm_fold(node, params)
     if len(node.inputs) != 2 or x not in node.inputs:
         return None
     position = node.inputs.index(x)
@@ -62,14 +85,19 @@ def _affine_of(graph: Graph, node: Node, x: str, channels: int, axis: int, rank:
     if out_shape != tensors[x].shape or len(out_shape) != rank or not _per_channel(other, out_shape, axis):
         return None
 
-    def elementwise() -> tuple[np.ndarray, np.ndarray]:
-        c = np.asarray(other.data, np.float64)
+    def fold(w: np.ndarray, b: np.ndarray | None, w_axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """onnxruntime's ConvMulFusion / ConvAddFusion: ``W * c`` and ``B * c``; ``B + c`` (``B - c``), in the
+        weight's type; a missing bias is 0."""
+        dtype = w.dtype
+        c = np.asarray(other.data).astype(dtype)
         c = np.broadcast_to(c.reshape((1,) * (rank - c.ndim) + c.shape), out_shape)
         c = np.moveaxis(c, axis, 0).reshape(channels, -1)[:, 0]
-        ones, zeros = np.ones(channels), np.zeros(channels)
-        return {"Mul": (c, zeros), "Add": (ones, c), "Sub": (ones, -c)}[node.op_type]
+        b = np.zeros(channels, dtype) if b is None else b.astype(dtype)
+        if node.op_type == "Mul":
+            return (w * _along(c, w.ndim, w_axis)).astype(dtype), (b * c).astype(dtype)
+        return w, (b + c if node.op_type == "Add" else b - c).astype(dtype)
 
-    return elementwise
+    return fold
 
 
 class _Fold:
@@ -77,17 +105,20 @@ class _Fold:
 
     def __init__(self, weight: Tensor, bias: Tensor | None, weight_axis: int, affine: Affine):
         self.w, self.b, self.axis, self.affine = weight, bias, weight_axis, affine
+        self._result: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _folded(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._result is None:
+            w = np.asarray(self.w.data)
+            b = None if self.b is None else np.asarray(self.b.data)
+            self._result = self.affine(w, b, self.axis)
+        return self._result
 
     def weight(self) -> np.ndarray:
-        m, _ = self.affine()
-        shape = [1] * len(self.w.shape)
-        shape[self.axis] = -1
-        return (np.asarray(self.w.data, np.float64) * m.reshape(shape)).astype(self.w.dtype)
+        return self._folded()[0]
 
     def bias(self) -> np.ndarray:
-        m, a = self.affine()
-        old = 0.0 if self.b is None else np.asarray(self.b.data, np.float64)
-        return (old * m + a).astype(self.w.dtype)
+        return self._folded()[1]
 
 
 def _fold_into(graph: Graph, producer: Node, consumer: Node, tensors: dict[str, Tensor]) -> Node | None:

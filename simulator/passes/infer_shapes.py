@@ -6,11 +6,13 @@ Concat chain, so its output shape is known only once that chain has been evaluat
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 from simulator.errors import EdgesimError
 from simulator.graph import Graph, Node, Shape, Tensor
 from simulator.ops import get_op
+from simulator.ops.control_flow import RuntimeControl
 from simulator.ops.registry import fail
 
 
@@ -32,7 +34,14 @@ def infer_shapes(
     tensors = dict(graph.tensors)
     kept = []
     warnings = list(graph.warnings)
-    for node in graph.order:
+    producers: dict[str, Node] = {}
+    queue = deque(graph.order)
+    while queue:
+        node = queue.popleft()
+        producers.update((name, node) for name in node.outputs if name)
+        undefined = [n for n in node.inputs if n and n not in tensors]
+        if undefined:
+            raise fail(node, f"it reads {undefined[0]!r}, which nothing before it defines; the model is incomplete")
         inputs: list[Tensor | None] = [tensors[n] if n else None for n in node.inputs]
         op = get_op(node.op_type)
         if op is None:
@@ -66,6 +75,15 @@ def infer_shapes(
             if t is not None and t.shape is None:
                 raise fail(node, f"the shape of input {i} ({t.name!r}) is unknown")
         try:
+            expansion = op.expand(node, inputs)
+        except RuntimeControl as exc:
+            raise _unresolved(graph, producers, exc) from None
+        if expansion is not None:  # control flow that folds: its inlined nodes are walked next
+            new_nodes, new_tensors = expansion
+            tensors.update(new_tensors)
+            queue.extendleft(reversed(new_nodes))
+            continue
+        try:
             values = op.fold(node, inputs)
         except (ValueError, IndexError, TypeError, ZeroDivisionError) as exc:
             raise fail(node, f"its constant inputs cannot be evaluated ({exc})") from None
@@ -80,3 +98,26 @@ def infer_shapes(
                 tensors[name] = Tensor(name, tuple(int(d) for d in shape), dtype)
         kept.append(node)
     return graph.replace(nodes=kept, tensors=tensors, warnings=warnings)
+
+
+def _unresolved(graph: Graph, producers: dict[str, Node], exc: RuntimeControl) -> EdgesimError:
+    """The one-line error for control flow over run-time values: which graph inputs to bind."""
+    sources, seen, stack = [], set(), [exc.tensor]
+    while stack:
+        name = stack.pop()
+        if name in seen or not name:
+            continue
+        seen.add(name)
+        if name in graph.inputs:
+            sources.append(name)
+        elif name in producers:
+            stack.extend(producers[name].inputs)
+    what = f"its {exc.what} {exc.tensor!r} is computed at run time"
+    if not sources:
+        return fail(exc.node, f"{what}; edgesim inlines If / Loop only where it folds to a constant")
+    binds = " ".join(f"--input-value {name}=VALUE" for name in sorted(sources))
+    return fail(
+        exc.node,
+        f"{what} from input(s) {', '.join(sorted(sources))}; bind them so it folds ({binds}) "
+        "or the dims it reads with --input-shape",
+    )

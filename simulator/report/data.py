@@ -17,6 +17,7 @@ from simulator.budget import Breach, Budget
 from simulator.deployment import FROM_MODEL, Deployment, deploy, deployment_bits
 from simulator.errors import EdgesimError
 from simulator.estimate import Estimate, LayerEstimate, estimate, prepare
+from simulator.estimate.uncertainty import intervals
 from simulator.graph import Graph, Shape
 from simulator.hardware import Hardware
 from simulator.importers import SUFFIXES as MODEL_SUFFIXES
@@ -40,7 +41,8 @@ class Variant:
 
     @property
     def totals(self) -> dict:
-        return self.estimate.totals()
+        """The estimate's totals with their error bars (latency_ms_low / _high, energy_uj_low / _high)."""
+        return self.estimate.totals() | intervals(self.estimate)
 
     @property
     def precisions(self) -> str:

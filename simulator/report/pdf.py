@@ -40,6 +40,7 @@ from reportlab.platypus import (
 from reportlab.platypus.tableofcontents import TableOfContents
 
 from simulator.budget import METRICS
+from simulator.estimate.uncertainty import interval_text
 from simulator.output import ellipsize, format_bytes, shape_text
 from simulator.report import figures
 from simulator.report.data import (
@@ -150,6 +151,11 @@ def _e(text: object) -> str:
 
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.3f}"
+
+
+def _span(totals: dict, metric: str) -> str:
+    """The error bar of a total, "(28-41)" (docs/calibration.md)."""
+    return interval_text(totals.get(f"{metric}_low"), totals.get(f"{metric}_high"))
 
 
 def _uj(value: float) -> str:
@@ -386,9 +392,10 @@ def _summary(data: ReportData, story: list) -> None:
         if data.budget is not None and v.checked:
             over = data.budget.summary_line(v.breaches)
             budget = f"; <b>over budget</b>: {_e(over)}" if over else "; within budget"
-        lat = "" if t["latency_ms"] is None else f"{_ms(t['latency_ms'])} ms and "
+        lat = "" if t["latency_ms"] is None else f"{_ms(t['latency_ms'])} ms {_span(t, 'latency_ms')} and "
         fid = f"; {_e(v.fidelity)}" if v.fidelity else ""
-        lines.append(f"<b>{_e(v.label)}</b>: {lat}{_uj(t['energy_uj'])} µJ per inference; {fits}{fid}{budget}.")
+        energy = f"{_uj(t['energy_uj'])} µJ {_span(t, 'energy_uj')}"
+        lines.append(f"<b>{_e(v.label)}</b>: {lat}{energy} per inference; {fits}{fid}{budget}.")
     if single:
         story.append(_p(lines[0]))
     else:

@@ -371,3 +371,51 @@ def test_qlinear_mul_hand_values():
     assert K.qlinear_mul(np.uint8([3]), 0.5, 1, np.uint8([4]), 0.5, 2, 0.25, np.uint8(10)).tolist() == [14]
     assert K.qlinear_mul(np.uint8([1]), one, 0, np.uint8([1]), 0.5, 0, one, np.uint8(0)).tolist() == [0]
     assert K.qlinear_mul(np.uint8([255]), one, 0, np.uint8([255]), 1e6, 0, 1e-3, np.uint8(0)).tolist() == [0]
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["uint8", "int8"])
+@pytest.mark.parametrize("seed", range(4))
+def test_qlinear_concat(seed, signed):
+    """Every level of three inputs, one of them with the output's own parameters (onnxruntime copies it)."""
+    rng = np.random.default_rng(seed)
+    dtype = np.int8 if signed else np.uint8
+    lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+    levels = np.arange(256, dtype=np.uint8).view(dtype).reshape(1, 2, 128)
+    inputs = {"a": levels, "b": levels[:, :, ::-1].copy(), "c": levels[:, :1].copy()}
+    ys, yz = _scale(rng), dtype(rng.integers(lo, hi + 1))
+    params = {"a": (_scale(rng), dtype(rng.integers(lo, hi + 1))), "b": (_scale(rng), dtype(rng.integers(lo, hi + 1)))}
+    params["c"] = (ys, yz)
+    consts = {"ys": ys, "yz": yz}
+    names = ["ys", "yz"]
+    for k, (s, z) in params.items():
+        consts[f"{k}s"], consts[f"{k}z"] = s, z
+        names += [k, f"{k}s", f"{k}z"]
+    node = helper.make_node("QLinearConcat", names, ["y"], domain="com.microsoft", axis=1)
+    out_type = TensorProto.INT8 if signed else TensorProto.UINT8
+    want = _run(node, inputs, consts, (1, 5, 128), out_type)
+    parts = [(inputs[k], *params[k]) for k in "abc"]
+    got = K.qlinear_concat(parts, ys, yz, axis=1)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert np.array_equal(got[:, 4:], inputs["c"])  # same parameters: copied
+
+
+@pytest.mark.parametrize("y_scale", [F32(1 / 256), F32(0.002)])
+@pytest.mark.parametrize("signed", [False, True], ids=["uint8", "int8"])
+def test_qlinear_softmax_saturates_a_dominant_value(signed, y_scale):
+    """A row whose maximum dominates gives a quotient near floor(1 / y_scale) >= 256: onnxruntime saturates the
+    result to the type's maximum (the ort mode used to wrap int8 results past 127 to negative values)."""
+    dtype = np.int8 if signed else np.uint8
+    lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+    out_type = TensorProto.INT8 if signed else TensorProto.UINT8
+    for d in (2, 6, 30):
+        x = np.full((3, d), lo, dtype)
+        x[:, -1] = hi
+        x[1, 0], x[2, 0] = hi - 7, hi - 100
+        for xs in (F32(0.001), F32(0.05), F32(0.5)):
+            for zero in (dtype(lo), dtype(lo + 28)):
+                consts = {"xs": xs, "xz": dtype(0), "ys": y_scale, "yz": zero}
+                node = helper.make_node(
+                    "QLinearSoftmax", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft", axis=-1, opset=13
+                )
+                want = _run(node, {"x": x}, consts, x.shape, out_type)
+                assert np.array_equal(K.qlinear_softmax(x, xs, y_scale, zero), want), (d, xs, zero)

@@ -492,3 +492,143 @@ def test_qoperator_sigmoid_leaky_relu_mul_bit_exact(tmp_path, activations):
     assert {"QLinearSigmoid", "QLinearLeakyRelu", "QLinearMul"} <= {n.op_type for n in model.graph.node}
     graph = load_quantized_onnx(path)
     _assert_outputs_match(graph, _session(model), "activation net")
+
+
+_MATMUL_SHAPES = [
+    ((1, 6, 16), (16, 16)),  # a 3-d activation times a 2-d weight: batch folded into M
+    ((2, 6, 16), (2, 16, 5)),  # batched, as attention's A.V
+    ((3, 1, 8), (3, 8, 4)),  # batched with M = 1 (MLAS's M=1 kernel per batch)
+    ((1, 16), (16, 8)),  # M = 1
+    ((5, 300), (300, 7)),  # K sliced (narrow N doubles the slice depth)
+    ((4, 200), (200, 300)),
+]
+
+
+@pytest.mark.parametrize(("a_shape", "b_shape"), _MATMUL_SHAPES)
+def test_float_matmul_in_mlas_order(a_shape, b_shape, tmp_path):
+    """A MatMul the ort mode leaves in float (int8 activations on x86) is computed in MLAS's SGEMM order: equal to
+    onnxruntime's float MatMul with one intra-op thread, both operands activations; a caveat only where the result
+    depends on the thread count."""
+    from onnx import helper
+
+    from tests.helpers import make_model, tensor_info
+
+    out_shape = np.broadcast_shapes(a_shape[:-2], b_shape[:-2]) + (a_shape[-2], b_shape[-1])
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["y"])]
+    model = make_model(nodes, [tensor_info("a", a_shape), tensor_info("b", b_shape)], [tensor_info("y", out_shape)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    onnx.save(model, str(tmp_path / "matmul.onnx"))
+    graph = load_onnx(tmp_path / "matmul.onnx")
+    rng = np.random.default_rng(len(a_shape) + a_shape[-1])
+    feeds = {"a": rng.standard_normal(a_shape).astype(np.float32), "b": rng.standard_normal(b_shape).astype(np.float32)}
+    caveats: list[str] = []
+    got = run_ort(graph, feeds, caveats=caveats)["y"]
+    assert np.array_equal(got, session.run(None, feeds)[0])
+    assert bool(caveats) == (a_shape[-1] > K.sgemm_stride_k(b_shape[-1], a_shape[-1]) and a_shape[-2] > 1)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+def test_data_movement_moves_integers(tmp_path, dtype):
+    """DQ -> Gather / Expand / Slice -> Q with equal parameters (onnxruntime's "drop" rules), and a Concat of an
+    activation with a quantized constant of the same parameters: the integers move unchanged, as in onnxruntime
+    (the ort mode used to concatenate the constant's float values with the activation's integers)."""
+    from onnx import helper
+
+    from tests.helpers import make_model, tensor_info
+
+    elem = onnx.TensorProto.INT8 if dtype == np.int8 else onnx.TensorProto.UINT8
+    zp = dtype(-3 if dtype == np.int8 else 125)
+    inits = {
+        "s": np.float32(0.05), "z": zp, "idx": np.array([0, 2, 2], np.int64), "shape": np.array([2, 3, 6], np.int64),
+        "table": np.arange(12, dtype=np.uint8).reshape(1, 2, 6).astype(dtype), "st": np.array([1], np.int64),
+        "en": np.array([4], np.int64), "ax": np.array([1], np.int64),
+    }  # fmt: skip
+
+    def qdq(name, out):
+        return [helper.make_node("QuantizeLinear", [name, "s", "z"], [f"{out}_q"]),
+                helper.make_node("DequantizeLinear", [f"{out}_q", "s", "z"], [out])]  # fmt: skip
+
+    nodes = [
+        *qdq("x", "xd"),
+        helper.make_node("Gather", ["xd", "idx"], ["g"], axis=1), *qdq("g", "gd"),
+        helper.make_node("Expand", ["gd", "shape"], ["e"]), *qdq("e", "ed"),
+        helper.make_node("DequantizeLinear", ["table", "s", "z"], ["td"]),
+        helper.make_node("Concat", ["gd", "td"], ["c"], axis=1), *qdq("c", "cd"),
+        helper.make_node("Slice", ["cd", "st", "en", "ax"], ["sl"]), *qdq("sl", "y"),
+    ]  # fmt: skip
+    outputs = [tensor_info("y", [1, 3, 6]), tensor_info("ed", [2, 3, 6])]
+    model = make_model(nodes, [tensor_info("x", [1, 4, 6])], outputs, inits, opset=13)
+    model.graph.output.extend(helper.make_tensor_value_info(n, elem, None) for n in ("gd_q", "ed_q", "cd_q", "y_q"))
+    path = tmp_path / "movement.onnx"
+    onnx.save(model, str(path))
+    session = _session(model)
+    graph = load_onnx(path)
+    for seed in SEEDS:
+        feeds = {"x": (np.random.default_rng(seed).standard_normal((1, 4, 6)) * 4).astype(np.float32)}
+        caveats: list[str] = []
+        got = run_ort(graph, feeds, caveats=caveats)
+        names = [o.name for o in session.get_outputs()]
+        for name, want in zip(names, session.run(None, feeds), strict=True):
+            assert got[name].dtype == want.dtype and np.array_equal(got[name], want), name
+        assert caveats == []
+
+
+@pytest.mark.parametrize("trans_b", [0, 1])
+@pytest.mark.parametrize(("m", "k", "n", "bias_shape"), [(8, 48, 16, (16,)), (5, 100, 3, (1, 3)), (6, 20, 7, None)])
+def test_float_gemm_in_mlas_order(tmp_path, m, k, n, bias_shape, trans_b):
+    """A Gemm the ort mode leaves in float (int8 activations whose output type differs) equals onnxruntime's float
+    Gemm where K is one SGEMM slice and M > 1: the bias is added to the product once."""
+    from onnx import helper
+
+    from tests.helpers import make_model, tensor_info
+
+    rng = np.random.default_rng(m * k + n)
+    inits = {"b": rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)}
+    inputs = ["a", "b"]
+    if bias_shape is not None:
+        inits["c"] = rng.standard_normal(bias_shape).astype(np.float32)
+        inputs.append("c")
+    nodes = [helper.make_node("Gemm", inputs, ["y"], transB=trans_b)]
+    model = make_model(nodes, [tensor_info("a", [m, k])], [tensor_info("y", [m, n])], inits)
+    onnx.save(model, str(tmp_path / "gemm.onnx"))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feeds = {"a": rng.standard_normal((m, k)).astype(np.float32)}
+    caveats: list[str] = []
+    got = run_ort(load_onnx(tmp_path / "gemm.onnx"), feeds, caveats=caveats)["y"]
+    assert np.array_equal(got, session.run(None, feeds)[0]) and caveats == []
+
+
+@pytest.mark.parametrize("qoperator", [False, True], ids=["qdq", "qlinear-softmax"])
+def test_opset11_softmax_normalises_the_flattened_rows(tmp_path, qoperator):
+    """Before opset 13 Softmax (and onnxruntime's QLinearSoftmax with opset < 13) normalises over every axis from
+    ``axis`` on: a 4-d input with axis 1 is one row per batch item."""
+    from onnx import helper
+
+    from tests.helpers import make_model, tensor_info
+
+    inits = {"s": np.float32(0.05), "z": np.uint8(128), "ys": np.float32(1 / 256), "yz": np.uint8(0)}
+    quantize = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"])
+    if qoperator:
+        softmax = [helper.make_node("QLinearSoftmax", ["xq", "s", "z", "ys", "yz"], ["y"], domain="com.microsoft",
+                                    axis=1, opset=11)]  # fmt: skip
+    else:
+        softmax = [
+            helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+            helper.make_node("Softmax", ["xd"], ["p"], axis=1),
+            helper.make_node("QuantizeLinear", ["p", "ys", "yz"], ["y"]),
+        ]
+    out = tensor_info("y", [2, 3, 4, 5], onnx.TensorProto.UINT8)
+    model = make_model([quantize, *softmax], [tensor_info("x", [2, 3, 4, 5])], [out], inits, opset=11)
+    if qoperator:
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    path = tmp_path / "softmax11.onnx"
+    onnx.save(model, str(path))
+    session = _session(model)
+    graph = load_quantized_onnx(path)
+    for seed in SEEDS:
+        feeds = {"x": (np.random.default_rng(seed).standard_normal((2, 3, 4, 5)) * 3).astype(np.float32)}
+        assert np.array_equal(run_ort(graph, feeds)["y"], session.run(None, feeds)[0])

@@ -65,6 +65,9 @@ def test_fixtures_cover_every_op_in_both_schemes(scheme):
     ops = {node.op_type for g in graphs for node in g.order}
     wanted = {"Conv", "Gemm", "MaxPool", "AveragePool", "Add", "Mul", "Pad", "Concat", "Relu", "Clip", "Softmax"}
     wanted |= {"ReduceMean", "Reshape", "QuantizeLinear", "DequantizeLinear"}
+    wanted |= {"Tanh", "MatMul", "ConvTranspose"}  # TANH, BATCH_MATMUL between activations, TRANSPOSE_CONV
+    if scheme == "int8":  # PRELU and the byte copies (STRIDED_SLICE, GATHER, SPLIT / UNPACK) are int8 fixtures
+        wanted |= {"PRelu", "Slice", "Gather", "Split", "Squeeze", "Unsqueeze", "Transpose"}
     assert wanted <= ops, wanted - ops
     constant_mul = [
         n for g in graphs for n in g.order if n.op_type == "Mul" and any(g.tensors[i].constant for i in n.inputs)

@@ -11,6 +11,7 @@ from onnx.reference import ReferenceEvaluator
 
 from simulator.errors import EdgesimError
 from simulator.importers.onnx_import import load_onnx
+from simulator.ops import get_op
 from simulator.summary import count
 from tests.helpers import make_model, tensor_info
 
@@ -257,8 +258,10 @@ def test_allow_unknown_takes_shapes_from_onnx_inference_after_binding(save):
     assert graph.tensors["v"].shape == (5, 4) and graph.tensors["i"].dtype == "int64"
     counts = count(graph)
     assert counts.macs == 5 * 4 * 3  # the MatMul after the unknown ops is still counted
-    assert [layer.op for layer in counts.layers if layer.warning] == ["Shrink", "TopK"]
-    assert len(counts.warnings) == 2
+    unknown = [op for op in ("Shrink", "TopK") if get_op(op) is None]  # TopK has since gained an entry
+    assert "Shrink" in unknown
+    assert [layer.op for layer in counts.layers if layer.warning] == unknown
+    assert len(counts.warnings) == len(unknown)
 
 
 def test_dynamic_hint_names_the_dims_and_uses_the_exported_size(save):

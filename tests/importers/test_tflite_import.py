@@ -73,9 +73,23 @@ HAND_COUNTS = {
     "relu_concat": ((12 + 4) + (108 + 4) + (12 + 3) + (24 + 3), 36 * (4 * 3 + 4 * 27 + 3 * 4 + 3 * 8)),
     # 8x8x4 -> MaxPool 1x1 (QUANTIZE / DEQUANTIZE around it in float_io_: their scales are not parameters)
     "quantize_ties": (0, 0),
+    "tanh": (0, 0),
+    "tanh_levels": (2, 256),  # 16x16x1 -> Conv 1 1x1 (weight and bias) -> TANH
+    # 5x5x3 -> Conv2DTranspose 4 3x3 stride 2 SAME (10x10): every input element scatters 4 * 9 products
+    "conv_transpose": (3 * 4 * 9 + 4, 25 * 3 * 4 * 9),
+    # 6x6x3 -> Conv 4 1x1 -> PRELU with one slope per channel (shared over H and W)
+    "prelu": (12 + 4 + 4, 36 * 4 * 3),
+    # 6x6x3 -> Conv 4 3x3 VALID (4x4) -> Flatten (SHAPE / STRIDED_SLICE / PACK folded) -> Dense 5
+    "flatten_dynamic": ((108 + 4) + (64 * 5 + 5), 16 * 4 * 27 + 64 * 5),
+    # 5x12 -> q, k, v Dense 8 (keep_num_dims FC) -> q k^T (5x5, K=8) * 0.35 (a 1-element constant factor)
+    # -> softmax -> A v (5x8, K=5) -> Dense 6
+    "attention": (3 * (96 + 8) + 1 + (48 + 6), 3 * 5 * 12 * 8 + 5 * 5 * 8 + 5 * 8 * 5 + 5 * 8 * 6),
+    # 6x5x3 -> Conv 6 1x1, then only data movement
+    "tensor_ops": (18 + 6, 30 * 6 * 3),
 }
 # the 16x8 (a16w8_) and int4-weight (w4_) fixtures are the same Keras models converted another way
 A16W8 = ("conv", "depthwise", "dense", "add", "maxpool", "avgpool", "softmax", "cnn", "mean_global", "mean_keepdims",
+         "tanh", "attention", "tanh_levels", "conv_transpose",
          "mean_channels", "mul", "mul_const", "pad", "relu_concat", "concat")  # fmt: skip
 W4 = ("conv", "depthwise", "depthwise_stride2", "dense", "cnn")
 FLOAT_IO = ("cnn", "quantize_ties")  # float_io_: float32 input and output around the same int8 model
@@ -263,8 +277,26 @@ def test_truncated_file_is_a_one_line_error(tmp_path):
 
 
 def test_unsupported_op_names_the_op_and_its_index():
-    message = _one_line_error(DATA / "unsupported_tanh.tflite")
-    assert "operator 0" in message and "TANH" in message
+    message = _one_line_error(DATA / "unsupported_elu.tflite")
+    assert "operator 1" in message and "is ELU" in message
+
+
+def test_keras_flatten_on_a_dynamic_batch_folds_shape_strided_slice_pack():
+    """Keras' Flatten with batch None converts to SHAPE -> STRIDED_SLICE (shrink) -> PACK -> RESHAPE: with the
+    file's static shapes the three fold into the RESHAPE's constant shape, leaving conv, reshape, dense."""
+    g = load_model(str(DATA / "flatten_dynamic.tflite"))
+    assert [n.op_type for n in g.order] == ["Conv", "Transpose", "Reshape", "Gemm"]
+    assert g.tensors[g.outputs[0]].shape == (1, 5)
+
+
+def test_tensor_manipulation_ops_import_in_tflite_layout():
+    ops = {n.op_type for n in load_model(str(DATA / "tensor_ops.tflite")).order}
+    assert {"Slice", "Split", "Gather", "Squeeze", "Unsqueeze", "Concat", "Transpose"} <= ops
+    attention = load_model(str(DATA / "attention.tflite"))
+    matmuls = [n for n in attention.order if n.op_type == "MatMul"]
+    assert len(matmuls) == 2 and all(not attention.tensors[i].constant for n in matmuls for i in n.inputs)
+    # keep_num_dims FULLY_CONNECTED on [1, 5, 12]: flattened to [5, 12], Gemm, back to [1, 5, 8]
+    assert attention.tensors[matmuls[0].inputs[0]].shape == (1, 5, 8)
 
 
 def test_input_shape_is_refused_for_tflite():
@@ -317,8 +349,8 @@ TFLM_RELU6_KEEPS_INPUT_GRID = ("relu_concat",)
 def test_float_execution_agrees_with_tflm_within_two_steps(name):
     """The imported graph run in float (dequantized weights, no activation rounding) lands within two output
     quantization steps of tflite-micro's int8 result: the layouts, pads and flattens mean what TFLite means.
-    A final LOGISTIC's fixed output grid (1/256) is finer than what two steps of its input grid move it by
-    (slope at most 1/4), so there the input's two steps count too."""
+    A final LOGISTIC's or TANH's fixed output grid (1/256, 1/128, 2^-15) can be finer than what two steps of
+    its input grid move it by (slope at most 1/4, 1), so there the input's two steps count too."""
     from simulator.execute.float_exec import run_graph
 
     g = _load(name)
@@ -336,8 +368,9 @@ def test_float_execution_agrees_with_tflm_within_two_steps(name):
         reference = (data["tflm_output"].astype(np.float64) - int(q.zero_point)) * float(q.scale)
     tolerance = 2 * float(q.scale)
     last = g.producers[out]
-    if last.op_type == "Sigmoid":
-        tolerance += 0.25 * 2 * float(g.tensors[last.inputs[0]].quant.scale)
+    if last.op_type in ("Sigmoid", "Tanh"):  # slopes at most 1/4 and 1
+        slope = 0.25 if last.op_type == "Sigmoid" else 1.0
+        tolerance += slope * 2 * float(g.tensors[last.inputs[0]].quant.scale)
     assert np.abs(y - reference).max() <= tolerance
 
 

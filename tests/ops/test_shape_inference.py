@@ -241,6 +241,19 @@ CASES = [
     ("mean", "Mean", [[2, 3], [3], [2, 1]], {}, {}, 17),
     ("quantize", "QuantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
     ("dequantize", "DequantizeLinear", [[2, 3]], {"s": np.array(0.1, F), "z": np.array(3, np.uint8)}, {}, 13),
+    ("pow", "Pow", [[2, 3, 4]], {"e": np.array(2.0, F)}, {}, 17),
+    ("sqrt", "Sqrt", [[2, 3]], {}, {}, 17),
+    ("equal", "Equal", [[2, 3], [1, 3]], {}, {}, 17),
+    (
+        "lstm",
+        "LSTM",
+        [[5, 2, 4]],
+        {"w": w(2, 24, 4), "r": w(2, 24, 6)},
+        {"hidden_size": 6, "direction": "bidirectional"},
+        14,
+    ),
+    ("gru", "GRU", [[3, 1, 5]], {"w": w(1, 12, 5), "r": w(1, 12, 4)}, {"hidden_size": 4}, 14),
+    ("rnn", "RNN", [[4, 3, 2]], {"w": w(1, 5, 2), "r": w(1, 5, 5)}, {"hidden_size": 5, "direction": "reverse"}, 14),
 ]
 
 # gather-embedding: constant table, activation indices; dequantize: activation int input
@@ -296,9 +309,11 @@ def test_shape_matches_onnx_shape_inference(case, save):
 
 
 def test_every_registered_op_has_a_case():
-    # Range folds (constant inputs only): tests/ops/test_kernels.py
-    covered = {c[1] for c in CASES} | {"Constant", "ConstantOfShape", "Shape", "QLinearConv", "QLinearMatMul", "Range"}
-    covered |= {"TopK"}  # two outputs: tests/ops/test_kernels.py
+    # Range folds (constant inputs only) and TopK has two outputs: tests/ops/test_kernels.py; If / Loop:
+    # tests/ops/test_control_flow.py; Not, Size, Split (bool, folded, several outputs): test_math_logic.py,
+    # test_kernels.py
+    others = {"If", "Loop", "Not", "Size", "Split", "Range", "TopK"}
+    covered = {c[1] for c in CASES} | {"Constant", "ConstantOfShape", "Shape", "QLinearConv", "QLinearMatMul"} | others
     assert set(registered_ops()) <= covered, set(registered_ops()) - covered
 
 
