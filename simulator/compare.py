@@ -180,8 +180,10 @@ def pareto_figure(rows: list[PlanRow], title: str, dpi: int = 150):
     at the same point share one label)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+    from matplotlib.transforms import Bbox
 
-    from simulator.report.labels import PointLabel, freeze_layout, place_labels
+    from simulator.report.labels import PointLabel, freeze_layout, marker_boxes, place_labels, text_boxes
 
     use_accuracy = all(r.accuracy is not None for r in rows)
     fig = Figure(figsize=(7, 4.5), dpi=dpi, layout="constrained")
@@ -209,15 +211,27 @@ def pareto_figure(rows: list[PlanRow], title: str, dpi: int = 150):
         ax.step(xs, [quality(r) for r in front], where="post", color="tab:green", lw=1, zorder=2,
                 label="size-quality front")  # fmt: skip
         fig.legend(fontsize=8, loc="outside lower right", frameon=False)
-    ax.set_xscale("log")
+    log = all(r.flash_bytes > 0 for r in rows)  # a plan that stores nothing has no place on a log axis
+    ax.set_xscale("log" if log else "linear")
     ax.margins(x=0.12, y=0.12)
-    ax.set_xlabel("flash (KiB, log scale)")
+    ax.set_xlabel("flash (KiB, log scale)" if log else "flash (KiB)")
+    if log:  # plain numbers (20, 50), not 2 x 10^1; minor ticks labelled at 2 and 5 of each decade
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos=None: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos=None: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
     ax.set_ylabel("test accuracy (%)" if use_accuracy else "output SQNR (dB; identical = 100)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     freeze_layout(fig)
     labels = [PointLabel(r.flash_bytes / 1024, quality(r), r.plan) for r in rows]
-    for label in place_labels(ax, labels, fontsize=7):
+    taken = text_boxes(fig) + marker_boxes(ax, [(label.x, label.y) for label in labels], 8)
+    # the front's steps are horizontal and vertical segments: their extents keep labels off the line
+    corners = [(r.flash_bytes / 1024, quality(r)) for r in front] if len(front) > 1 else []
+    for (x0, y0), (x1, y1) in zip(corners, corners[1:], strict=False):
+        for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1))):
+            (px0, py0), (px1, py1) = ax.transData.transform([a, b])
+            taken.append(Bbox([[min(px0, px1) - 1, min(py0, py1) - 1], [max(px0, px1) + 1, max(py0, py1) + 1]]))
+    # above first: the front's steps run horizontally through the points
+    for label in place_labels(ax, labels, taken, above_first=True, fontsize=7):
         # no free place near the point: the label goes on the point itself rather than nowhere
         ax.annotate(label.text, (label.x, label.y), xytext=(0, -9), textcoords="offset points", ha="center",
                     fontsize=6, color="#555555", annotation_clip=True)  # fmt: skip

@@ -96,6 +96,30 @@ def logit_level_differences(graph, feeds: list[dict[str, np.ndarray]], logits: s
     return np.concatenate(differences)
 
 
+def chain_spec(n: int, long_name: str = "") -> dict:
+    """A YAML model spec of ``n`` layers in blocks of four (1x1 conv, depthwise 3x3, 1x1 projection, residual
+    add), all blocks alike (their layers coincide on a roofline); ``long_name`` renames the first layer.
+    Reports of real-size models are tested and benchmarked on it."""
+    layers: list[dict] = []
+    for i in range(n):
+        block, k = divmod(i, 4)
+        if k == 0:
+            layers.append({"type": "conv", "name": f"b{block}_expand", "filters": 16, "kernel": 1,
+                           "activation": "relu"})  # fmt: skip
+        elif k == 1:
+            layers.append({"type": "depthwise", "name": f"b{block}_dw", "kernel": 3, "padding": "same"})
+        elif k == 2:
+            layers.append({"type": "conv", "name": f"b{block}_project", "filters": 8, "kernel": 1})
+        else:
+            previous = f"b{block - 1}_add" if block else "image"
+            layers.append({"type": "add", "name": f"b{block}_add", "inputs": [f"b{block}_project", previous]})
+    if long_name and layers:
+        layers[0]["name"] = long_name
+        if len(layers) > 1:
+            layers[1]["input"] = long_name
+    return {"name": f"chain-{n}", "inputs": [{"name": "image", "shape": [1, 8, 16, 16]}], "layers": layers}
+
+
 def quantize_with_onnxruntime(
     float_model: onnx.ModelProto, target: Path, fmt: str = "QDQ", activations: str = "QUInt8", *, count: int = 4,
     seed: int = 0,

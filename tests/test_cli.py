@@ -565,6 +565,60 @@ def test_written_files_get_ordinary_permissions(tmp_path, capsys):
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
 
 
+# -- for people: units, terminal width, help, messages ----------------------------------------------------------
+
+
+def test_format_bytes_uses_binary_units():
+    from simulator.output import format_bytes
+
+    assert format_bytes(2 * 1024**2) == "2 MiB"
+    assert format_bytes(512 * 1024) == "512 KiB"
+    assert format_bytes(267_840) == "261.6 KiB"  # 267840 / 1024 = 261.5625
+    assert format_bytes(768) == "768 B"
+    assert format_bytes(1000 * 1024) == "1,000 KiB"  # below 1 MiB, no exponent
+    assert format_bytes(4 * 2**64) == "67,108,864 TiB"
+
+
+@pytest.mark.parametrize("command", [["models", "list"], ["hw", "list"]])
+def test_listings_fit_the_terminal(command, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "90")
+    code, out, _ = run(command, capsys)
+    assert code == 0
+    assert max(len(line) for line in out.splitlines()) <= 90
+    # the wrapped column keeps every word: json carries the same text
+    code, full, _ = run([*command, "--format", "json"], capsys)
+    words = " ".join(out.split())
+    for row in json.loads(full):
+        text = row.get("description") or row.get("chip")
+        assert " ".join(text.split())[:40] in words or all(w in words for w in text.split())
+
+
+def test_help_names_every_model_format_and_argument(capsys):
+    with pytest.raises(SystemExit):
+        main(["estimate", "--help"])
+    assert ".tflite" in capsys.readouterr().out
+    for command, argument in ((["hw", "show", "--help"], "PROFILE"), (["hw", "validate", "--help"], "FILE")):
+        with pytest.raises(SystemExit):
+            main(command)
+        out = capsys.readouterr().out
+        line = next(x for x in out.splitlines() if x.strip().startswith(argument))
+        assert len(line.split()) > 1, out  # the argument has a help text
+
+
+def test_plan_field_error_names_the_value_once(tmp_path, capsys):
+    plan = tmp_path / "p.yaml"
+    plan.write_text("name: x\npasses:\n  - pass: quantize\n    weights: {bits: 99}\n")
+    code, _, err = run(["estimate", "lenet-5", "--hw", "cortex-m4", "--plan", str(plan)], capsys)
+    assert_one_line_error(code, err, "weights: bits: expected a value in [2, 16], got 99")
+    assert err.count("got") == 1
+
+
+def test_input_shape_names_are_stripped():
+    from simulator.cli import parse_input_shape
+
+    assert parse_input_shape(" data_0 = 1, 3,224,224") == ("data_0", (1, 3, 224, 224))
+
+
 def test_allow_unknown_after_binding_dynamic_dims(tmp_path, capsys):
     """The issue's case: an unknown op between dynamic dims; the hint names the dims, and once they are bound
     --allow-unknown estimates everything around the op."""

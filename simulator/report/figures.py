@@ -25,7 +25,7 @@ from simulator.report.data import (
     memory_energy_by_level,
     peak_step,
 )
-from simulator.report.labels import PointLabel, freeze_layout, place_labels, place_text
+from simulator.report.labels import PointLabel, freeze_layout, marker_boxes, place_labels, place_text
 from simulator.report.labels import text_boxes as _text_boxes
 
 DPI = 220
@@ -60,6 +60,7 @@ class Picture:
     height: float
     alt: str
     figure: Figure | None = field(default=None, compare=False, repr=False)  # kept for layout checks
+    notes: tuple[str, ...] = ()  # labels that found no free place on the chart, for its caption
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -68,11 +69,11 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _render(fig: Figure, alt: str) -> Picture:
+def _render(fig: Figure, alt: str, notes: Sequence[str] = ()) -> Picture:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     width, height = fig.get_size_inches()
-    return Picture(buffer.getvalue(), float(width), float(height), alt, fig)
+    return Picture(buffer.getvalue(), float(width), float(height), alt, fig, tuple(notes))
 
 
 def styled(draw):
@@ -239,7 +240,7 @@ def _roof_candidates(x_right: float, roof: float, below: bool) -> list[dict]:
     """Places for a horizontal roof's label: at the right end, else stepping left, above or below it."""
     out = []
     for side in (below, not below):
-        for shift in (1, 3, 10, 30):
+        for shift in (1, 2, 3, 5, 10, 20, 30, 100, 300):
             out.append(
                 {
                     "xy": (x_right / shift, roof),
@@ -359,16 +360,22 @@ def roofline(variants: Sequence[Variant]) -> Picture:
         loc="left",
     )
     freeze_layout(fig)  # the axes' geometry is final: label angles and free places can be measured
-    taken = _text_boxes(fig)
+    # the points are obstacles for every label (a scatter marker of s=26 is about 5 pt across)
+    taken = _text_boxes(fig) + marker_boxes(ax, [(x, y) for *_, x, y in placed], 5.5)
+    notes = []
     for p, roof in roofs.items():
-        place_text(ax, f"{p} peak: {_si(roof, 'MAC/s')}", _roof_candidates(hi, roof, below=False), taken,
-                   fontsize=6.5, color="#333333")  # fmt: skip
+        text = f"{p} peak: {_si(roof, 'MAC/s')}"
+        if not place_text(ax, text, _roof_candidates(hi, roof, below=False), taken, fontsize=6.5, color="#333333"):
+            notes.append(text)
     for text, roof in kernel_labels:
-        place_text(ax, text, _roof_candidates(hi, roof, below=True), taken, fontsize=6, color="#555555")
+        if not place_text(ax, text, _roof_candidates(hi, roof, below=True), taken, fontsize=6, color="#555555"):
+            notes.append(text)
     # number the first variant's four slowest layers as in the per-layer table, slowest first
     slowest = sorted((p for p in placed if p[0] == 0), key=lambda p: (-(p[2].latency_ms or 0), p[1]))[:4]
-    place_labels(ax, [PointLabel(x, y, f"#{k}") for _, k, _, x, y in slowest], taken, fontsize=6, color="#333333")
-    return _render(fig, "roofline")
+    unplaced = place_labels(ax, [PointLabel(x, y, f"#{k}") for _, k, _, x, y in slowest], taken, fontsize=6,
+                            color="#333333")  # fmt: skip
+    notes += [f"layer {label.text} at {label.x:.3g} MACs/B, {_si(label.y, 'MAC/s')}" for label in unplaced]
+    return _render(fig, "roofline", notes)
 
 
 def energy_parts(variant: Variant) -> list[tuple[str, list[float]]]:
@@ -422,22 +429,25 @@ def energy_per_layer(variant: Variant) -> Picture:
         ax, side = fig.add_subplot(), None
     ys = list(range(n))
     stacked = _stacked(ax, ys, dynamic, 0.72)
+    ax.set_xlim(left=0)
     single = max((v for b, v in zip(bars, stacked, strict=True) if len(b.indices) == 1), default=0.0)
     if _grouped(bars) and stacked[-1] > single * 1.16 > 0:
         ax.set_xlim(0, single * 1.16)
         _cut_group_bar(ax, bars, stacked[-1], single * 1.16, "µJ")
     ax.set_yticks(ys, [b.label for b in bars], fontsize=6.5 if n <= 24 else 5.8)
     ax.invert_yaxis()
-    ax.set_xlabel("dynamic energy per layer (µJ): compute + memory")
+    ax.set_xlabel("incremental energy per layer (µJ): datapath + memory")
     ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(_uj_ticks())
     total_dynamic = sum(sum(values) for _, values in dynamic)
-    ax.set_title(_bar_title(variant.label, f"dynamic {total_dynamic:,.2f} µJ", len(layers), bars), loc="left")
+    ax.set_title(_bar_title(variant.label, f"incremental {total_dynamic:,.2f} µJ", len(layers), bars), loc="left")
     ax.grid(axis="x", alpha=0.3)
     handles = [matplotlib.patches.Patch(color=_part_colour(name, k), label=name) for k, (name, _) in enumerate(grouped)]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
     if side is not None:
         values = static[0][1]
         side.barh(ys, values, color=STATIC_COLOUR, height=0.72)
+        side.set_xlim(left=0)
         single = max((v for b, v in zip(bars, values, strict=True) if len(b.indices) == 1), default=0.0)
         if _grouped(bars) and values[-1] > single * 1.16 > 0:
             side.set_xlim(0, single * 1.16)
@@ -445,9 +455,14 @@ def energy_per_layer(variant: Variant) -> Picture:
         side.tick_params(axis="y", labelleft=False)
         side.set_xlabel("active baseline (µJ)")
         side.xaxis.set_major_locator(MaxNLocator(3))
+        side.xaxis.set_major_formatter(_uj_ticks())
         side.set_title(f"baseline {sum(values):,.0f} µJ", loc="left")
         side.grid(axis="x", alpha=0.3)
     return _render(fig, f"energy per layer, {variant.label}")
+
+
+def _uj_ticks() -> FuncFormatter:
+    return FuncFormatter(lambda v, _pos=None: f"{v:,.0f}" if abs(v) >= 10 else f"{v:g}")
 
 
 def _uj_text(total: float) -> str:
@@ -491,7 +506,7 @@ def energy_totals(variants: Sequence[Variant]) -> Picture:
         ax.invert_yaxis()
         ax.set_xlabel("µJ")
         ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos=None: f"{v:,.0f}" if v >= 10 else f"{v:g}"))
+        ax.xaxis.set_major_formatter(_uj_ticks())
         ax.set_title(title, loc="left")
         ax.grid(axis="x", alpha=0.3)
     ax_dyn.tick_params(axis="y", labelleft=False)

@@ -58,6 +58,16 @@ def text_boxes(fig: Figure) -> list[Bbox]:
     return boxes
 
 
+def marker_boxes(ax: Axes, points: Sequence[tuple[float, float]], size_pt: float) -> list[Bbox]:
+    """Display-space boxes of point markers ``size_pt`` points across, for labels to keep off other points."""
+    half = size_pt / 2 * ax.figure.dpi / 72
+    boxes = []
+    for x, y in points:
+        px, py = ax.transData.transform((x, y))
+        boxes.append(Bbox([[px - half, py - half], [px + half, py + half]]))
+    return boxes
+
+
 def group_coincident(ax: Axes, labels: Sequence[PointLabel], distance_px: float = 4.0) -> list[PointLabel]:
     """Labels of points closer than ``distance_px`` on the page merged into one ("a, b"), in input order."""
     groups: list[tuple[tuple[float, float], PointLabel]] = []

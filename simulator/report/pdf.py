@@ -215,7 +215,7 @@ def _break_path(path: str, width: float, font: str = "Helvetica", size: float = 
 
 
 def _pct(a: float, b: float) -> str:
-    return f"{100 * a / b:.1f}%" if b else "n/a"
+    return f"{100 * a / b:,.1f}%" if b else "n/a"
 
 
 def _limit_text(metric: str, limit: float, given: str) -> str:
@@ -503,7 +503,8 @@ def _shapes_text(ins: Sequence, outs: Sequence) -> str:
 
     def listed(shapes: Sequence, sep: str) -> str:
         if len(shapes) > 3:
-            return sep.join(shape_text(x) for x in shapes[:2]) + f"{sep}\u2026 ({len(shapes):,} in all)"
+            kinds = list(dict.fromkeys(shape_text(x) for x in shapes))
+            return f"{len(shapes):,} x {kinds[0]}" if len(kinds) == 1 else f"{len(shapes):,} ({kinds[0]}, \u2026)"
         return sep.join(shape_text(x) for x in shapes)
 
     return listed(ins, " + ") + " » " + listed(outs, ", ")
@@ -637,7 +638,12 @@ def _latency(data: ReportData, story: list, pics: dict, number: int) -> None:
                 if hw.stack.winograd_3x3_speedup > 1
                 else ""
             )
-            + f"{skipped} layers without MACs (pooling, adds, activations, reshapes) have no place on it.",
+            + f"{skipped} layers without MACs (pooling, adds, activations, reshapes) have no place on it."
+            + (
+                f" Not labelled on the chart for lack of room: {_e('; '.join(pics['roofline'].notes))}."
+                if pics["roofline"].notes
+                else ""
+            ),
         )
     )
 

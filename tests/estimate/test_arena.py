@@ -146,3 +146,26 @@ def test_live_bytes_matches_the_per_step_sum():
     plan = ArenaPlan(buffers, steps)
     expected = [sum(b.size_bytes for b in buffers if b.first_step <= s <= b.last_step) for s in range(steps)]
     assert plan.live_bytes() == expected
+
+
+def test_placement_matches_the_plain_greedy_scan_on_zoo_models():
+    """The vectorised overlap search places every buffer where the plain greedy scan (each placed buffer
+    checked in turn, as TFLM's planner reads) would, on real graphs with branches and long-lived skips."""
+    from simulator.estimate import estimate, prepare
+    from simulator.hardware import load_hardware
+    from simulator.importers import load_model
+
+    hw = load_hardware("cortex-m7")
+    for model in ("resnet-8", "mobilenet-v2", "squeezenet-1.1", "ds-cnn"):
+        plan = estimate(prepare(load_model(model)), hw, precision="int8").arena
+        order = sorted(plan.buffers, key=lambda b: (-b.size_bytes, b.first_step, b.name))
+        placed = []
+        for b in order:
+            offset = 0
+            alive = sorted((p for p in placed if p[1] <= b.last_step and b.first_step <= p[2]), key=lambda p: p[0])
+            for start, _, _, size in alive:
+                if offset + b.size_bytes <= start:
+                    break
+                offset = max(offset, start + size)
+            placed.append((offset, b.first_step, b.last_step, b.size_bytes))
+            assert offset == b.offset, (model, b.name)

@@ -12,6 +12,7 @@ from simulator.hardware import load_hardware
 from simulator.importers import load_model
 from simulator.report import figures
 from simulator.report.data import collect
+from tests.helpers import chain_spec
 
 
 @pytest.fixture(scope="module")
@@ -67,29 +68,9 @@ def test_figures_are_deterministic(variants):
 
 
 def _chain_spec(path, n: int, long_name: str = "") -> str:
-    """A YAML model of ``n`` layers in blocks of four (1x1 conv, depthwise, 1x1 projection, residual add), all
-    blocks alike, so every block's layers coincide on the roofline; ``long_name`` renames the first layer."""
     import yaml
 
-    layers = []
-    for i in range(n):
-        block, k = divmod(i, 4)
-        if k == 0:
-            layers.append(
-                {"type": "conv", "name": f"b{block}_expand", "filters": 16, "kernel": 1, "activation": "relu"}
-            )
-        elif k == 1:
-            layers.append({"type": "depthwise", "name": f"b{block}_dw", "kernel": 3, "padding": "same"})
-        elif k == 2:
-            layers.append({"type": "conv", "name": f"b{block}_project", "filters": 8, "kernel": 1})
-        else:
-            previous = f"b{block - 1}_add" if block else "image"
-            layers.append({"type": "add", "name": f"b{block}_add", "inputs": [f"b{block}_project", previous]})
-    if long_name:
-        layers[0]["name"] = long_name
-        layers[1]["input"] = long_name
-    spec = {"name": "chain", "inputs": [{"name": "image", "shape": [1, 8, 16, 16]}], "layers": layers}
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    path.write_text(yaml.safe_dump(chain_spec(n, long_name), sort_keys=False))
     return str(path)
 
 

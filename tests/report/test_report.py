@@ -230,6 +230,83 @@ def test_budget_verdicts_per_variant():
     assert math.isclose(data.over_budget["fp32"][0].limit, 1024**2)
 
 
+# -- large and odd graphs ---------------------------------------------------------------------------------------
+
+
+def _report_text(graph, tmp_path, hw="cortex-m7:tflm-portable", precisions=("int8",)) -> tuple[str, int]:
+    from simulator.report import build_report
+
+    path = tmp_path / "odd.pdf"
+    report = build_report(graph, load_hardware(hw), path, precisions=list(precisions), command="edgesim report")
+    return _text(path), report.pages
+
+
+def test_summary_columns_hold_large_numbers():
+    """VGG-16 in fp32 on a Cortex-M4: hundreds of MB and millions of µJ. Every column of plain numbers is at
+    least as wide as its widest cell plus the cell padding, and the table stays within the text width."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.platypus import Table
+
+    from simulator.report import pdf
+
+    data = collect(load_model("vgg-16"), load_hardware("cortex-m4:tflm-portable"), precisions=["fp32", "int8"])
+    assert data.variants[0].totals["flash_bytes"] > 500_000_000
+    story: list = []
+    pdf._summary(data, story)
+    table = next(f for f in story if isinstance(f, Table))
+    rows = table._cellvalues
+    for col, width in enumerate(table._colWidths):
+        cells = [row[col] for row in rows]
+        if all(isinstance(c, str) for c in cells):
+            widest = max(stringWidth(c, "Helvetica-Bold", 6.8) for c in cells)
+            assert width >= widest + 6, (rows[0][col], width, widest)
+    assert sum(table._colWidths) <= pdf.TEXT_W + 0.5
+
+
+def test_a_long_name_and_a_3000_input_concat_lay_out(tmp_path):
+    """A 5000-character layer name and a Concat of 3000 inputs: the report is written (no LayoutError), the
+    name is cut with an ellipsis, the Concat's 3000 inputs are counted, not listed."""
+    import yaml
+
+    layers = [{"type": "conv", "name": "n" * 5000, "filters": 1, "kernel": 1, "input": "image"}]
+    layers += [{"type": "conv", "name": f"c{i}", "filters": 1, "kernel": 1, "input": "image"} for i in range(1, 3000)]
+    layers.append({"type": "concat", "name": "cat", "inputs": ["n" * 5000] + [f"c{i}" for i in range(1, 3000)]})
+    spec = tmp_path / "odd.yaml"
+    spec.write_text(yaml.safe_dump({"name": "odd", "inputs": [{"name": "image", "shape": [1, 3, 4, 4]}],
+                                    "layers": layers}))  # fmt: skip
+    text, pages = _report_text(load_model(str(spec)), tmp_path)
+    assert "n" * 5000 not in text and "nnnnnnnnnn\u2026" in text
+    assert "3,000 x 1x1x4x4 » 1x3000x4x4" in text
+    # 3001 layers at 66 to a table: the appendix holds them in about 46 pages, the rest of the report ~10
+    assert pages < 70
+
+
+def test_a_dimension_of_2_to_the_31(tmp_path):
+    import yaml
+
+    spec = tmp_path / "big.yaml"
+    spec.write_text(yaml.safe_dump({"name": "big", "inputs": [{"name": "image", "shape": [1, 2**31]}],
+                                    "layers": [{"type": "relu", "name": "r"}]}))  # fmt: skip
+    text, _ = _report_text(load_model(str(spec)), tmp_path)
+    # int8: the input and the relu's output, 2^31 bytes each, live together; sizes stay exact
+    assert "at most 4,294,967,296 B live" in text and "image (2,147,483,648 B)" in text
+    assert "819,200.0% of sram" in text  # 2^32 B of a 512 KiB SRAM
+    # fp32 tensors of 2^64 elements: 2^66 bytes, past int64, drawn as floats and written exactly
+    spec.write_text(yaml.safe_dump({"name": "big", "inputs": [{"name": "image", "shape": [1, 2**32, 2**32]}],
+                                    "layers": [{"type": "relu", "name": "r"}]}))  # fmt: skip
+    text, _ = _report_text(load_model(str(spec)), tmp_path, precisions=("fp32",))
+    assert f"image ({4 * 2**64:,} B)" in text
+
+
+def test_an_empty_graph_says_so(tmp_path):
+    from simulator.graph import Graph, Tensor
+
+    graph = Graph("empty", [], {"x": Tensor("x", (1, 4))}, ["x"], ["x"])
+    text, _ = _report_text(graph, tmp_path, precisions=("fp32", "int8"))
+    assert "computes nothing" in text
+    assert "0 slowest" not in text and "infx" not in text and "nan" not in text.lower().replace("nanos", "")
+
+
 def test_ops_counted_as_zero_cost_are_listed_in_the_assumptions(tmp_path, monkeypatch):
     nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Shrink", ["r"], ["y"], name="odd")]
     model_path = tmp_path / "odd.onnx"
@@ -242,3 +319,35 @@ def test_ops_counted_as_zero_cost_are_listed_in_the_assumptions(tmp_path, monkey
     assumptions = _text(path).split("Assumptions and sources")[-1]  # the section, after the contents' entry
     assert "Assumptions of this estimate" in assumptions
     assert "unknown op Shrink at node 'odd' counted as zero cost" in " ".join(assumptions.split())
+
+
+def test_a_200_layer_model_file_gives_a_short_report_named_after_the_file(tmp_path, monkeypatch):
+    """The title is the file's name (not the name inside it), the per-layer appendix takes about a page per 66
+    layers (200 layers: 4 pages, 11 in all), and the reproduce line names the file written."""
+    import yaml
+
+    from tests.helpers import chain_spec
+
+    spec = tmp_path / "my-net.yaml"
+    spec.write_text(yaml.safe_dump(chain_spec(200)))  # the spec's own name is chain-200
+    path = tmp_path / "my-net.pdf"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    code, out, err = _cli(
+        ["report", str(spec), "--hw", "cortex-m7:tflm-portable", "--precision", "int8", "-o", str(path)]
+    )
+    assert code == 0, err
+    reader = PdfReader(path)
+    assert reader.metadata.title == "edgesim report: my-net.yaml on cortex-m7:tflm-portable"
+    text = _text(path)
+    assert "Design review: my-net.yaml on cortex-m7" in text and "chain-200" not in text
+    assert len(reader.pages) <= 12
+    assert "A Per-layer estimates" in text and "b49_add" in text  # the 200th layer is in the tables
+
+
+def test_profile_field_names_break_between_words():
+    from simulator.report.pdf import _break_path
+
+    lines = _break_path("stacks.cmsis-nn.efficiency.depthwise_conv_bytes_per_cycle", 80).split("<br/>")
+    assert "".join(lines) == "stacks.cmsis-nn.efficiency.depthwise_conv_bytes_per_cycle"
+    # every break falls after a dot or an underscore
+    assert len(lines) > 1 and all(line.endswith((".", "_")) for line in lines[:-1])
