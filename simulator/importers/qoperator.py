@@ -118,7 +118,7 @@ def load_quantized_onnx(path: Path, input_shapes: dict[str, Shape] | None = None
 
     model = annotate_contrib_shapes(read_onnx(Path(path)))
     graph, has_unknown = onnx_to_graph(model, Path(path).stem, input_shapes)
-    hints = _shape_hints(model) if has_unknown else None
+    hints = _shape_hints(model, input_shapes) if has_unknown else None
     graph = infer_shapes(graph, allow_unknown=has_unknown, hints=hints)
     check_onnx(model)
     return fold_batchnorm(graph)
