@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from simulator.execute import tflm_lstm as tl
-from tests.execute.test_tflm_lstm import needs_table
 
 tflite = pytest.importorskip("tflite")
 flatbuffers = pytest.importorskip("flatbuffers")
@@ -167,7 +166,6 @@ def _case(dtype, time_major, cell_clip, seed):
     return model, x, edgesim_gates, params
 
 
-@needs_table
 @pytest.mark.parametrize("dtype", [np.int8, np.int16], ids=["int8", "16x8"])
 @pytest.mark.parametrize("time_major", [False, True], ids=["batch-major", "time-major"])
 @pytest.mark.parametrize("cell_clip", [0.0, 0.25], ids=["no-clip", "clip"])
