@@ -82,10 +82,16 @@ def check_onnx(model: onnx.ModelProto) -> None:
 
 
 def _with_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
-    """``model``, or a copy whose shapeless graph outputs carry the shapes the model's value_info or onnx's
-    inference give them (value_info first: a QOperator model's contrib ops are annotated there). Inference
-    runs without those outputs, so a declared type it disagrees with cannot stop it."""
-    missing = {o.name for o in model.graph.output if not o.type.tensor_type.HasField("shape")}
+    """``model``, or a copy whose untyped or shapeless graph outputs carry the type the model's value_info or
+    onnx's inference give them (value_info first: a QOperator model's contrib ops are annotated there; a
+    declared element type is kept). Inference runs without those outputs, so a declared type it disagrees
+    with cannot stop it."""
+
+    def complete(vi: onnx.ValueInfoProto) -> bool:
+        t = vi.type.tensor_type
+        return vi.type.HasField("tensor_type") and t.HasField("shape") and t.elem_type != 0
+
+    missing = {o.name for o in model.graph.output if not complete(o)}
     if not missing:
         return model
     copy = onnx.ModelProto()
@@ -97,13 +103,15 @@ def _with_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
         inferred = list(onnx.shape_inference.infer_shapes(copy).graph.value_info)
     except Exception:  # noqa: BLE001 - onnx raises many types; the checker then says what is wrong
         inferred = []
-    shapes = {vi.name: vi.type.tensor_type.shape for vi in [*inferred, *model.graph.value_info]
-              if vi.type.tensor_type.HasField("shape")}  # fmt: skip
+    types = {vi.name: vi.type for vi in [*inferred, *model.graph.value_info] if complete(vi)}
     del copy.graph.output[:]
     copy.graph.output.extend(model.graph.output)
     for output in copy.graph.output:
-        if output.name in missing and output.name in shapes:
-            output.type.tensor_type.shape.CopyFrom(shapes[output.name])
+        if output.name in missing and output.name in types:
+            declared = output.type.tensor_type.elem_type
+            output.type.CopyFrom(types[output.name])
+            if declared:
+                output.type.tensor_type.elem_type = declared
     return copy
 
 
