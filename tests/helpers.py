@@ -15,25 +15,7 @@ def make_model(nodes, inputs, outputs, initializers=(), opset=17) -> onnx.ModelP
     """An ONNX model from helper-made parts; initializers given as {name: array}."""
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()]
     graph = helper.make_graph(nodes, "test", inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    return with_output_shapes(model)
-
-
-def with_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Outputs given as ``tensor_info(name, None)`` get the shape onnx infers: onnx's checker (which edgesim
-    runs on every model) requires a graph output's type to have a shape field, as exporters write it."""
-    missing = [o for o in model.graph.output if not o.type.tensor_type.HasField("shape")]
-    if not missing:
-        return model
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # a model a test builds to be refused: leave it as it is
-        return model
-    shapes = {vi.name: vi.type for vi in list(inferred.graph.value_info) + list(inferred.graph.output)}
-    for output in missing:
-        if output.name in shapes and shapes[output.name].tensor_type.HasField("shape"):
-            output.type.CopyFrom(shapes[output.name])
-    return model
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def tensor_info(name: str, shape, elem=TensorProto.FLOAT) -> onnx.ValueInfoProto:

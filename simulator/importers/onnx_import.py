@@ -68,13 +68,51 @@ def _all_tensors(model: onnx.ModelProto):
 
 
 def check_onnx(model: onnx.ModelProto) -> None:
-    """onnx's checker with full_check (strict shape inference) where the model is small enough to hand it."""
+    """onnx's checker with full_check (strict shape inference) where the model is small enough to hand it.
+
+    A graph output declared without a shape (``make_tensor_value_info(name, type, None)``, as tools write the
+    intermediate tensors they expose; onnxruntime runs such models) is checked with the shape onnx infers for
+    it: the checker requires the field on the main graph's outputs, and edgesim infers every shape anyway."""
     try:
-        onnx.checker.check_model(model, full_check=model.ByteSize() < 2**31 - 1)
+        onnx.checker.check_model(_with_output_shapes(model), full_check=model.ByteSize() < 2**31 - 1)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise EdgesimError(f"onnx's checker refuses the model: {_first_line(exc)}") from None
     except (ValueError, RuntimeError, TypeError) as exc:  # the checker's own failures on malformed input
         raise EdgesimError(f"onnx's checker cannot read the model: {_first_line(exc)}") from None
+
+
+def _with_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model``, or a copy whose untyped or shapeless graph outputs carry the type the model's value_info or
+    onnx's inference give them (value_info first: a QOperator model's contrib ops are annotated there; a
+    declared element type is kept). Inference runs without those outputs, so a declared type it disagrees
+    with cannot stop it."""
+
+    def complete(vi: onnx.ValueInfoProto) -> bool:
+        t = vi.type.tensor_type
+        return vi.type.HasField("tensor_type") and t.HasField("shape") and t.elem_type != 0
+
+    missing = {o.name for o in model.graph.output if not complete(o)}
+    if not missing:
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    kept = [o for o in copy.graph.output if o.name not in missing]
+    del copy.graph.output[:]
+    copy.graph.output.extend(kept)
+    try:
+        inferred = list(onnx.shape_inference.infer_shapes(copy).graph.value_info)
+    except Exception:  # noqa: BLE001 - onnx raises many types; the checker then says what is wrong
+        inferred = []
+    types = {vi.name: vi.type for vi in [*inferred, *model.graph.value_info] if complete(vi)}
+    del copy.graph.output[:]
+    copy.graph.output.extend(model.graph.output)
+    for output in copy.graph.output:
+        if output.name in missing and output.name in types:
+            declared = output.type.tensor_type.elem_type
+            output.type.CopyFrom(types[output.name])
+            if declared:
+                output.type.tensor_type.elem_type = declared
+    return copy
 
 
 def _check_structure(model: onnx.ModelProto) -> None:

@@ -78,6 +78,7 @@ class Loop(_ControlFlow):
 
     op_type = "Loop"
     min_inputs, max_inputs = 2, 1 << 16
+    optional_inputs = (0, 1)  # the trip count and the condition may each be absent
 
     def expand(self, node, inputs):
         body: Subgraph | None = node.attr("body")

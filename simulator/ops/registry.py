@@ -56,6 +56,8 @@ class OpDef:
     bias_inputs: ClassVar[tuple[int, ...]] = ()
     #: smallest and largest number of inputs the op accepts
     min_inputs: ClassVar[int] = 1
+    #: positions below min_inputs that may still be empty ("", ONNX's absent input), e.g. Loop's trip count
+    optional_inputs: ClassVar[tuple[int, ...]] = ()
     max_inputs: ClassVar[int] = 1
     #: output aliases input 0's storage (reshape-like): the arena planner may share the buffer
     in_place: ClassVar[bool] = False

@@ -656,12 +656,24 @@ class Range(_Movement):
     def infer(self, node, inputs):
         for t, what in zip(inputs, ("start", "limit", "delta"), strict=True):
             constant_ints(node, t, what)  # refuses run-time bounds with the usual hint
-        raise AssertionError("unreachable: constant inputs fold")
+        return [((_range_count(node, *(t.data for t in inputs)),), inputs[0].dtype)]
 
     def run(self, node, start, limit, delta):
         start, limit, delta = (np.asarray(v).reshape(()) for v in (start, limit, delta))
-        count = max(int(np.ceil((limit - start) / delta)), 0)
+        count = _range_count(node, start, limit, delta)
         return [(start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)]
+
+
+def _range_count(node: Node, start, limit, delta) -> int:
+    """ONNX's element count max(ceil((limit - start) / delta), 0); the shape a folded Range is checked by."""
+    start, limit, delta = (np.asarray(v).reshape(()) for v in (start, limit, delta))
+    if delta == 0:
+        raise fail(node, "delta is 0, so the range never reaches its limit")
+    with np.errstate(all="ignore"):
+        steps = np.ceil((limit - start) / delta)
+    if not np.isfinite(steps):
+        raise fail(node, f"start {start}, limit {limit}, delta {delta} give no finite length")
+    return max(int(steps), 0)
 
 
 @register

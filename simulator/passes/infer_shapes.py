@@ -71,6 +71,9 @@ def infer_shapes(
         present = len(node.inputs)
         if not op.min_inputs <= present <= op.max_inputs:
             raise fail(node, f"it has {present} inputs; {node.op_type} takes {op.min_inputs} to {op.max_inputs}")
+        for i, t in enumerate(inputs[: op.min_inputs]):
+            if t is None and i not in op.optional_inputs:
+                raise fail(node, f"its required input {i} is empty; {node.op_type} needs {op.min_inputs} inputs")
         for i, t in enumerate(inputs):
             if t is not None and t.shape is None:
                 raise fail(node, f"the shape of input {i} ({t.name!r}) is unknown")

@@ -19,7 +19,7 @@ from simulator.execute.ort_exec import run_ort  # noqa: E402
 from simulator.importers import load_model  # noqa: E402
 from simulator.importers.onnx_import import load_onnx  # noqa: E402
 from simulator.importers.qoperator import load_quantized_onnx  # noqa: E402
-from tests.helpers import graph_to_onnx, with_output_shapes  # noqa: E402
+from tests.helpers import graph_to_onnx  # noqa: E402
 
 MODELS = ["lenet-5", "resnet-8", "ds-cnn", "mobilenet-v1-0.25-vww", "mobilenet-v2"]
 SEEDS = (0, 1, 2)
@@ -136,7 +136,6 @@ def test_qdq_int8_every_quantized_tensor_bit_exact(tmp_path, qdq_models, name):
     model = onnx.load(str(qdq_models(name, True, activations="int8")))
     quantized = [n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear"]
     model.graph.output.extend(onnx.helper.make_tensor_value_info(q, onnx.TensorProto.INT8, None) for q in quantized)
-    model = with_output_shapes(model)
     path = tmp_path / "probed.onnx"
     onnx.save(model, str(path))
     options = ort.SessionOptions()
@@ -420,7 +419,6 @@ def test_qdq_sigmoid_leaky_relu_mul_tanh_bit_exact(tmp_path, activation_qdq, act
         elem = onnx.TensorProto.UINT8 if activations == "uint8" else onnx.TensorProto.INT8
         quantized = [n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear"]
         model.graph.output.extend(onnx.helper.make_tensor_value_info(q, elem, None) for q in quantized)
-        model = with_output_shapes(model)
     path = tmp_path / "model.onnx"
     onnx.save(model, str(path))
     options = ort.SessionOptions()
