@@ -561,7 +561,6 @@ def test_data_movement_moves_integers(tmp_path, dtype):
     outputs = [tensor_info("y", [1, 3, 6]), tensor_info("ed", [2, 3, 6])]
     model = make_model(nodes, [tensor_info("x", [1, 4, 6])], outputs, inits, opset=13)
     model.graph.output.extend(helper.make_tensor_value_info(n, elem, None) for n in ("gd_q", "ed_q", "cd_q", "y_q"))
-    model = with_output_shapes(model)
     path = tmp_path / "movement.onnx"
     onnx.save(model, str(path))
     session = _session(model)
