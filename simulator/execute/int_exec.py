@@ -330,6 +330,11 @@ class _NchwConv:
         xq = run.q(x_name, node)
         if _dtype(xq) != np.int8 or params["accumulator"] != "int32":
             return None
+        if not -128 <= int(params["output_zero_point"]) <= 127:
+            raise EdgesimError(
+                f"node {node.name!r}: output zero point {int(params['output_zero_point'])} is outside int8; "
+                "the model's quantization parameters are invalid"
+            )
         x_shape = run.graph.tensors[x_name].shape
         _, begin, end, strides = window_geometry(node, x_shape[2:], tuple(w.shape[2:]))
         prepared = PreparedConv.build(
