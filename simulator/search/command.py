@@ -103,3 +103,39 @@ def cmd_search(args: argparse.Namespace, model_options: dict) -> int:
         text += f"written: {out}/front/*.yaml (plans), {out}/search.json, {out}/search.txt, {out}/front.png\n"
     write_text(text, None)
     return 0 if result.chosen is not None else 1
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from simulator.importers import load_model
+    from simulator.output import to_csv, write_text
+    from simulator.search.figures import save, sweep_fit_figure, sweep_latency_figure
+    from simulator.search.scheduler import check_scheduler, open_runner
+    from simulator.search.sweep import COLUMNS, load_grid, run_sweep
+
+    check_scheduler(args.scheduler)
+    if args.samples is not None and args.samples < 1:
+        raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
+    out = Path(args.output) if args.output else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise EdgesimError(f"-o {out}: exists and is not a directory")
+    grid = load_grid(args.grid)
+    with open_runner(args.scheduler) as runner:
+        rows = run_sweep(grid, runner, load_model, args.samples)
+    text = to_csv(COLUMNS, [[_csv(r[c]) for c in COLUMNS] for r in rows])
+    if out is None:
+        write_text(text, None)
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(text, str(out / "sweep.csv"))
+    save(sweep_latency_figure(rows), out / "latency-vs-fidelity.png")
+    save(sweep_fit_figure(rows), out / "fits.png")
+    print(f"{len(rows)} rows: {out}/sweep.csv, {out}/latency-vs-fidelity.png, {out}/fits.png")
+    return 0
+
+
+def _csv(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value

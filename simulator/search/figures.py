@@ -60,3 +60,57 @@ def search_figure(result, title: str):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     return fig
+
+
+def sweep_latency_figure(rows: list[dict]):
+    """Latency vs fidelity, one panel per chip/stack; a marker per model, rows that do not run left out."""
+    hardware = list(dict.fromkeys(r["hardware"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    cols = min(3, len(hardware))
+    rows_n = math.ceil(len(hardware) / cols)
+    fig = _figure((4.2 * cols, 3.4 * rows_n))
+    axes = fig.subplots(rows_n, cols, squeeze=False)
+    colors = {m: f"C{i % 10}" for i, m in enumerate(models)}
+    for ax, hw in zip(axes.flat, hardware, strict=False):
+        for r in rows:
+            if r["hardware"] != hw or r["latency_ms"] is None:
+                continue
+            acc = r["accuracy"] is not None
+            y = quality(r["accuracy"] if acc else r["sqnr_db"] if r["sqnr_db"] is not None else 100.0, acc)
+            fits = bool(r["fits_flash"] and r["fits_ram"])
+            ax.scatter([r["latency_ms"]], [y], color=colors[r["model"]], marker="o" if fits else "x", s=28)
+            ax.annotate(r["variant"], (r["latency_ms"], y), fontsize=5, xytext=(3, 2), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_title(hw, fontsize=9)
+        ax.set_xlabel("latency (ms, log)", fontsize=8)
+        ax.set_ylabel("accuracy % / SQNR dB", fontsize=8)
+        ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(hardware) :]:
+        ax.set_visible(False)
+    for m in models:
+        axes.flat[0].scatter([], [], color=colors[m], label=m)
+    fig.legend(fontsize=7, loc="outside lower center", ncols=min(len(models), 5), frameon=False)
+    return fig
+
+
+def sweep_fit_figure(rows: list[dict]):
+    """Which models fit which chips: per model and chip/stack, how many of the variants fit flash and RAM."""
+    hardware = list(dict.fromkeys(r["hardware"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    counts = [[0] * len(hardware) for _ in models]
+    totals = [[0] * len(hardware) for _ in models]
+    for r in rows:
+        i, j = models.index(r["model"]), hardware.index(r["hardware"])
+        totals[i][j] += 1
+        counts[i][j] += int(bool(r["fits_flash"] and r["fits_ram"]))
+    fig = _figure((1.2 * len(hardware) + 2.5, 0.5 * len(models) + 2))
+    ax = fig.add_subplot()
+    share = [[c / t if t else 0 for c, t in zip(cr, tr, strict=True)] for cr, tr in zip(counts, totals, strict=True)]
+    ax.imshow(share, cmap="Greens", vmin=0, vmax=1, aspect="auto")
+    for i in range(len(models)):
+        for j in range(len(hardware)):
+            ax.text(j, i, f"{counts[i][j]}/{totals[i][j]}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(hardware)), hardware, rotation=30, ha="right", fontsize=7)
+    ax.set_yticks(range(len(models)), models, fontsize=8)
+    ax.set_title("variants that fit flash and RAM", fontsize=10)
+    return fig

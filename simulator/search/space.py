@@ -193,7 +193,10 @@ def load_space(path: str | Path | None, graph: Graph, hw: Hardware) -> Space:
     """The space in ``path`` (None: the default for ``hw``); errors name the file."""
     if path is None:
         return build_space(graph, hw)
-    data = read_yaml(Path(path), "search space")
+    try:
+        data = read_yaml(Path(path), "search space")
+    except EdgesimError as exc:
+        raise EdgesimError(f"{path}: {exc}") from None
     return build_space(graph, hw, data if data is not None else {}, str(path))
 
 
