@@ -5,7 +5,6 @@ run with TFLM's integer arithmetic, and bad input as one line with exit status 2
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -71,9 +70,9 @@ def test_plans_meet_the_budget_and_beat_the_uniform_ones(setting):
 
 def test_same_result_on_a_two_worker_dask_cluster(setting):
     _, _, _, _, budget, context, space, result = setting
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            distributed = run_search(context, space, budget, DaskRunner(client, "test"), "accuracy", seed=0)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        distributed = run_search(context, space, budget, DaskRunner(client, "test"), "accuracy", seed=0)
     assert as_dict(distributed) == as_dict(result)
 
 
