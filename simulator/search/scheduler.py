@@ -41,8 +41,17 @@ class DaskRunner:
         if key not in self._scattered:
             self._scattered = {key: (context, self.client.scatter(context, broadcast=True, hash=False))}
         shared = self._scattered[key][1]
-        futures = self.client.map(fn, [shared] * len(items), list(items), pure=False)
+        futures = self.client.map(_limited, [fn] * len(items), [shared] * len(items), list(items), pure=False)
         return self.client.gather(futures)
+
+
+def _limited(fn: Callable[[Any, Any], Any], context: Any, item: Any) -> Any:
+    """``fn(context, item)`` on a worker with numpy's BLAS at the CLI's thread limit: workers that each
+    spread every product over all cores spin against one another (simulator/threads.py)."""
+    from simulator.threads import blas_threads, limited_blas
+
+    with limited_blas(blas_threads()):
+        return fn(context, item)
 
 
 def check_scheduler(spec: str) -> str:
