@@ -33,9 +33,8 @@ def quality(value: float | None, accuracy: bool) -> float:
 
 def search_figure(result, title: str):
     """Budget use vs fidelity: every evaluated plan, the front, the baselines and the chosen plan."""
-    from simulator.search.front import budget_use
-
     limits = dict(result.budget.limits)
+    first = next(iter(limits))
     acc = result.objective == "accuracy"
     fig = _figure()
     ax = fig.add_subplot()
@@ -43,18 +42,21 @@ def search_figure(result, title: str):
     def y(p):
         return quality(p.accuracy if acc else p.sqnr_db, acc)
 
-    ax.scatter([budget_use(p, limits) for p in result.points], [y(p) for p in result.points], s=12, color="tab:gray",
+    ax.scatter([p.totals[first] / limits[first] for p in result.points], [y(p) for p in result.points], s=12, color="tab:gray",
                alpha=0.5, label="evaluated plans")  # fmt: skip
-    xs = [budget_use(p, limits) for p in result.front]
-    ax.step(xs, [y(p) for p in result.front], where="post", color="tab:green", label="front")
-    ax.scatter(xs, [y(p) for p in result.front], s=25, color="tab:green", zorder=3)
+    xs = [p.totals[first] / limits[first] for p in result.front]
+    ax.scatter(
+        xs, [y(p) for p in result.front], s=25, color="tab:green", zorder=3, label="front (all budgeted metrics)"
+    )
     for b in result.baselines:
-        ax.scatter([budget_use(b, limits)], [y(b)], marker="s", s=40, zorder=4, label=b.name)
+        ax.scatter([b.totals[first] / limits[first]], [y(b)], marker="s", s=40, zorder=4, label=b.name)
     if result.chosen is not None:
-        ax.scatter([budget_use(result.chosen, limits)], [y(result.chosen)], marker="*", s=160, color="tab:red",
+        ax.scatter([result.chosen.totals[first] / limits[first]], [y(result.chosen)], marker="*", s=160, color="tab:red",
                    zorder=5, label=f"chosen ({result.chosen.name})")  # fmt: skip
     ax.axvline(1.0, color="tab:red", lw=0.8, ls="--")
-    ax.set_xlabel("budget use (largest value / limit; <= 1 fits)")
+    ax.set_xlabel(
+        f"{first} / its limit (<= 1 fits); other limits: {', '.join(m for m in limits if m != first) or 'none'}"
+    )
     ax.set_ylabel("accuracy (%)" if acc else "output SQNR (dB)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)

@@ -50,12 +50,16 @@ def lagrangian_sweep(noise: Sequence[Sequence[float]], cost: Sequence[Sequence[f
     return list(seen)
 
 
-def pareto(points: Sequence[Point], x: Callable[[Point], float], y: Callable[[Point], float]) -> list[Point]:
-    """The points no other point beats on both ``x`` (lower is better) and ``y`` (higher is better), by x."""
-    out: list[Point] = []
-    best = -math.inf
-    for p in sorted(points, key=lambda p: (x(p), -y(p), p.name)):
-        if y(p) > best:
-            out.append(p)
-            best = y(p)
-    return out
+def pareto(
+    points: Sequence[Point], costs: Callable[[Point], tuple[float, ...]], y: Callable[[Point], float]
+) -> list[Point]:
+    """The points no other point beats: at most every cost (lower is better) and at least the fidelity ``y``
+    (higher is better), strictly better in one. Sorted by the first cost, then name."""
+
+    def beats(a: Point, b: Point) -> bool:
+        ca, cb = costs(a), costs(b)
+        no_worse = all(x <= z for x, z in zip(ca, cb, strict=True)) and y(a) >= y(b)
+        return no_worse and (ca != cb or y(a) != y(b))
+
+    front = [p for p in points if not any(beats(q, p) for q in points)]
+    return sorted(front, key=lambda p: (costs(p), -y(p), p.name))

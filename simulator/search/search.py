@@ -188,7 +188,9 @@ def run_search(
     points = list(evaluated.values())
     inside = [p for p in points if _ok(budget, p)]
     chosen = max(inside, key=score) if inside else None
-    front = pareto(points, lambda p: budget_use(p, limits), lambda p: p.objective(objective))
+    # the front over every budgeted metric (a latency limit that every plan nearly meets must not hide the
+    # flash trade-off), fidelity the objective
+    front = pareto(points, lambda p: tuple(p.totals[m] or 0.0 for m in limits), lambda p: p.objective(objective))
     return SearchResult(objective, budget, space, points, front, chosen, [], evaluations=len(points))
 
 
