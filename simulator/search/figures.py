@@ -42,16 +42,19 @@ def search_figure(result, title: str):
     def y(p):
         return quality(p.accuracy if acc else p.sqnr_db, acc)
 
-    ax.scatter([p.totals[first] / limits[first] for p in result.points], [y(p) for p in result.points], s=12, color="tab:gray",
+    def x(p):
+        return p.totals[first] / limits[first]
+
+    ax.scatter([x(p) for p in result.points], [y(p) for p in result.points], s=12, color="tab:gray",
                alpha=0.5, label="evaluated plans")  # fmt: skip
-    xs = [p.totals[first] / limits[first] for p in result.front]
+    xs = [x(p) for p in result.front]
     ax.scatter(
         xs, [y(p) for p in result.front], s=25, color="tab:green", zorder=3, label="front (all budgeted metrics)"
     )
     for b in result.baselines:
-        ax.scatter([b.totals[first] / limits[first]], [y(b)], marker="s", s=40, zorder=4, label=b.name)
+        ax.scatter([x(b)], [y(b)], marker="s", s=40, zorder=4, label=b.name)
     if result.chosen is not None:
-        ax.scatter([result.chosen.totals[first] / limits[first]], [y(result.chosen)], marker="*", s=160, color="tab:red",
+        ax.scatter([x(result.chosen)], [y(result.chosen)], marker="*", s=160, color="tab:red",
                    zorder=5, label=f"chosen ({result.chosen.name})")  # fmt: skip
     ax.axvline(1.0, color="tab:red", lw=0.8, ls="--")
     ax.set_xlabel(
