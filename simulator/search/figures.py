@@ -99,23 +99,26 @@ def sweep_latency_figure(rows: list[dict]):
 
 
 def sweep_fit_figure(rows: list[dict]):
-    """Which models fit which chips: per model and chip/stack, how many of the variants fit flash and RAM."""
+    """Which models fit which chips: per model and chip/stack, how many of the variants the stack runs fit its
+    flash and RAM ("fit/run"; a variant the stack cannot run is not counted as a misfit)."""
     hardware = list(dict.fromkeys(r["hardware"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    counts = [[0] * len(hardware) for _ in models]
-    totals = [[0] * len(hardware) for _ in models]
+    fit = [[0] * len(hardware) for _ in models]
+    run = [[0] * len(hardware) for _ in models]
     for r in rows:
         i, j = models.index(r["model"]), hardware.index(r["hardware"])
-        totals[i][j] += 1
-        counts[i][j] += int(bool(r["fits_flash"] and r["fits_ram"]))
-    fig = _figure((1.2 * len(hardware) + 2.5, 0.5 * len(models) + 2))
+        if r["latency_ms"] is not None or r["energy_uj"] is not None:
+            run[i][j] += 1
+            fit[i][j] += int(bool(r["fits_flash"] and r["fits_ram"]))
+    fig = _figure((1.3 * len(hardware) + 2.5, 0.5 * len(models) + 2))
     ax = fig.add_subplot()
-    share = [[c / t if t else 0 for c, t in zip(cr, tr, strict=True)] for cr, tr in zip(counts, totals, strict=True)]
-    ax.imshow(share, cmap="Greens", vmin=0, vmax=1, aspect="auto")
+    share = [[f / n if n else math.nan for f, n in zip(fr, nr, strict=True)] for fr, nr in zip(fit, run, strict=True)]
+    ax.imshow(share, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     for i in range(len(models)):
         for j in range(len(hardware)):
-            ax.text(j, i, f"{counts[i][j]}/{totals[i][j]}", ha="center", va="center", fontsize=8)
+            text = f"{fit[i][j]}/{run[i][j]}" if run[i][j] else "does not run"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(hardware)), hardware, rotation=30, ha="right", fontsize=7)
     ax.set_yticks(range(len(models)), models, fontsize=8)
-    ax.set_title("variants that fit flash and RAM", fontsize=10)
+    ax.set_title("variants that fit flash and RAM / variants the stack runs", fontsize=10)
     return fig
