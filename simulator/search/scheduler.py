@@ -23,7 +23,7 @@ class SerialRunner:
     name = "serial"
 
     def map(self, fn, context, items):
-        return [fn(context, item) for item in items]
+        return [_limited(fn, context, item) for item in items]
 
 
 class DaskRunner:
@@ -41,13 +41,20 @@ class DaskRunner:
         if key not in self._scattered:
             self._scattered = {key: (context, self.client.scatter(context, broadcast=True, hash=False))}
         shared = self._scattered[key][1]
-        futures = self.client.map(_limited, [fn] * len(items), [shared] * len(items), list(items), pure=False)
-        return self.client.gather(futures)
+        from simulator.threads import blas_threads, limited_blas
+
+        # the limit is process-wide: held here too, workers running as threads of this process (processes=False)
+        # find it already set, so one task leaving its limit cannot lift another's
+        with limited_blas(blas_threads()):
+            futures = self.client.map(_limited, [fn] * len(items), [shared] * len(items), list(items), pure=False)
+            return self.client.gather(futures)
 
 
 def _limited(fn: Callable[[Any, Any], Any], context: Any, item: Any) -> Any:
-    """``fn(context, item)`` on a worker with numpy's BLAS at the CLI's thread limit: workers that each
-    spread every product over all cores spin against one another (simulator/threads.py)."""
+    """``fn(context, item)`` with numpy's BLAS at the CLI's thread limit, wherever it runs: a float32 product
+    sums in an order that depends on the thread count, so the same limit everywhere keeps results identical
+    across schedulers, and workers that each spread every product over all cores would spin against one
+    another (simulator/threads.py)."""
     from simulator.threads import blas_threads, limited_blas
 
     with limited_blas(blas_threads()):
