@@ -27,8 +27,8 @@ from simulator.search.space import build_space  # noqa: E402
 from simulator.threads import limited_blas  # noqa: E402
 
 
-def timed_search(context, space, budget, scheduler: str):
-    with open_runner(scheduler) as runner:
+def timed_search(context, space, budget, scheduler: str, processes: bool = True):
+    with open_runner(scheduler, processes=processes) as runner:
         start = time.perf_counter()  # the cluster's start-up is not the search's time
         result = run_search(context, space, budget, runner, "sqnr", seed=0)
         return result, time.perf_counter() - start, runner.name
@@ -44,18 +44,21 @@ def main() -> None:
         space = build_space(graph, hw)
         serial, t_serial, _ = timed_search(context, space, budget, "serial")
         dask, t_dask, name = timed_search(context, space, budget, "local")
+        threads, t_threads, _ = timed_search(context, space, budget, "local", processes=False)
         # peer: compare_plans on as many plans as the search evaluated (the same plans, one after the other)
         plans = [parse_plan(p.plan, p.name) for p in serial.points]
         start = time.perf_counter()
         compare_plans(graph, hw, plans, samples=len(context.data.feeds))
         t_compare = time.perf_counter() - start
     n = serial.evaluations
-    assert as_dict(serial) == as_dict(dask), "the scheduler changed the result"
+    assert as_dict(serial) == as_dict(dask) == as_dict(threads), "the scheduler changed the result"
     print(f"{model} on {hw.label}, budget {dict(budget.limits)}, space {space.size:.3g} plans, "
           f"{len(context.data.feeds)} fidelity inputs")  # fmt: skip
     print(f"search serial:        {t_serial:7.2f} s, {n} evaluations, {n / t_serial:6.2f} evaluations/s")
     print(f"search on {name}: {t_dask:7.2f} s, {n / t_dask:6.2f} evaluations/s "
           f"({t_serial / t_dask:.2f}x serial)")  # fmt: skip
+    print(f"search on the same cluster with thread workers (processes=False): {t_threads:7.2f} s, "
+          f"{n / t_threads:6.2f} evaluations/s ({t_serial / t_threads:.2f}x serial)")  # fmt: skip
     print(f"peer compare_plans:   {t_compare:7.2f} s for the same {n} plans, {n / t_compare:6.2f} plans/s "
           f"(search serial is {t_compare / t_serial:.2f}x its rate)")  # fmt: skip
     print(f"exhaustive search at the serial rate: {space.size / (n / t_serial) / 3600:.3g} h "
