@@ -369,6 +369,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return _over_budget(budget.summary_line(results) if budget else "")
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from simulator.search.command import cmd_search as run
+
+    return run(args, _model_options(args))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from simulator.search.command import cmd_sweep as run
+
+    return run(args)
+
+
 def _report_command(args: argparse.Namespace) -> str:
     """The command line that rebuilds a report, with the -o it was written to."""
     import shlex
@@ -659,6 +671,15 @@ def _add_calib_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        default="local",
+        metavar="tcp://HOST:8786|local|serial",
+        help="where evaluations run: a local Dask cluster (default), a running one, or in this process",
+    )
+
+
 def _add_hw_argument(parser: argparse.ArgumentParser, required: bool = True, summary: str = "") -> None:
     parser.add_argument(
         "--hw",
@@ -723,6 +744,34 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--plot", metavar="FILE.png|svg", help="write a Pareto chart")
     _add_budget_argument(cmp)
     _add_output_arguments(cmp)
+
+    srch = _command(
+        commands, "search", cmd_search, "the most faithful compression plan that meets a budget",
+        "Search per-layer compression (weight bits, scales, pruning, sharing) for the plan with the best "
+        "accuracy or SQNR within a budget, with the fidelity-cost front around it (docs/search.md).",
+        "edgesim search digits-cnn --hw cortex-m4 --budget flash_bytes=2K -o search-out",
+        "edgesim search resnet-8 --hw cortex-m7 --budget latency_ms=40,flash_bytes=64K --scheduler serial",
+    )  # fmt: skip
+    _add_model_arguments(srch)
+    _add_hw_argument(srch)
+    _add_budget_argument(srch)
+    srch.add_argument("--space", metavar="SPACE.yaml", help="the search space (default: built from the profile)")
+    srch.add_argument("--objective", choices=("accuracy", "sqnr"), help="default: accuracy with a data set, else sqnr")
+    srch.add_argument("--seed", type=int, default=0, help="seed of the random inputs and tie-breaks (default 0)")
+    srch.add_argument("--samples", type=int, metavar="N", help="inputs to measure fidelity on")
+    srch.add_argument("-o", "--output", metavar="DIR", help="write the front's plans, JSON, table and plot here")
+    _add_scheduler_argument(srch)
+
+    swp = _command(
+        commands, "sweep", cmd_sweep, "models x hardware x plans in one table",
+        "Estimate and measure every model on every profile/stack under every plan or precision of a grid file, "
+        "into one CSV table with plots (docs/search.md).",
+        "edgesim sweep grid.yaml -o sweep-out",
+    )  # fmt: skip
+    swp.add_argument("grid", metavar="GRID.yaml", help="models, hardware and plans to cross")
+    swp.add_argument("-o", "--output", metavar="DIR", help="write sweep.csv and the plots here")
+    swp.add_argument("--samples", type=int, metavar="N", help="inputs to measure fidelity on")
+    _add_scheduler_argument(swp)
 
     rpt = _command(
         commands, "report", cmd_report, "a design-review PDF: summary, per-layer tables, charts, sources",
