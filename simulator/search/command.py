@@ -53,19 +53,14 @@ def cmd_search(args: argparse.Namespace, model_options: dict) -> int:
     from simulator.output import to_json, write_text
     from simulator.search.evaluate import make_context
     from simulator.search.figures import save, search_figure
-    from simulator.search.scheduler import check_scheduler, open_runner
+    from simulator.search.scheduler import open_runner
     from simulator.search.search import as_dict, evaluate_baselines, run_search, tflm_check
     from simulator.search.space import load_space
 
     budget = parse_budget(args.budget)
     if budget is None:
         raise EdgesimError("--budget is required, e.g. --budget flash_bytes=16K,latency_ms=50")
-    check_scheduler(args.scheduler)
-    if args.samples is not None and args.samples < 1:
-        raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
-    out = Path(args.output) if args.output else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise EdgesimError(f"-o {out}: exists and is not a directory")
+    out = _checked_options(args)
     hw = load_hardware(args.hw)
     graph = load_model(args.model, **model_options)
     space = load_space(args.space, graph, hw)
@@ -109,15 +104,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from simulator.importers import load_model
     from simulator.output import to_csv, write_text
     from simulator.search.figures import save, sweep_fit_figure, sweep_latency_figure
-    from simulator.search.scheduler import check_scheduler, open_runner
+    from simulator.search.scheduler import open_runner
     from simulator.search.sweep import COLUMNS, load_grid, run_sweep
 
-    check_scheduler(args.scheduler)
-    if args.samples is not None and args.samples < 1:
-        raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
-    out = Path(args.output) if args.output else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise EdgesimError(f"-o {out}: exists and is not a directory")
+    out = _checked_options(args)
     grid = load_grid(args.grid)
     with open_runner(args.scheduler) as runner:
         rows = run_sweep(grid, runner, load_model, args.samples)
@@ -139,3 +129,16 @@ def _csv(value):
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
+
+
+def _checked_options(args) -> Path | None:
+    """The options search and sweep share, checked before any work: scheduler, --samples, -o (a directory)."""
+    from simulator.search.scheduler import check_scheduler
+
+    check_scheduler(args.scheduler)
+    if args.samples is not None and args.samples < 1:
+        raise EdgesimError(f"--samples {args.samples}: give a positive number of samples")
+    out = Path(args.output) if args.output else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise EdgesimError(f"-o {out}: exists and is not a directory")
+    return out
